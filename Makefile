@@ -1,0 +1,65 @@
+# sebcal: set-up, tests, demo and benchmarks. `make test` and `make demo` install whatever is
+# missing (gfortran, a .venv with torch==2.13.0 and the package) and do nothing twice.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMPS := $(VENV)/.stamps
+SRC    := $(shell find python/sebcal fortran -type f \( -name '*.py' -o -name '*.f90' -o -name 'meson.build' -o -name 'kind_map' -o -name 'string_lengths' \) -not -path '*/__pycache__/*') meson.build pyproject.toml
+# torch is pinned here (a CPU build is on local disk); pyproject.toml states the range users need
+TORCH_PIN := torch==2.13.0
+BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.0 "pytest>=7"
+
+.PHONY: test demo bench install gfortran driver clean help
+
+help:
+	@echo "make demo    install what is missing, then run the example calibrations"
+	@echo "make test    install what is missing, then run the test suite"
+	@echo "make bench   run the benchmarks in bench/ (long)"
+	@echo "make driver  build the stand-alone Fortran driver (no Python) in build/"
+
+gfortran:
+	@command -v gfortran >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing gfortran (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gfortran >/dev/null; \
+	  else \
+	    echo "gfortran is missing: install it, e.g. 'sudo apt-get install gfortran' (Debian/Ubuntu)," \
+	         "'sudo dnf install gcc-gfortran' (Fedora) or 'brew install gcc' (macOS), then re-run make" >&2; \
+	    exit 1; \
+	  fi; }
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMPS)/deps: pyproject.toml | $(PY)
+	@mkdir -p $(STAMPS)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS)
+	@touch $@
+
+$(STAMPS)/install: $(STAMPS)/deps $(SRC) | gfortran
+	$(PIP) install -q --no-build-isolation .
+	@touch $@
+
+install: gfortran $(STAMPS)/install
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	$(PY) -m sebcal.cli demo
+
+bench: install
+	$(PY) bench/run_all.py
+
+driver: gfortran
+	@mkdir -p build
+	gfortran -O2 -fimplicit-none -Jbuild -o build/sebcal_driver \
+	  fortran/sebcal_const.f90 fortran/sebcal_column.f90 fortran/sebcal_simulate.f90 \
+	  fortran/sebcal_namelist.f90 fortran/sebcal_scheme.f90 fortran/driver/sebcal_driver.f90
+	@echo "built build/sebcal_driver (usage: build/sebcal_driver NAMELIST FORCING.txt OUT.txt)"
+
+clean:
+	rm -rf build builddir .mesonpy-* $(STAMPS)

@@ -1,0 +1,91 @@
+"""Command-line interface: ``sebcal run | verify | ...``. Thin wrappers over the API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import SebcalError
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .runner import run, write_run
+
+    config = load_config(args.config)
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise SebcalError(f"output file {out} exists; pass --force to overwrite it")
+    result = run(config, backend=args.backend)
+    write_run(result, config, out)
+    Ts = result.T[:, 0]
+    print(f"sebcal run: {config.nt} steps of {config.dt:g} s, {len(result.z)} nodes, "
+          f"{config.solver} solver, {args.backend} backend")
+    print(f"  surface temperature {Ts.min():.2f} .. {Ts.max():.2f} K; "
+          f"Qg {result.fluxes['Qg'].min():.1f} .. {result.fluxes['Qg'].max():.1f} W m-2")
+    print(f"  wrote {out}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .verify import format_table, verify
+
+    result = verify(load_config(args.config))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_table(result))
+    return 0 if result["passed"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sebcal",
+        description="Calibrate soil-thermal and surface-energy-balance parameters of land-surface "
+                    "models from flux-tower observations.",
+        epilog="Documentation: docs/ in the source tree (theory, config, forcing, fortran).")
+    parser.add_argument("--version", action="version", version=f"sebcal {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="forward run of the scheme, written as CF/ALMA NetCDF",
+                       description="Run the soil/SEB scheme as CONFIG says and write a NetCDF file.")
+    p.add_argument("config", help="run configuration (TOML); see docs/config.md")
+    p.add_argument("--out", required=True, help="output NetCDF file")
+    p.add_argument("--backend", choices=("fortran", "torch"), default="fortran",
+                   help="reference Fortran scheme (default) or the PyTorch mirror")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("verify", help="cross-check the PyTorch mirror against the Fortran scheme",
+                       description="Run Fortran and PyTorch on CONFIG; compare outputs and "
+                                   "gradients (autograd vs central differences of the Fortran). "
+                                   "Exit status 0 when they agree, 1 otherwise.")
+    p.add_argument("config", help="run configuration (TOML)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=_cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except SebcalError as exc:
+        print(f"sebcal {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sebcal {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Write forward runs as CF/ALMA NetCDF files (netCDF4), atomically.
+
+Every file is written to a temporary name in the destination folder and renamed when
+complete, so an interrupted run never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from .errors import SebcalError
+
+FILL = -9999.0
+
+#: ALMA name -> (long name, units, positive direction / comment)
+VARIABLES: dict[str, tuple[str, str, str]] = {
+    "AvgSurfT": ("average surface temperature (temperature of the top soil node)", "K", ""),
+    "SWnet": ("net shortwave radiation", "W m-2", "down"),
+    "LWdown": ("downward longwave radiation", "W m-2", "down"),
+    "LWup": ("upward longwave radiation (emitted plus reflected)", "W m-2", "up"),
+    "Qh": ("sensible heat flux", "W m-2", "up"),
+    "Qle": ("latent heat flux", "W m-2", "up"),
+    "Qh_plus_Qle": ("total turbulent heat flux h_eff (Ts - Ta)", "W m-2", "up"),
+    "Qg": ("ground heat flux into the soil at the surface", "W m-2", "down"),
+}
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only on success."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise SebcalError(f"output folder {path.parent} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.ndarray,
+                     fluxes: Mapping[str, np.ndarray], *, config: Mapping[str, Any] | None = None,
+                     title: str = "sebcal forward run", extra: Mapping[str, np.ndarray] | None = None,
+                     attrs: Mapping[str, Any] | None = None) -> Path:
+    """Write a run to a CF/ALMA NetCDF file.
+
+    Args:
+        path: destination file (.nc).
+        time: model time levels, datetime64 (UTC), shape (nt+1,).
+        z: node depths [m], shape (nz,).
+        T: soil temperature [K], shape (nt+1, nz).
+        fluxes: surface fluxes [W m-2] keyed by ALMA names (SWnet, LWdown, LWup, Qh, Qle, Qg,
+            Qh_plus_Qle), each shape (nt+1,); NaN values are written as fill values.
+        config: the full run configuration, stored as JSON in the global attribute ``config``.
+        title: global title.
+        extra: further time series (name -> array (nt+1,)) with attributes from ``attrs``.
+        attrs: per extra variable {"long_name": .., "units": ..}.
+
+    Returns:
+        The path written.
+    """
+    import netCDF4
+
+    from . import __version__
+
+    path = Path(path)
+    time = np.asarray(time).astype("datetime64[s]")
+    t0 = time[0]
+    seconds = (time - t0).astype("timedelta64[s]").astype(np.float64)
+    start_iso = str(t0).replace("T", " ")
+    with atomic_path(path, ".nc") as tmp:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
+            ds.title = title
+            ds.Conventions = "CF-1.8, ALMA"
+            ds.source = f"sebcal {__version__}"
+            ds.sebcal_version = __version__
+            ds.history = (f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}"
+                          f" written by sebcal {__version__}")
+            ds.time_shown_in = "UTC"
+            if config is not None:
+                ds.config = json.dumps(config, default=_json_default, sort_keys=True)
+            ds.createDimension("time", len(time))
+            ds.createDimension("soil_depth", len(z))
+            v = ds.createVariable("time", "f8", ("time",))
+            v.units = f"seconds since {start_iso}"
+            v.calendar = "standard"
+            v.standard_name = "time"
+            v.long_name = "time of the model level (end of the step), UTC"
+            v[:] = seconds
+            v = ds.createVariable("soil_depth", "f8", ("soil_depth",))
+            v.units = "m"
+            v.positive = "down"
+            v.standard_name = "depth"
+            v.long_name = "depth of the soil temperature node below the surface"
+            v.axis = "Z"
+            v[:] = z
+            v = ds.createVariable("SoilTemp", "f8", ("time", "soil_depth"), fill_value=FILL)
+            v.units = "K"
+            v.long_name = "soil temperature at the node depth"
+            v.standard_name = "soil_temperature"
+            v[:] = _filled(T)
+            surf = ds.createVariable("AvgSurfT", "f8", ("time",), fill_value=FILL)
+            surf.units = "K"
+            surf.long_name = VARIABLES["AvgSurfT"][0]
+            surf.standard_name = "surface_temperature"
+            surf[:] = _filled(np.asarray(T)[:, 0])
+            for name, (long_name, units, positive) in VARIABLES.items():
+                if name == "AvgSurfT" or name not in fluxes:
+                    continue
+                data = np.asarray(fluxes[name], dtype=np.float64)
+                v = ds.createVariable(name, "f8", ("time",), fill_value=FILL)
+                v.units = units
+                v.long_name = long_name
+                if positive:
+                    v.positive = positive
+                if name in ("Qh", "Qle") and np.all(np.isnan(data)):
+                    v.comment = ("not computed: the Bowen ratio beta is not given, so only "
+                                 "Qh_plus_Qle is known; set beta (or h and beta) to split it")
+                v[:] = _filled(data)
+            for name, data in (extra or {}).items():
+                v = ds.createVariable(name, "f8", ("time",), fill_value=FILL)
+                for key, val in (attrs or {}).get(name, {}).items():
+                    setattr(v, key, val)
+                v[:] = _filled(np.asarray(data, dtype=np.float64))
+    return path
+
+
+def _filled(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=np.float64)
+    return np.ma.masked_invalid(a)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, (np.datetime64, Path)):
+        return str(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} in the config attribute")

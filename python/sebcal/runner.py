@@ -1,0 +1,74 @@
+"""Forward runs from a configuration: forcing + scheme + output file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import ConfigError
+from .forcing import Forcing, load_forcing
+
+BACKENDS = ("fortran", "torch")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A forward run: the forcing used and the model output at time levels 0..nt.
+
+    Attributes:
+        forcing: the forcing at the model time levels.
+        z: node depths [m], (nz,).
+        T: soil temperature [K], (nt+1, nz).
+        fluxes: surface fluxes [W m-2] by ALMA name, each (nt+1,).
+        backend: "fortran" or "torch".
+    """
+
+    forcing: Forcing
+    z: np.ndarray
+    T: np.ndarray
+    fluxes: dict[str, np.ndarray]
+    backend: str
+
+
+def forcing_for(config: RunConfig) -> Forcing:
+    """The forcing a configuration names, at its model time levels."""
+    return load_forcing(config.forcing, config.start, config.nt, config.dt)
+
+
+def run(config: RunConfig, backend: str = "fortran", forcing: Forcing | None = None) -> RunResult:
+    """Run the scheme as the configuration says.
+
+    Args:
+        config: the run configuration (grid, time, solver, physics, parameters, forcing).
+        backend: "fortran" (the reference scheme) or "torch" (the differentiable mirror).
+        forcing: forcing to use instead of the one the configuration names.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
+    forcing = forcing or forcing_for(config)
+    if backend == "fortran":
+        from .fortran import simulate_config
+
+        sim = simulate_config(config, forcing)
+        return RunResult(forcing, sim.z, sim.T, sim.fluxes, backend)
+    from .autodiff import simulate_config as torch_simulate_config
+
+    z, T, fluxes = torch_simulate_config(config, forcing)
+    return RunResult(forcing, z, T, fluxes, backend)
+
+
+def write_run(result: RunResult, config: RunConfig, out: str | Path) -> Path:
+    """Write a run to a CF/ALMA NetCDF file (atomic)."""
+    from .output import write_simulation
+
+    cfg = config.to_dict()
+    cfg["backend"] = result.backend
+    return write_simulation(out, result.forcing.time, result.z, result.T, result.fluxes,
+                            config=cfg, title=f"sebcal forward run ({result.backend} backend)",
+                            extra={"Tair": result.forcing.t_air, "SWdown": result.forcing.sw_down},
+                            attrs={"Tair": {"long_name": "air temperature (forcing)", "units": "K"},
+                                   "SWdown": {"long_name": "downward shortwave radiation (forcing)",
+                                              "units": "W m-2", "positive": "down"}})
