@@ -69,18 +69,15 @@ class Params:
 
     #: names accepted in config files and params.json for each field
     ALIASES = {"lambda": "lam", "eps": "eps", "emissivity": "eps", "Tb": "T_b",
-               "t_bottom": "T_b", "heat_capacity": "C", "hb": "h_eff", "h_beta": "h_eff"}
+               "t_bottom": "T_b", "heat_capacity": "C", "hb": "h_eff", "h_beta": "h_eff",
+               "bowen": "beta"}
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if value is None and f.name == "beta":
                 continue
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"parameter '{public_name(f.name)}' must be a number "
-                                  f"[{f.metadata['unit']}], got {value!r}") from None
+            value = _number(public_name(f.name), value)
             object.__setattr__(self, f.name, value)
             check_bounds(f.name, value)
 
@@ -101,9 +98,13 @@ class Params:
         """
         import difflib
 
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{where}] must be a table of parameter values, got "
+                              f"{type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        accepted = sorted(known | set(cls.ALIASES) | {"h"})
+        accepted = sorted((known - {"lam"}) | set(cls.ALIASES) | {"h"})
         kwargs: dict[str, Any] = {}
+        given_as: dict[str, str] = {}
         h = None
         for key, value in values.items():
             if key == "h":
@@ -111,10 +112,14 @@ class Params:
                 continue
             name = cls.ALIASES.get(key, key)
             if name not in known:
-                near = difflib.get_close_matches(key, accepted, n=1)
+                near = difflib.get_close_matches(str(key), accepted, n=1)
                 hint = f" (did you mean '{near[0]}'?)" if near else ""
                 raise ConfigError(f"unknown key '{key}' in [{where}]{hint}; valid keys: "
                                   f"{', '.join(public_name(n) for n in sorted(known))}, h")
+            if name in given_as:
+                raise ConfigError(f"[{where}] gives parameter '{public_name(name)}' twice, as "
+                                  f"'{given_as[name]}' and as '{key}'; keep one of them")
+            given_as[name] = str(key)
             kwargs[name] = value
         if h is not None:
             if "h_eff" in kwargs:
@@ -123,9 +128,11 @@ class Params:
             if kwargs.get("beta") is None:
                 raise ConfigError(f"[{where}] gives 'h' without 'beta': h_eff = h (1 + 1/beta)"
                                   " needs the Bowen ratio beta")
-            check_bounds("h_eff", float(h), label="h")
-            check_bounds("beta", float(kwargs["beta"]))
-            kwargs["h_eff"] = float(h) * (1.0 + 1.0 / float(kwargs["beta"]))
+            h = _number("h", h, "W m-2 K-1")
+            beta = _number("beta", kwargs["beta"])
+            check_bounds("h_eff", h, label="h")
+            check_bounds("beta", beta)
+            kwargs["h_eff"] = h * (1.0 + beta) / beta   # = h (1 + 1/beta), fewer roundings
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, float | None]:
@@ -135,6 +142,18 @@ class Params:
     def replace(self, **changes: Any) -> "Params":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def _number(label: str, value: Any, unit: str | None = None) -> float:
+    """``value`` as a float; ConfigError naming ``label`` when it is not a number (or a bool)."""
+    if unit is None:
+        unit = field_meta(label)["unit"]
+    if not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    raise ConfigError(f"parameter '{label}' must be a number [{unit}], got {value!r}")
 
 
 def public_name(field_name: str) -> str:
