@@ -48,8 +48,13 @@ install: gfortran $(STAMPS)/install
 test: install
 	$(PY) -m pytest -q
 
+DEMO_OUT := demo-out
+
 demo: install
-	$(PY) -m sebcal.cli demo
+	@mkdir -p $(DEMO_OUT)
+	$(VENV)/bin/sebcal run examples/paper_synthetic.toml --out $(DEMO_OUT)/paper_synthetic.nc --force
+	$(VENV)/bin/sebcal run examples/west_phoenix_forward.toml --out $(DEMO_OUT)/west_phoenix_forward.nc --force
+	@echo "demo outputs are in $(DEMO_OUT)/"
 
 bench: install
 	$(PY) bench/run_all.py
