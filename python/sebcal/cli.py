@@ -43,6 +43,25 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if result["passed"] else 1
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import calibrate
+
+    res = calibrate(args.config, args.out, resume=args.resume, progress=not args.no_progress,
+                    starts=args.starts)
+    p = res.params
+    print(f"sebcal calibrate: best of {p['fit']['starts']} starts "
+          f"({res.failed} failed), loss {p['fit']['loss']:.4g}, {p['fit']['elapsed_s']:.1f} s")
+    for name, v in p["parameters"].items():
+        if v.get("fitted"):
+            std = "–" if v["std"] is None else f"{v['std']:.3g}"
+            print(f"  {name:6s} = {v['value']:.6g} ± {std} {v['unit']}")
+    print("  identifiability: " + ("ok" if p["identifiability"]["ok"] else "PROBLEMS"))
+    for f in p["identifiability"]["findings"]:
+        print(f"    - {f}")
+    print(f"  report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sebcal",
@@ -68,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="run configuration (TOML)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("calibrate", help="multi-start calibration with error bars and a report",
+                       description="Fit the free parameters of CONFIG to its observations; write "
+                                   "params.json, simulation.nc, report.md and figures to DIR.")
+    p.add_argument("config", help="configuration with [observations.*] and [calibration] tables")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint an interrupted run left in --out")
+    p.add_argument("--starts", type=int, default=None, help="override the number of starts")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_calibrate)
     return parser
 
 

@@ -139,7 +139,8 @@ _ISO_RE = re.compile(
     re.IGNORECASE,
 )
 
-_GAP_POLICIES = ("error", "interpolate")
+#: "missing" (observations only): gaps stay NaN and are left out of losses and metrics
+_GAP_POLICIES = ("error", "interpolate", "missing")
 _RESAMPLES = ("sample", "mean")
 #: Sentinels treated as missing even when the file declares no _FillValue (FLUXNET uses -9999).
 _SENTINELS = (-9999.0, -999.0)
@@ -778,7 +779,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def _fill_gaps(vals, plan: _Plan, secs, step, path, fname, name, gap_policy, max_gap_s):
     missing = ~np.isfinite(vals)
     bad = missing & plan.needed
-    if not bad.any():
+    if not bad.any() or gap_policy == "missing":
         return vals
     t = secs[plan.lo:plan.hi + 1]
     where = f"{_where(path, fname)}" + (f" (for {name})" if fname != name else "")
