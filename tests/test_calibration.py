@@ -157,8 +157,7 @@ def test_identifiability_flags_h_and_beta():
 # ------------------------------------------------------------------------------ end to end
 
 def _small(path, tmp_path, starts=6, extra=""):
-    text = path.read_text().replace('file = "data/', f'file = "{EX}/data/')
-    text = text.replace('"data/paper/', f'"{EX}/data/paper/')
+    text = path.read_text().replace('"data/', f'"{EX}/data/')
     text = text.replace("starts = 50", f"starts = {starts}") + extra
     p = tmp_path / path.name
     p.write_text(text)

@@ -13,9 +13,9 @@ matrix follow.
 Identifiability. The eigenvectors of H_L in u (each parameter's prior range has width 1 there)
 are the directions the data constrain well (large eigenvalue) or poorly (small eigenvalue). A
 direction is reported as poorly constrained when its eigenvalue is below ``rel_tol`` (1e-4)
-times the largest, i.e. it is known at least 100 times less well than the best-determined
-combination, or when moving one standard error along it changes a parameter by more than
-``max_rel_std`` (5 %). Each such direction is named in physical terms (e.g. "lambda and C move
+times the largest, i.e. it is known at least 100 times less well (in standard error) than the
+best-determined combination; a parameter is reported when its standard error exceeds
+``max_rel_std`` (5 %) of its value, with its strongest correlation. Each such direction is named in physical terms (e.g. "lambda and C move
 together: only lambda/C is constrained"). The multi-start spread is compared: starts that end
 with fits as good as the best (loss within 1 %) but differ in a parameter by more than 1 %
 confirm a valley in the loss.
@@ -96,30 +96,32 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
     return f"{a} and {b} {move}{extra}: only about {combo} is constrained"
 
 
+#: typical ranges of bulk values for soils and urban ground materials, for a plausibility note
+#: (dry sand to wet clay, asphalt and concrete; Oke et al. 2017, Urban Climates, table A3.1)
+PLAUSIBLE = {"lambda": (0.1, 3.0), "C": (0.9e6, 4.0e6), "alpha": (0.05, 0.5),
+             "h_eff": (2.0, 100.0)}
+
+
 def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
                     starts_final: Sequence[Mapping[str, float]], starts_loss: Sequence[float],
                     *, rel_tol: float = 1e-4, max_rel_std: float = 0.05) -> dict:
-    """The identifiability report: ok flag, findings (sentences), per-direction details."""
+    """The identifiability report: ok flag, findings (sentences), per-direction details.
+
+    Findings, in order: weak Hessian directions (eigenvalue < rel_tol of the largest), named in
+    physical terms; parameters whose standard error exceeds max_rel_std of their value, with
+    their strongest correlation; the multi-start comparison; values outside typical ranges.
+    """
     evals = np.array(lap["eigenvalues"])
     evecs = np.array(lap["eigenvectors"])
     findings: list[str] = []
     directions = []
-    s2 = lap["s2"]
-    n = len(space.free)
     top = evals.max() if evals.size else 0.0
-    d = space.dphys_du({k: np.array([x]) for k, x in phys_best.items()})[0]
-    scale = np.array([abs(phys_best[nm]) for nm in space.free])
     weak_any = False
-    for j in range(n):
+    for j in range(len(space.free)):
         v = evecs[:, j]
-        lam_j = evals[j]
-        ratio = lam_j / top if top > 0 else 0.0
-        # one standard error along v, as relative changes of each parameter
-        step = math.sqrt(2 * s2 / max(lam_j, 1e-300)) if lam_j > 0 else math.inf
-        rel_change = float(np.max(np.abs(v * d) / scale) * step) if math.isfinite(step) else math.inf
-        weak = (ratio < rel_tol) or (rel_change > max_rel_std)
-        directions.append({"eigenvalue": float(lam_j), "relative_to_largest": float(ratio),
-                           "rel_change_per_std": rel_change,
+        ratio = float(evals[j] / top) if top > 0 else 0.0
+        weak = ratio < rel_tol
+        directions.append({"eigenvalue": float(evals[j]), "relative_to_largest": ratio,
                            "vector": {nm: float(v[k]) for k, nm in enumerate(space.free)},
                            "poorly_constrained": bool(weak)})
         if weak:
@@ -130,6 +132,25 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
         findings.append("h and beta: only h(1+1/beta) is constrained (they enter the "
                         "temperatures only through h_eff)")
         weak_any = True
+    corr = np.array([[np.nan if x is None else x for x in row] for row in lap["correlation"]],
+                    dtype=float)
+    for k, name in enumerate(space.free):
+        std = lap["std"][name]
+        if std is None:
+            continue
+        rel = std / abs(phys_best[name])
+        if rel > max_rel_std:
+            weak_any = True
+            others = [(abs(corr[k, j]), j) for j in range(len(space.free))
+                      if j != k and np.isfinite(corr[k, j])]
+            note = ""
+            if others:
+                r, j = max(others)
+                if r > 0.9:
+                    note = (f"; it is strongly correlated with {space.free[j]} "
+                            f"(r = {corr[k, j]:+.2f})")
+            findings.append(f"{name} is poorly constrained: standard error {rel * 100:.1f} % of "
+                            f"its value{note}")
     # multi-start comparison
     losses = np.array(starts_loss, dtype=float)
     ok = np.isfinite(losses)
@@ -140,9 +161,8 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
         for nm in space.free:
             vals = np.array([s[nm] for s, g in zip(starts_final, good) if g])
             if vals.size >= 2:
-                spread = float((vals.max() - vals.min()) / abs(np.median(vals)))
-                spread_note[nm] = spread
-        wide = [nm for nm, s in spread_note.items() if s > 0.01]
+                spread_note[nm] = float((vals.max() - vals.min()) / abs(np.median(vals)))
+        wide = [nm for nm, sp in spread_note.items() if sp > 0.01]
         if wide:
             findings.append(
                 f"multi-start: {int(good.sum())} starts fit as well as the best (loss within 1 %) "
@@ -150,10 +170,17 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
                 ": the loss has a valley along these parameters")
             weak_any = True
         else:
-            findings.append(f"multi-start: the {int(good.sum())} starts that fit as well as the "
-                            "best agree within 1 % in every parameter")
+            findings.append(f"multi-start: the {int(good.sum())} of {int(ok.sum())} starts that "
+                            "fit as well as the best agree within 1 % in every parameter")
+    for name, (lo, hi) in PLAUSIBLE.items():
+        if name in space.free and not lo <= phys_best[name] <= hi:
+            findings.append(f"{name} = {phys_best[name]:.4g} is outside the range typical of soils "
+                            f"and urban ground materials ({lo:g} to {hi:g}): the fitted value may "
+                            "compensate for a process or a mismatch the model does not represent "
+                            "(e.g. sensors that see different surfaces)")
     if not weak_any:
         findings.insert(0, "all free parameters are identifiable from these observations: "
-                        "every Hessian direction is well constrained")
+                        "every Hessian direction is well constrained and every standard error is "
+                        f"below {max_rel_std * 100:g} % of its value")
     return {"ok": not weak_any, "findings": findings, "directions": directions,
             "multistart_spread": spread_note}

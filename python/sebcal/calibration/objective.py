@@ -38,7 +38,7 @@ class Objective:
         self.config = config
         self.space = space
         self.model = SoilColumn.from_config(config, solver="direct")
-        self.forcing = [torch.as_tensor(np.asarray(x, dtype=np.float64))
+        self.forcing = [torch.tensor(np.array(x, dtype=np.float64))
                         for x in (forcing.sw_down, forcing.lw_down, forcing.t_air)]
         self.observations = list(observations)
         self.fitted = [o for o in self.observations if o.fit]

@@ -143,7 +143,9 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc="calibrating", unit="it", leave=True)
+        # disable=None: a bar on a terminal, nothing in a log file or CI
+        bar = tqdm(total=total, desc="calibrating", unit="it", leave=True, disable=None,
+                   mininterval=0.5)
         done = state.iteration + (settings["adam_iterations"] if state.stage != "adam" else 0)
         bar.update(min(done, total))
 
