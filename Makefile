@@ -14,7 +14,7 @@ BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.
 .PHONY: test demo bench install gfortran driver clean help
 
 help:
-	@echo "make demo    install what is missing, then run the example calibrations"
+	@echo "make demo    install what is missing, then run the West Phoenix and synthetic calibrations"
 	@echo "make test    install what is missing, then run the test suite"
 	@echo "make bench   run the benchmarks in bench/ (long)"
 	@echo "make driver  build the stand-alone Fortran driver (no Python) in build/"
@@ -52,9 +52,12 @@ DEMO_OUT := demo-out
 
 demo: install
 	@mkdir -p $(DEMO_OUT)
-	$(VENV)/bin/sebcal run examples/paper_synthetic.toml --out $(DEMO_OUT)/paper_synthetic.nc --force
-	$(VENV)/bin/sebcal run examples/west_phoenix_forward.toml --out $(DEMO_OUT)/west_phoenix_forward.nc --force
-	@echo "demo outputs are in $(DEMO_OUT)/"
+	$(VENV)/bin/sebcal calibrate examples/west_phoenix.toml --out $(DEMO_OUT)/west_phoenix
+	$(VENV)/bin/sebcal calibrate examples/paper_synthetic_2depth.toml --out $(DEMO_OUT)/paper_synthetic_2depth
+	@echo
+	@echo "Reports:"
+	@echo "  $(DEMO_OUT)/west_phoenix/report.md            (West Phoenix flux tower: fit 150 h, evaluate 50 h)"
+	@echo "  $(DEMO_OUT)/paper_synthetic_2depth/report.md  (published synthetic experiment, two depths)"
 
 bench: install
 	$(PY) bench/run_all.py
