@@ -1,0 +1,90 @@
+"""Tests of sebcal.verify: the Fortran / PyTorch cross-check behind ``sebcal verify``.
+
+The check must pass on the published configuration (examples/paper_synthetic.toml) and on other
+option combinations, and must fail when one backend is deliberately changed (lambda altered by
+1e-6 relative on the torch side only, which moves temperatures by ~1e-6 K >> 1e-9 K).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sebcal.config import load_config, parse_config
+from sebcal.verify import THRESHOLDS, format_table, verify
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_TOML = ROOT / "examples" / "paper_synthetic.toml"
+VARIABLES = ("SoilTemp", "AvgSurfT", "SWnet", "LWdown", "LWup", "Qh", "Qle", "Qg",
+             "Qh_plus_Qle")
+PARAMS = ("alpha", "eps", "lambda", "C", "T_b", "h_eff")
+
+
+@pytest.fixture(scope="module")
+def paper_result():
+    return verify(load_config(PAPER_TOML))
+
+
+def test_verify_passes_on_the_paper_config(paper_result):
+    r = paper_result
+    assert r["passed"] is True
+    assert json.loads(json.dumps(r)) == r                    # JSON-serialisable, round trip
+    assert set(VARIABLES) <= set(r["max_abs_diff"])
+    for name in VARIABLES:
+        d = r["max_abs_diff"][name]
+        tol = THRESHOLDS["temperature_K"] if d["unit"] == "K" else THRESHOLDS["flux_W_m2"]
+        assert d["passed"] and d["value"] <= tol and d["tolerance"] == tol
+        assert "time_index" in d["where"]
+    assert 0.0 <= r["max_abs_diff"]["SoilTemp"]["where"]["depth_m"] <= 1.0
+    assert set(r["gradients"]) == set(PARAMS)
+    for name, g in r["gradients"].items():
+        assert g["passed"] and g["rel_error"] <= 1e-5, name
+        assert g["autograd"] != 0.0 and np.isfinite(g["autograd"]), name
+        assert np.sign(g["autograd"]) == np.sign(g["finite_difference"]), name
+    assert r["solver"]["compared"] == "direct" and r["solver"]["tol_K"] == 1e-12
+    assert r["loss"]["value"] > 0
+
+
+def test_verify_fails_when_torch_lambda_is_altered():
+    r = verify(load_config(PAPER_TOML), torch_scale={"lambda": 1 + 1e-6})
+    assert r["passed"] is False
+    assert not r["max_abs_diff"]["SoilTemp"]["passed"]
+    assert 1e-8 < r["max_abs_diff"]["SoilTemp"]["value"] < 1e-4
+    assert r["max_abs_diff"]["SWnet"]["passed"]              # lambda does not enter SWnet
+    assert "FAILED" in format_table(r)
+
+
+def test_verify_other_options_and_jacobi_config_uses_direct(tmp_path):
+    cfg = parse_config({
+        "grid": {"node_depths": [0.0, 0.01, 0.03, 0.06, 0.1, 0.16, 0.25, 0.4]},
+        "time": {"steps": 48, "dt": 1800.0},
+        "solver": {"method": "jacobi"},
+        "physics": {"longwave": "kirchhoff", "bottom": "zero_flux"},
+        "initial": {"kind": "profile", "profile": [291, 292, 293, 293.5, 294, 294, 294, 294]},
+        "parameters": {"alpha": 0.25, "eps": 0.92, "lambda": 0.5, "C": 1.9e6, "T_b": 294.0,
+                       "h_eff": 18.0},
+    })
+    r = verify(cfg)
+    assert r["passed"], format_table(r)
+    assert r["solver"]["config_solver"] == "jacobi" and "Jacobi" in r["solver"]["note"]
+    # no Bowen ratio: Qh and Qle are NaN in both backends, which counts as agreement
+    assert r["max_abs_diff"]["Qh"]["note"].startswith("NaN in both")
+    # T_b enters neither the zero-flux bottom nor a given profile
+    assert r["gradients"]["T_b"]["autograd"] == 0.0
+    assert r["gradients"]["T_b"]["finite_difference"] == 0.0
+
+
+def test_format_table_lists_everything(paper_result):
+    text = format_table(paper_result)
+    for name in VARIABLES + PARAMS:
+        assert name in text
+    assert text.rstrip().endswith("PASSED")
+    assert "direct" in text
+
+
+def test_unknown_torch_scale_parameter_is_an_error():
+    with pytest.raises(ValueError, match="unknown parameter"):
+        verify(load_config(PAPER_TOML), torch_scale={"kappa": 2.0})
