@@ -62,6 +62,39 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .bridge import export
+
+    options = {}
+    for opt in args.option or []:
+        key, sep, value = opt.partition("=")
+        if not sep or not key.strip():
+            raise SebcalError(f"--option {opt!r}: write KEY=VALUE, e.g. --option z_ref=22.1")
+        options[key.strip()] = value.strip()
+    res = export(args.params, args.host, args.out, template=args.template, force=args.force,
+                 options=options)
+    print(f"sebcal export: {args.host} -> {res.path}"
+          + (f" (template {res.template}, only sebcal's entries changed)" if res.template
+             else ""))
+    for line in res.summary():
+        print(f"  {line}")
+    for w in res.warnings:
+        print(f"sebcal export: warning: {w}", file=sys.stderr)
+    return 0
+
+
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    from .bridge import transfer
+
+    res = transfer(args.params, args.grid, out_dir=args.out, placement=args.nodes)
+    print(f"sebcal transfer: {res.description}")
+    print(f"  node depths {', '.join(f'{z:g}' for z in res.host_z)} m; Dirichlet bottom at "
+          f"{res.host_z[-1]:g} m (fitted at {res.fine_z[-1]:g} m)")
+    print(res.table())
+    print(f"  report: {res.report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sebcal",
@@ -98,6 +131,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--starts", type=int, default=None, help="override the number of starts")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("export", help="write calibrated parameters into a host model's file",
+                       description="Write the parameters of PARAMS (params.json of 'sebcal "
+                                   "calibrate') into the input file of a host land-surface "
+                                   "model; approximations and entries left unchanged are "
+                                   "reported as warnings and noted in the file. Mapping: "
+                                   "docs/hosts.md.")
+    p.add_argument("params", help="params.json written by 'sebcal calibrate'")
+    p.add_argument("--host", required=True,
+                   help="sebcal, jules, noahmp, clm or suews")
+    p.add_argument("--out", required=True, help="file to write (never the template)")
+    p.add_argument("--template", default=None,
+                   help="your existing host file: only the entries sebcal owns change")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="host option, repeatable (e.g. tile=soil, z_ref=22.1, d=3, "
+                        "soil_color=4, smcmax=0.439, urban_class=MD, surface=bsoil); "
+                        "docs/hosts.md lists them")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("transfer", help="skill of the parameters on a host's soil layers",
+                       description="Run PARAMS on a host's soil layers (or given node depths) "
+                                   "and compare RMSE with the fine calibration grid over the "
+                                   "calibration and evaluation windows; writes transfer.md.")
+    p.add_argument("params", help="params.json written by 'sebcal calibrate'")
+    p.add_argument("--grid", required=True, metavar="HOST_OR_DEPTHS",
+                   help="jules, noahmp, or node depths in m from 0, e.g. 0,0.05,0.2,0.6,1.5")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for transfer.md (default: beside params.json)")
+    p.add_argument("--nodes", choices=("centres", "boundaries"), default="centres",
+                   help="host nodes at layer centres (default) or layer boundaries")
+    p.set_defaults(func=_cmd_transfer)
     return parser
 
 
