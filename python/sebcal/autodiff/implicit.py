@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -175,9 +176,46 @@ class StepPlan:
         self.P = P
 
 
+class _Arrays:
+    """Array namespace of the sequential loops: NumPy views of CPU tensors, else torch.
+
+    The time loops do a few dozen operations on (B,) and (B, K) arrays per step, where
+    operator dispatch dominates; NumPy dispatches about twice as fast as torch on the CPU and
+    its views share the tensors' memory. On other devices the same code runs on tensors.
+    """
+
+    def __init__(self, ref: torch.Tensor) -> None:
+        self.numpy = ref.device.type == "cpu"
+        self.device = ref.device
+
+    def __call__(self, t):
+        if t is None or not isinstance(t, torch.Tensor):
+            return t
+        return t.detach().numpy() if self.numpy else t
+
+    def tensor(self, a) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)) if self.numpy else a
+
+    def stack(self, items, axis: int, out=None):
+        if self.numpy:
+            return np.stack(items, axis=axis, out=out)
+        return torch.stack(items, axis, out=out)
+
+    def where(self, cond, a, b):
+        return np.where(cond, a, b) if self.numpy else torch.where(cond, a, b)
+
+    def zeros(self, shape, like):
+        return np.zeros(shape) if self.numpy else torch.zeros(shape, dtype=like.dtype,
+                                                               device=like.device)
+
+
 def march(plan: StepPlan, y: torch.Tensor, T0: torch.Tensor, cgsrc: torch.Tensor, tol: float,
           max_iter: int, first_step: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Advance the modal state over cgsrc.shape[1] implicit steps (no autograd).
+
+    Each step: p_1 = rho . D y^n, Newton on phi(T_0) = Ac T_0 + Ke T_0^4 - Bc from T_0^n
+    (update t <- (3 Ke t^4 + Bc)/(Ac + 4 Ke t^3)) until |update| <= tol for every member,
+    then y^(n+1) = D y^n + gvec (T_0 - T_b).
 
     Args:
         plan: constants from :meth:`StepPlan.build`.
@@ -191,24 +229,26 @@ def march(plan: StepPlan, y: torch.Tensor, T0: torch.Tensor, cgsrc: torch.Tensor
         Fortran counts them: the first iteration whose update is <= tol).
     """
     B, n = cgsrc.shape
-    D, rho, c0, Ac, Ke, gvec, Tref = (plan.D, plan.basis.rho, plan.c0, plan.Ac, plan.Ke,
-                                      plan.gvec, plan.Tref)
+    xp = _Arrays(y)
+    D, rho, c0, Ac, Ke, gvec, Tref = (xp(v) for v in (plan.D, plan.basis.rho, plan.c0, plan.Ac,
+                                                     plan.Ke, plan.gvec, plan.Tref))
     # c_0 p_1 = c_0 (rho . D y^n) + c_0 (1 - q_1) T_b: the constant part joins the source
-    src = (cgsrc + (c0 * (1 - plan.q1) * Tref).unsqueeze(1)).unbind(1)
+    src = xp((cgsrc + (plan.c0 * (1 - plan.q1) * plan.Tref).unsqueeze(1)).T.contiguous())
+    Ke3, Ke4 = 3 * Ke, 4 * Ke
+    y, T0 = xp(y), xp(T0)
     Ys, T0s, iters = [], [], []
-    ones = torch.ones(B, dtype=torch.int64, device=y.device)
     for j in range(n):
         yp = D * y
-        Bc = torch.addcmul(T0 + src[j], c0, yp @ rho)
+        Bc = T0 + src[j] + c0 * (yp @ rho)
         t = T0
         upd = []
         for k in range(max_iter):
-            kt3 = Ke * t.pow(3)
-            tn = torch.addcmul(Bc, kt3, t, value=3.0).div_(torch.add(Ac, kt3, alpha=4.0))
-            d = (tn - t).abs_()
+            t3 = t * t * t
+            tn = (Ke3 * t3 * t + Bc) / (Ac + Ke4 * t3)
+            d = abs(tn - t)
             upd.append(d)
             t = tn
-            if k == 0:      # the first update is the step's change of Ts: never checked alone
+            if k == 0 and max_iter > 1:   # the first update is the step's change of Ts
                 continue
             dmax = float(d.max())
             if dmax <= tol:
@@ -223,15 +263,28 @@ def march(plan: StepPlan, y: torch.Tensor, T0: torch.Tensor, cgsrc: torch.Tensor
         if not float(t.min()) > 0:
             raise ColumnError(f"step {first_step + j}: direct solver: surface temperature left the"
                               " physical range; check the parameters and forcing")
-        y = torch.addcmul(yp, gvec, (t - Tref).unsqueeze(1))
+        y = yp + gvec * (t - Tref)[:, None]
         T0 = t
         Ys.append(y)
         T0s.append(t)
-        iters.append(torch.stack(upd).gt_(tol).sum(0).clamp_(max=len(upd) - 1).add_(ones))
+        # iterations until the first update <= tol (the last one is <= tol for every member)
+        iters.append((xp.stack(upd[:-1], 0) > tol).sum(0) + 1 if len(upd) > 1
+                     else upd[0] * 0 + 1)
     if not Ys:
-        e = y.new_empty(B, 0)
-        return y.new_empty(B, 0, y.shape[1]), e, torch.empty(B, 0, dtype=torch.int64)
-    return torch.stack(Ys, 1), torch.stack(T0s, 1), torch.stack(iters, 1)
+        e = plan.D.new_empty(B, 0)
+        return plan.D.new_empty(B, 0, plan.D.shape[1]), e, torch.empty(B, 0, dtype=torch.int64)
+    return (xp.tensor(xp.stack(Ys, 1)), xp.tensor(xp.stack(T0s, 1)),
+            xp.tensor(xp.stack(iters, 1)).to(torch.int64))
+
+
+class _Transformed:
+    """Rows ``g[m] @ mat`` computed on demand (the z-transform of a sparse cotangent)."""
+
+    def __init__(self, g, mat) -> None:
+        self.g, self.mat = g, mat
+
+    def __getitem__(self, m):
+        return self.g[m] @ self.mat
 
 
 def adjoint_solve(plan: StepPlan, G: torch.Tensor) -> torch.Tensor:
@@ -246,39 +299,53 @@ def adjoint_solve(plan: StepPlan, G: torch.Tensor) -> torch.Tensor:
     B, M1, nz = G.shape
     K = basis.K
     dirichlet = basis.dirichlet
-    g0 = G[..., 0].unbind(1)
-    gN = G[..., -1].unbind(1) if dirichlet else None
-    Z = basis.to_modal_adj(G[..., 1:K + 1])              # z-transform of g, then z itself
-    pb = Z.unbind(1)
-    den = plan.den.unbind(1)
-    D, sigma1, lastrow, Drho, c0, kga1, kgcb, hold, P = (
-        plan.D, basis.sigma1, basis.lastrow, plan.Drho, plan.c0, plan.kga1, plan.kgcb,
-        plan.hold, plan.P)
-    z = torch.zeros(B, K, dtype=G.dtype, device=G.device)
-    v0 = torch.zeros(B, dtype=G.dtype, device=G.device)
-    vN = torch.zeros_like(v0)
-    zero = torch.zeros_like(v0)
+    xp = _Arrays(G)
+    Gu = G[..., 1:K + 1]
+    # observation operators usually touch a few nodes: then the z-transform of g is done per
+    # step on those columns only, else for all levels at once (one matrix product)
+    cols = torch.nonzero(Gu.abs().amax(dim=(0, 1)) > 0).flatten()
+    if cols.numel() < K // 4:
+        Z = torch.empty(B, M1, K, dtype=G.dtype, device=G.device)
+        gc = xp(Gu[..., cols].transpose(0, 1).contiguous())          # (M1, B, ncols)
+        tz = xp(basis.to_z[cols].contiguous())
+        pb = _Transformed(gc, tz)
+    else:
+        Z = basis.to_modal_adj(Gu)                   # z-transform of g, then z itself
+        pb = xp(Z).transpose(1, 0, 2) if xp.numpy else Z.transpose(0, 1)
+    Zx = xp(Z)
+    g0 = xp(G[..., 0].T.contiguous())
+    gN = xp(G[..., -1].T.contiguous()) if dirichlet else None
+    den = xp(plan.den.T.contiguous())
+    D, sigma1, lastrow, Drho, c0, kga1, kgcb = (xp(v) for v in (
+        plan.D, basis.sigma1, basis.lastrow, plan.Drho, plan.c0, plan.kga1, plan.kgcb))
+    hold = xp(plan.hold.T.contiguous()) if plan.hold is not None else None
+    P = plan.P
+    z = xp.zeros((B, K), G)
+    v0 = xp.zeros((B,), G)
+    vN = v0
+    zero = v0
     zs, v0s, vNs = [None] * M1, [None] * M1, [None] * M1
 
-    def carry_bottom(m_next: int) -> torch.Tensor:
+    def carry_bottom(m_next: int):
         # the bottom row couples to the next level only through a hold step
         if hold is None or m_next > P or m_next >= M1:
             return zero
-        return torch.where(hold[:, m_next], vN, zero)
+        return xp.where(hold[m_next], vN, zero)
 
     for m in range(M1 - 1, 0, -1):
-        t = D * (pb[m] + z)
+        pbm = pb[m]
+        t = D * (pbm + z)
         v0n = (g0[m] + v0 + kga1 * (t @ sigma1)) / den[m]
-        zn = torch.addcmul(t, Drho, (c0 * v0n).unsqueeze(1))
+        zn = t + Drho * (c0 * v0n)[:, None]
         if dirichlet:
             cb = carry_bottom(m + 1)
             vNn = gN[m] + cb + kgcb * (zn @ lastrow)
         if hold is not None and m <= P:
-            hm = hold[:, m]
-            zn = torch.where(hm.unsqueeze(1), pb[m] + z, zn)
-            v0n = torch.where(hm, g0[m] + v0, v0n)
+            hm = hold[m]
+            zn = xp.where(hm[:, None], pbm + z, zn)
+            v0n = xp.where(hm, g0[m] + v0, v0n)
             if dirichlet:
-                vNn = torch.where(hm, gN[m] + cb, vNn)
+                vNn = xp.where(hm, gN[m] + cb, vNn)
         z, v0 = zn, v0n
         zs[m], v0s[m] = z, v0
         if dirichlet:
@@ -287,36 +354,38 @@ def adjoint_solve(plan: StepPlan, G: torch.Tensor) -> torch.Tensor:
     # level 0: F_0 = S^0 - S_init, an identity block
     zs[0] = pb[0] + z
     v0s[0] = g0[0] + v0
-    torch.stack(zs, 1, out=Z)
-    parts = [torch.stack(v0s, 1).unsqueeze(-1), basis.from_modal_adj(Z, out=Z)]
+    xp.stack(zs, 1, out=Zx)
+    v = torch.empty_like(G)
+    v[..., 0] = xp.tensor(xp.stack(v0s, 1))
+    basis.from_modal_adj(Z, out=v[..., 1:K + 1])
     if dirichlet:
         vNs[0] = gN[0] + carry_bottom(1)
-        parts.append(torch.stack(vNs, 1).unsqueeze(-1))
-    return torch.cat(parts, dim=-1)
+        v[..., -1] = xp.tensor(xp.stack(vNs, 1))
+    return v
 
 
 class ImplicitTrajectory(torch.autograd.Function):
     """Identity on the solved trajectory S* whose backward is the implicit-function gradient.
 
-    ``apply(plan, residual, chunk, *inputs)`` returns S = plan.S (B, M+1, nz), the solution
-    computed without autograd, now attached to the graph. With F(S, inputs) = 0 the
-    trajectory's equations (``residual(S, s, e, inputs)`` gives rows s..e-1, evaluated by the
-    conv operator), the vector-Jacobian product for a cotangent g is
+    ``apply(plan, lagrangian, *inputs)`` returns S = plan.S (B, M+1, nz), the solution computed
+    without autograd, now attached to the graph. With F(S, inputs) = 0 the trajectory's
+    equations and J = dF/dS, the vector-Jacobian product for a cotangent g is
 
-        dL/dinputs = -(J^(-T) g) . dF/dinputs,     J = dF/dS,
+        dL/dinputs = d/dinputs [ w . F(S*, inputs) ],      w = -J^(-T) g,
 
-    computed by :func:`adjoint_solve` and then one autograd pass through the residual, in
-    chunks of ``chunk`` time levels so memory stays bounded (the residual is re-evaluated in
-    the backward pass only, like a checkpoint).
+    with S* and w held fixed: :func:`adjoint_solve` gives w, and ``lagrangian(S, w, inputs)``
+    evaluates the parameter-dependent part of w . F (the conv diffusion operator applied to
+    S*, contracted with w, plus the surface, bottom and initial-state terms) with autograd, so a
+    single small graph gives the gradient of every input. Nothing of the forward pass is
+    recorded; the operator is re-applied in the backward pass, like a checkpoint.
     """
 
     @staticmethod
-    def forward(ctx, plan: StepPlan, residual, chunk: int,
-                *inputs: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(ctx, plan: StepPlan, lagrangian, *inputs: torch.Tensor
+                ) -> torch.Tensor:  # noqa: D102
         S, plan.S = plan.S, None
         ctx.plan = plan
-        ctx.residual = residual
-        ctx.chunk = chunk
+        ctx.lagrangian = lagrangian
         ctx.save_for_backward(S, *inputs)
         return S
 
@@ -324,21 +393,16 @@ class ImplicitTrajectory(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: torch.Tensor):  # noqa: D102
         S, *inputs = ctx.saved_tensors
-        need = ctx.needs_input_grad[3:]
-        v = adjoint_solve(ctx.plan, grad.contiguous())
-        v.neg_()
+        need = ctx.needs_input_grad[2:]
         grads: list = [None] * len(inputs)
         wanted = [i for i, n in enumerate(need) if n]
         if wanted:
-            M1 = S.shape[1]
+            w = adjoint_solve(ctx.plan, grad.contiguous())
+            w.neg_()
             with torch.enable_grad():
                 xs = [x.detach().requires_grad_(n) for x, n in zip(inputs, need)]
-                for s in range(0, M1, ctx.chunk):
-                    e = min(s + ctx.chunk, M1)
-                    Fc = ctx.residual(S, s, e, xs)
-                    gs = torch.autograd.grad(Fc, [xs[i] for i in wanted], v[:, s:e],
-                                             allow_unused=True)
-                    for i, g in zip(wanted, gs):
-                        if g is not None:
-                            grads[i] = g if grads[i] is None else grads[i] + g
-        return (None, None, None, *grads)
+                psi = ctx.lagrangian(S, w, xs)
+                gs = torch.autograd.grad(psi, [xs[i] for i in wanted], allow_unused=True)
+            for i, g in zip(wanted, gs):
+                grads[i] = g
+        return (None, None, *grads)

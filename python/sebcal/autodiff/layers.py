@@ -140,10 +140,27 @@ class DiffusionOperator(nn.Module):
         self.register_buffer("inv_w", torch.tensor(1.0 / grid.w))
 
     def differences(self, T: torch.Tensor) -> torch.Tensor:
-        """Node differences T_j - T_(j-1) [K], (..., nz) -> (..., nz-1)."""
-        lead = T.shape[:-1]
-        out = self.diff(T.reshape(-1, 1, T.shape[-1]))
-        return out.reshape(*lead, out.shape[-1])
+        """Node differences T_j - T_(j-1) [K], (..., n) -> (..., n-1).
+
+        The profiles of each leading-axis member go through the conv as one long signal (a
+        batch of a few long signals is much faster on CPU than many short ones); the outputs
+        that straddle two profiles are dropped.
+        """
+        lead, n = T.shape[:-1], T.shape[-1]
+        if T.dim() == 1:
+            return self.diff(T.reshape(1, 1, n)).reshape(n - 1)
+        b = T.shape[0] if T.dim() > 2 else 1
+        out = self.diff(T.reshape(b, 1, -1))                      # (b, 1, L - 1), L = m n
+        L = out.shape[-1] + 1
+        # view the valid outputs without a copy: for T (b, m..., n) the difference j of profile
+        # p of member k is output k (L - 1) + p n + j
+        inner = lead[1:] if T.dim() > 2 else lead
+        st, acc = [], n
+        for d in reversed(inner):
+            st.insert(0, acc)
+            acc *= d
+        strides = ([L - 1] if T.dim() > 2 else []) + st + [1]
+        return out.as_strided(tuple(lead) + (n - 1,), tuple(strides))
 
     def forward(self, T: torch.Tensor) -> torch.Tensor:
         """L(T) [K m-2], (..., nz) -> (..., nz), zero flux through z_0 and z_N.

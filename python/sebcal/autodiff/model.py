@@ -36,7 +36,7 @@ from .layers import (BOTTOM, FLUX_NAMES, INIT, LONGWAVE, SOLVER_DEFAULTS, SOLVER
 #: names of the parameters the model takes, in order (beta is optional)
 PARAM_NAMES = ("alpha", "eps", "lam", "C", "T_b", "h_eff", "beta")
 
-#: elements (members x levels x nodes) per chunk of the residual re-evaluated in the backward pass
+#: elements (members x levels x nodes) per chunk of the conv operator applied in the backward pass
 RESIDUAL_ELEMENTS = 1 << 22
 
 
@@ -338,17 +338,19 @@ class SoilColumn(nn.Module):
             P = sum(t.shape[1] for t in pre_T0)
             Ym, T0m, n_iter = march(plan, y, T0, cgsrc[:, 1:], self.tol, self.max_iter)
             # trajectory S^0..S^(P+nt): exact initial state, then the solved levels
-            Yall = torch.cat([y.new_empty(B, 1, K)] + pre_Y + [Ym], dim=1)
-            T0all = torch.cat([s0[:, :1]] + pre_T0 + [T0m], dim=1)
             S = torch.empty(B, P + n1, self.nz, dtype=dt_, device=dev)
-            S[..., 0] = T0all
-            Su = S[:, 1:, 1:K + 1]
-            basis.from_modal(Yall[:, 1:], out=Su)
-            Su += Tref.unsqueeze(1)
+            start = 1
+            for Yd, T0d in zip(pre_Y + [Ym], pre_T0 + [T0m]):
+                stop = start + Yd.shape[1]
+                S[:, start:stop, 0] = T0d
+                Su = S[:, start:stop, 1:K + 1]
+                basis.from_modal(Yd, out=Su)
+                Su += Tref.unsqueeze(1)
+                start = stop
             if basis.dirichlet:
                 S[:, 1:, -1] = Tref
             S[:, 0] = s0
-            del Yall, Ym, pre_Y, Su
+            del Ym, pre_Y, Su, Yd
         inputs = (th["alpha"], th["eps"], th["lam"], th["C"], th["T_b"], th["h_eff"], sw, lw, ta,
                   S0)
         if torch.is_grad_enabled() and any(x.requires_grad for x in inputs):
@@ -362,12 +364,11 @@ class SoilColumn(nn.Module):
             with torch.no_grad():
                 plan.set_solution(S[..., 0], hold, P)
             plan.S = S
-            chunk = max(1, RESIDUAL_ELEMENTS // max(1, B * self.nz))
 
-            def residual(S_, s, e, xs):
-                return self._trajectory_residual(S_, s, e, xs, level, hold)
+            def lagrangian(S_, w, xs):
+                return self._lagrangian(S_, w, xs, level, hold)
 
-            S = ImplicitTrajectory.apply(plan, residual, chunk, *inputs)
+            S = ImplicitTrajectory.apply(plan, lagrangian, *inputs)
         return S[:, P:], n_iter, cycles
 
     def _profile(self, T0, y, T_b):
@@ -392,25 +393,44 @@ class SoilColumn(nn.Module):
             parts.append(R[..., 1:])
         return torch.cat(parts, dim=-1)
 
-    def _trajectory_residual(self, S, s, e, xs, level, hold):
-        """Rows s..e-1 of F(S, inputs) (B, e-s, nz): the initial condition and the steps.
+    def _lagrangian(self, S, w, xs, level, hold):
+        """w . F(S, inputs): the input-dependent part, differentiable in the inputs.
 
-        xs = (alpha, eps, lam, C, T_b, h_eff, sw, lw, ta, S0); forcing levels of the steps are
-        ``level`` (spin-up) or 1..nt; hold steps have F = S^m - S^(m-1).
+        F stacks F_0 = S^0 - S_init and, for every regular step m, the backward-Euler rows
+        S^m - S^(m-1) - kdt L(S^m) - c_0 g_1 G(S^m_0) e_0 with the Dirichlet row S^m_N - T_b
+        (docs/theory.md); hold steps (spin-up) do not depend on the inputs. S and w (both
+        (B, M+1, nz)) are fixed. The conv operator L(S) is applied in chunks of levels without
+        autograd and contracted with w, so the graph only holds (B,) and (B, M) quantities.
+
+        xs = (alpha, eps, lam, C, T_b, h_eff, sw, lw, ta, S0).
         """
         alpha, eps, lam, C, T_b, h_eff, sw, lw, ta, S0 = xs
-        out = []
-        if s == 0:
-            out.append((S[:, 0] - S0).unsqueeze(1))
-            s = 1
-        if s < e:
-            lv = level[s:e] if level is not None else slice(s, e)
-            R = self._step_residual(S[:, s:e], S[:, s - 1:e - 1], sw[:, lv], lw[:, lv],
-                                    ta[:, lv], alpha, eps, lam, C, T_b, h_eff)
-            if hold is not None and bool(hold[:, s:e].any()):
-                R = torch.where(hold[:, s:e, None], S[:, s:e] - S[:, s - 1:e - 1], R)
-            out.append(R)
-        return torch.cat(out, dim=1) if len(out) > 1 else out[0]
+        B, M1, nz = S.shape
+        rows = nz - 1 if self.bottom == "dirichlet" else nz      # rows with diffusion
+        with torch.no_grad():
+            wm = w[:, 1:]
+            if hold is not None:
+                wm = wm.masked_fill(hold[:, 1:, None], 0.0)
+            Lsum = torch.zeros(B, dtype=S.dtype, device=S.device)
+            chunk = max(1, RESIDUAL_ELEMENTS // max(1, B * nz))
+            for s in range(1, M1, chunk):
+                e = min(s + chunk, M1)
+                # the conv is much faster on contiguous input: include level s-1 (all of S
+                # for a single chunk) and drop its output
+                Lg = self.diffusion(S[:, s - 1:e].contiguous())[:, 1:]
+                Lsum += (wm[:, s - 1:e - 1, :rows] * Lg[..., :rows]).sum(dim=(1, 2))
+            w0 = wm[..., 0]
+            wN = wm[..., -1] if self.bottom == "dirichlet" else None
+        kdt = lam / C * self.dt
+        c0g1 = kdt * self.basis.gc0 * (self.basis.h1 / lam)
+        if level is not None:
+            sw, lw, ta = sw[:, level], lw[:, level], ta[:, level]
+        G = ground_flux(S[:, 1:, 0], sw[:, 1:], lw[:, 1:], ta[:, 1:], alpha.unsqueeze(1),
+                        eps.unsqueeze(1), h_eff.unsqueeze(1), self.longwave)
+        psi = -(kdt * Lsum).sum() - (c0g1.unsqueeze(1) * w0 * G).sum() - (w[:, 0] * S0).sum()
+        if wN is not None:
+            psi = psi - (wN * T_b.unsqueeze(1)).sum()
+        return psi
 
     def step_residual(self, T: torch.Tensor, sw_down: Any, lw_down: Any, t_air: Any, alpha: Any,
                       eps: Any, lam: Any, C: Any, T_b: Any, h_eff: Any) -> torch.Tensor:

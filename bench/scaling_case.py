@@ -1,0 +1,86 @@
+"""One scaling measurement in a fresh process: forward + backward of the torch model.
+
+Usage: python bench/scaling_case.py B NT NZ [DT] [REPEATS]
+
+Prints one JSON line: forward/backward seconds (median over REPEATS in-process runs after a
+warm-up), peak resident memory of the process (VmHWM from /proc/self/status, else getrusage
+maxrss; it includes the ~0.3 GiB of the Python/torch runtime; ``rss_before_mib`` is the level
+before the measured runs).
+The run is the paper column (1 m) with NZ nodes, NT steps of DT seconds of the paper's synthetic
+forcing, B random parameter sets from the published prior ranges, and a loss on the soil
+temperature at 5 and 15 cm (the observation operator), so gradients flow to every parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def peak_rss_mib() -> float:
+    """High-water resident memory of this process [MiB] (VmHWM; falls back to getrusage).
+
+    VmHWM belongs to this process image; ru_maxrss would also count the parent's peak, which
+    Linux carries over a fork + exec.
+    """
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str]) -> dict:
+    B, nt, nz = int(argv[0]), int(argv[1]), int(argv[2])
+    dt = float(argv[3]) if len(argv) > 3 else 3600.0
+    repeats = int(argv[4]) if len(argv) > 4 else 1
+    from sebcal.autodiff import SoilColumn, observe
+    from sebcal.forcing import paper_synthetic
+
+    fc = paper_synthetic(nt, dt)
+    dx = 1.0 / (nz - 1)
+    model = SoilColumn(np.arange(nz) * dx, dt, dx=dx)
+    gen = torch.Generator().manual_seed(0)
+    u = torch.rand(B, 6, generator=gen, dtype=torch.float64)
+    base = {"alpha": 0.05 + 0.45 * u[:, 0], "eps": 0.9 + 0.1 * u[:, 1],
+            "lam": 0.47 + 0.33 * u[:, 2], "C": 2e6 + 0.5e6 * u[:, 3],
+            "T_b": 290 + 13 * u[:, 4], "h_eff": 6.45 + 24 * u[:, 5]}
+    sw, lw, ta = (torch.tensor(np.array(a)) for a in (fc.sw_down, fc.lw_down, fc.t_air))
+
+    def once():
+        p = {k: v.clone().requires_grad_() for k, v in base.items()}
+        t0 = time.perf_counter()
+        out = model(sw, lw, ta, **p)
+        obs = observe.soil_temperature(out.T, out.z, [0.05, 0.15])
+        loss = ((obs - 295.0) ** 2).mean()
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        ok = all(bool(torch.isfinite(p[k].grad).all()) for k in p)
+        return t1 - t0, t2 - t1, ok
+
+    # warm-up on a tiny problem (first-call overheads), then the measured runs
+    small = SoilColumn(np.arange(5) * 0.25, dt, dx=0.25)
+    small(sw[:3], lw[:3], ta[:3], **{k: v[:1].clone().requires_grad_() for k, v in base.items()}
+          ).T.sum().backward()
+    rss0 = peak_rss_mib()
+    runs = [once() for _ in range(repeats)]
+    fwd = statistics.median(r[0] for r in runs)
+    bwd = statistics.median(r[1] for r in runs)
+    peak = peak_rss_mib()
+    return {"B": B, "nt": nt, "nz": nz, "dt": dt, "repeats": repeats, "forward_s": fwd,
+            "backward_s": bwd, "total_s": fwd + bwd, "per_set_ms": 1e3 * (fwd + bwd) / B,
+            "peak_rss_mib": peak, "rss_before_mib": rss0, "threads": torch.get_num_threads(),
+            "finite_gradients": all(r[2] for r in runs)}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1:])))
