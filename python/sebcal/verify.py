@@ -85,11 +85,10 @@ def verify(config: Any, forcing: Forcing | None = None, *, rel_step: float = 1e-
         config: a :class:`~sebcal.config.RunConfig`.
         forcing: forcing at the model levels (default: the one the config names).
         rel_step: relative step of the central differences of the Fortran model,
-            h = rel_step * |p|. The default 1e-4 balances truncation (~1e-8 relative) and the
-            Fortran solution's own round-off: the Fortran Thomas/Newton solve carries up to
-            ~3e-11 K of round-off that changes with lambda and C (an 80-bit reference solution
-            shows the torch solver within 2e-13 K), which at a 1e-6 step alone makes the
-            difference quotient of lambda wrong by ~2e-4 relative.
+            h = rel_step * |p|. With the default 1e-4 the truncation error is ~1e-8 relative,
+            far below the 1e-5 criterion, and the round-off of the Fortran solution (~1e-13 K,
+            its elimination works in deviations from a reference temperature) adds less; a
+            step of 1e-6 passes too (relative errors ~1e-7).
         torch_scale: factors applied to torch-side parameters only (public names, e.g.
             ``{"lambda": 1 + 1e-6}``), to demonstrate that the check detects a difference.
 
