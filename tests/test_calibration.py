@@ -274,3 +274,24 @@ def test_observation_text_file_of_wrong_length(tmp_path):
     tables = {"T5": {"variable": "SoilTemp", "depth": 0.05, "file": str(short)}}
     with pytest.raises(ForcingError, match="50 values, but the run has 101"):
         load_observations(cfg, tables)
+
+
+def test_initial_temperature_can_be_fitted_apart_from_T_b(tmp_path):
+    cfg = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=3).read_text().replace(
+        'free = ["alpha", "h_eff", "lambda", "C", "T_b"]',
+        'free = ["alpha", "h_eff", "lambda", "C", "T_b", "T_init"]')
+    path = tmp_path / "tinit.toml"
+    path.write_text(cfg)
+    res = calibrate(path, tmp_path / "out", progress=False, figures=False)
+    p = res.params
+    assert abs(p["parameters"]["T_init"]["value"] - 293.0) < 0.05       # the true initial state
+    assert p["parameters"]["T_init"]["unit"] == "K" and p["parameters"]["T_init"]["std"] > 0
+    assert p["config"]["initial"]["kind"] == "profile"
+    assert p["config"]["initial"]["profile"] == [p["parameters"]["T_init"]["value"]] * 101
+    from sebcal.bridge import load_params
+
+    assert load_params(tmp_path / "out" / "params.json").config.init == "profile"
+    spun = path.read_text().replace("[forcing]", "[initial]\nkind = \"spinup\"\n\n[forcing]")
+    path.write_text(spun)
+    with pytest.raises(ConfigError, match="T_init"):
+        calibrate(path, tmp_path / "out2", progress=False, figures=False)

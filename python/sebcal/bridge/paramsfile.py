@@ -20,7 +20,8 @@ REQUIRED_FIELDS = ("schema_version", "sebcal_version", "parameters", "correlatio
                    "identifiability", "metrics", "starts", "config")
 #: parameters every params.json gives (h_eff may be derived from h and beta)
 REQUIRED_PARAMS = ("alpha", "eps", "lambda", "C", "T_b")
-KNOWN_PARAMS = ("alpha", "eps", "lambda", "C", "T_b", "h_eff", "h", "beta")
+#: T_init: a fitted uniform initial temperature (the config then holds it as its profile)
+KNOWN_PARAMS = ("alpha", "eps", "lambda", "C", "T_b", "h_eff", "h", "beta", "T_init")
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def load_params(source: str | os.PathLike | Mapping[str, Any]) -> Calibrated:
         if s is not None and (not _number(s) or s < 0):
             raise _err(where, f"field '{fld}.std' = {s!r} must be a non-negative number or "
                        "null (fixed parameter)")
-        want = field_meta("h_eff" if name == "h" else name)["unit"]
+        want = field_meta({"h": "h_eff", "T_init": "T_b"}.get(name, name))["unit"]
         if unit != want:
             raise _err(where, f"field '{fld}.unit' = {unit!r}, expected {want!r}")
         values[name] = float(v)
@@ -140,7 +141,8 @@ def load_params(source: str | os.PathLike | Mapping[str, Any]) -> Calibrated:
     if "h_eff" not in values and not ("h" in values and "beta" in values):
         raise _err(where, "missing field 'parameters.h_eff' (or parameters.h and "
                    "parameters.beta)")
-    given = {k: v for k, v in values.items() if not (k == "h" and "h_eff" in values)}
+    given = {k: v for k, v in values.items()
+             if not (k == "h" and "h_eff" in values) and k != "T_init"}
     try:
         params = Params.from_dict(given, where="params.json parameters")
     except ConfigError as exc:

@@ -37,7 +37,14 @@ class Objective:
                  mask: np.ndarray, space: Space) -> None:
         self.config = config
         self.space = space
-        self.model = SoilColumn.from_config(config, solver="direct")
+        if "T_init" in space.free:
+            # a fitted uniform initial temperature, distinct from T_b: a per-start profile
+            self.model = SoilColumn(config.node_depths, config.dt,
+                                    dx=config.dx if config.uniform else None, solver="direct",
+                                    longwave=config.longwave, bottom=config.bottom,
+                                    init="profile")
+        else:
+            self.model = SoilColumn.from_config(config, solver="direct")
         self.forcing = [torch.tensor(np.array(x, dtype=np.float64))
                         for x in (forcing.sw_down, forcing.lw_down, forcing.t_air)]
         self.observations = list(observations)
@@ -61,11 +68,14 @@ class Objective:
 
     def run(self, params: dict[str, torch.Tensor]):
         """The torch model output for full parameter tensors (alpha, eps, lambda, C, T_b, h_eff,
-        beta), each (B,)."""
+        beta; T_init, a uniform initial temperature, when fitted), each (B,)."""
         sw, lw, ta = self.forcing
+        prof = None
+        if "T_init" in params:
+            prof = params["T_init"][:, None].expand(-1, self.model.nz)
         return self.model(sw, lw, ta, alpha=params["alpha"], eps=params["eps"],
                           lam=params["lambda"], C=params["C"], T_b=params["T_b"],
-                          h_eff=params["h_eff"], beta=params.get("beta"))
+                          h_eff=params["h_eff"], beta=params.get("beta"), init_profile=prof)
 
     def predict(self, params: dict[str, torch.Tensor], obs: Sequence[Observation] | None = None
                 ) -> list[torch.Tensor]:

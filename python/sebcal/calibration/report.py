@@ -5,6 +5,7 @@ Every file is written to a temporary name and renamed (sebcal.output.atomic_path
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -20,7 +21,7 @@ from ..params import Params
 from .space import UNITS, Space
 
 SCHEMA_VERSION = 1
-_ORDER = ("alpha", "eps", "lambda", "C", "T_b", "h_eff", "h", "beta")
+_ORDER = ("alpha", "eps", "lambda", "C", "T_b", "h_eff", "h", "beta", "T_init")
 
 
 def _num(x: Any) -> Any:
@@ -35,7 +36,7 @@ def best_params(space: Space, phys_best: Mapping[str, float]) -> Params:
     d = {"alpha": space.fixed.alpha, "eps": space.fixed.eps, "lambda": space.fixed.lam,
          "C": space.fixed.C, "T_b": space.fixed.T_b, "h_eff": space.fixed.h_eff,
          "beta": space.fixed.beta}
-    d.update({k: v for k, v in phys_best.items() if k not in ("h",)})
+    d.update({k: v for k, v in phys_best.items() if k not in ("h", "T_init")})
     if "h" in phys_best:
         d["h_eff"] = phys_best["h"] * (1 + 1 / phys_best["beta"])
     return Params.from_dict(d)
@@ -66,6 +67,11 @@ def write_outputs(out_dir: Path, config: Any, settings: Mapping[str, Any], space
                   drawn: Mapping[str, np.ndarray], phys_best: Mapping[str, float], lap: dict,
                   ident: dict, *, figures: bool = True, elapsed: float = 0.0) -> dict:
     params = best_params(space, phys_best)
+    if "T_init" in phys_best:
+        # the fitted uniform initial temperature becomes a given initial profile
+        config = dataclasses.replace(config, init="profile",
+                                     init_profile=np.full(len(config.node_depths),
+                                                          phys_best["T_init"]))
     sim = simulate_config(config, forcing, params)
     model_vals = {o.label: model_equivalent(o, sim.z, sim.T, sim.fluxes, params.lam) for o in obs}
     mets = {"calibration": {}, "evaluation": {}}
@@ -95,6 +101,9 @@ def write_outputs(out_dir: Path, config: Any, settings: Mapping[str, Any], space
                        "loss": _num(state.loss[b]), "failed": bool(state.failed[b]),
                        "stopped": state.reason[b] if state.reason else ""})
     cfg = config.to_dict()
+    if "T_init" in phys_best:
+        cfg["initial"] = {k: v for k, v in cfg["initial"].items() if k not in ("kind", "profile")}
+        cfg["initial"].update(kind="profile", profile=[float(phys_best["T_init"])] * len(sim.z))
     for t in ("observations", "calibration"):
         if t in config.tables:
             cfg[t] = _resolve_paths(config.tables[t], config.path)

@@ -119,6 +119,10 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
     win = windows(config)
     forcing = forcing_for(config)
     space = Space.build(settings["free"], config.params, settings["prior"])
+    if "T_init" in space.free and config.init != "uniform":
+        raise ConfigError(f"{config.path or 'config'}: [calibration] free has T_init, which needs "
+                          f"[initial] kind = \"uniform\" (got \"{config.init}\"): a spin-up or a "
+                          "given profile already sets the initial state")
     objective = Objective(config, forcing, obs, win.calibration, space)
     torch.set_num_threads(max(1, torch.get_num_threads()))
 

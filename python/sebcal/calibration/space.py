@@ -22,13 +22,16 @@ from ..errors import ConfigError
 from ..params import Params, field_meta
 
 #: names a calibration may free (public names)
-FREE_NAMES = ("alpha", "h_eff", "h", "beta", "lambda", "C", "T_b", "eps")
+#: T_init is a uniform initial soil temperature [K] distinct from the deep temperature T_b
+#: (without it, a uniform initial state is T_b itself, as in the published model)
+FREE_NAMES = ("alpha", "h_eff", "h", "beta", "lambda", "C", "T_b", "eps", "T_init")
 #: units of each, for reports
-UNITS = {"alpha": "1", "eps": "1", "lambda": "W m-1 K-1", "C": "J m-3 K-1", "T_b": "K",
+UNITS = {"alpha": "1", "eps": "1", "lambda": "W m-1 K-1", "C": "J m-3 K-1", "T_b": "K", "T_init": "K",
          "h_eff": "W m-2 K-1", "h": "W m-2 K-1", "beta": "1"}
 #: default prior ranges (published ranges, model.md sec. 3.3 and 4.2)
 DEFAULT_PRIOR = {"alpha": (0.05, 0.5), "eps": (0.9, 1.0), "lambda": (0.47, 0.8),
-                 "C": (2.0e6, 2.5e6), "T_b": (290.0, 303.0), "h_eff": (6.45, 30.35),
+                 "C": (2.0e6, 2.5e6), "T_b": (290.0, 303.0), "T_init": (290.0, 303.0),
+                 "h_eff": (6.45, 30.35),
                  "h": (5.0, 20.0), "beta": (0.5, 5.0)}
 _BOUNDED = {"alpha": (0.0, 1.0), "eps": (0.0, 1.0)}
 
@@ -105,7 +108,7 @@ class Space:
                 lo, hi = float(lo), float(hi)
             except (TypeError, ValueError):
                 raise ConfigError(f"[calibration.prior] {name} must be [low, high]") from None
-            blo, bhi = field_meta({"lambda": "lam", "h": "h_eff"}.get(name, name))["bounds"]
+            blo, bhi = field_meta({"lambda": "lam", "h": "h_eff", "T_init": "T_b"}.get(name, name))["bounds"]
             if not (blo < lo < hi < bhi):
                 raise ConfigError(f"[calibration.prior] {name} = [{lo:g}, {hi:g}] must be "
                                   f"increasing and strictly inside the physical bounds "
@@ -158,7 +161,8 @@ class Space:
                 for k, name in enumerate(self.free)}
 
     def full(self, phys: Mapping[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
-        """All model parameters (alpha, eps, lam, C, T_b, h_eff, beta) as (B,) tensors."""
+        """All model parameters (alpha, eps, lambda, C, T_b, h_eff, beta; T_init when free) as
+        (B,) tensors."""
         f = self.fixed
         base = {"alpha": f.alpha, "eps": f.eps, "lambda": f.lam, "C": f.C, "T_b": f.T_b,
                 "h_eff": f.h_eff, "beta": f.beta}
@@ -170,4 +174,6 @@ class Space:
                 out[name] = torch.full((batch,), float(val), dtype=torch.float64)
         if "h" in phys:
             out["h_eff"] = phys["h"] * (1 + 1 / phys["beta"])
+        if "T_init" in phys:
+            out["T_init"] = phys["T_init"]
         return out
