@@ -159,3 +159,16 @@ def test_celsius_looking_air_temperature_is_refused(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "o.nc")]) == 2
     err = capsys.readouterr().err
     assert "Tair" in err and "Celsius" in err
+
+
+def test_run_torch_backend_matches_fortran(tmp_path):
+    outs = {}
+    for backend in ("fortran", "torch"):
+        out = tmp_path / f"{backend}.nc"
+        assert main(["run", str(EXAMPLES / "west_phoenix_forward.toml"), "--out", str(out),
+                     "--backend", backend]) == 0
+        with netCDF4.Dataset(out) as ds:
+            outs[backend] = (ds["SoilTemp"][:], ds["Qg"][:], json.loads(ds.config)["backend"])
+    assert outs["torch"][2] == "torch"
+    assert np.abs(outs["torch"][0] - outs["fortran"][0]).max() < 1e-9
+    assert np.abs(outs["torch"][1] - outs["fortran"][1]).max() < 1e-7

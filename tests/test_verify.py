@@ -88,3 +88,29 @@ def test_format_table_lists_everything(paper_result):
 def test_unknown_torch_scale_parameter_is_an_error():
     with pytest.raises(ValueError, match="unknown parameter"):
         verify(load_config(PAPER_TOML), torch_scale={"kappa": 2.0})
+
+
+def test_verify_cli_on_the_west_phoenix_example(capsys):
+    """`sebcal verify` on the flux-tower example: exit 0 and a JSON object with the fields."""
+    import json
+
+    from sebcal.cli import main
+
+    assert main(["verify", str(ROOT / "examples" / "west_phoenix_forward.toml"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["passed"] is True
+    assert out["max_abs_diff"]["SoilTemp"]["value"] <= 1e-9
+    for name in ("alpha", "eps", "lambda", "C", "T_b", "h_eff"):
+        g = out["gradients"][name]
+        assert set(g) >= {"autograd", "finite_difference", "rel_error"}
+        assert g["rel_error"] <= 1e-5
+
+
+def test_verify_cli_exit_status_1_when_it_fails(monkeypatch, capsys):
+    import sebcal.verify as v
+    from sebcal.cli import main
+
+    real = v.verify
+    monkeypatch.setattr(v, "verify", lambda cfg, **kw: real(cfg, torch_scale={"lambda": 1 + 1e-6}))
+    assert main(["verify", str(PAPER_TOML)]) == 1
+    assert "FAIL" in capsys.readouterr().out
