@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as _dt
-import difflib
 import math
 import os
 import re
@@ -34,7 +33,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .params import Params, field_meta, public_name
 
 __all__ = [
@@ -420,13 +419,7 @@ class _Ctx:
 
 
 def _suggest(word: str, names) -> str:
-    names = list(names)
-    near = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
-    if not near:
-        lower = {n.lower(): n for n in names}
-        near = [lower[m] for m in difflib.get_close_matches(str(word).lower(), list(lower),
-                                                            n=1, cutoff=0.6)]
-    return f" (did you mean '{near[0]}'?)" if near else ""
+    return did_you_mean(word, names)
 
 
 def _tables_of(key: str) -> list[str]:

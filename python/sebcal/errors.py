@@ -7,6 +7,9 @@ message names the file, variable or key at fault and says how to fix it.
 
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 
 class SebcalError(Exception):
     """Base class of every error sebcal raises on purpose."""
@@ -33,3 +36,15 @@ class FortranError(SebcalError, RuntimeError):
         self.errmsg = errmsg.strip()
         where = f" in {routine}" if routine else ""
         super().__init__(f"Fortran scheme error {self.errflg}{where}: {self.errmsg}")
+
+
+def did_you_mean(word: object, names: Iterable[str]) -> str:
+    """" (did you mean 'x'?)" for the valid name nearest to ``word`` (case-insensitive too),
+    or "" when none is near: the hint every unknown-name error carries."""
+    names = list(names)
+    near = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
+    if not near:
+        lower = {n.lower(): n for n in names}
+        near = [lower[m] for m in difflib.get_close_matches(str(word).lower(), list(lower),
+                                                            n=1, cutoff=0.6)]
+    return f" (did you mean '{near[0]}'?)" if near else ""

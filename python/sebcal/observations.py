@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import ConfigError, ForcingError
+from .errors import ConfigError, ForcingError, did_you_mean
 
 #: observable -> (unit, needs a depth)
 OBSERVABLES: dict[str, tuple[str, bool]] = {
@@ -106,8 +106,6 @@ def load_observations(config: Any, tables: Mapping[str, Any] | None = None) -> l
         ForcingError: a missing file or variable, a text file of the wrong length, gaps with
             gap_policy = "error".
     """
-    import difflib
-
     from .forcing import read_alma
 
     tables = tables if tables is not None else config.tables.get("observations", {})
@@ -123,13 +121,11 @@ def load_observations(config: Any, tables: Mapping[str, Any] | None = None) -> l
                        "[observations.T5] with variable = \"SoilTemp\", depth = 0.05, file = ...")
         for key in spec:
             if key not in _KEYS:
-                near = difflib.get_close_matches(key, _KEYS, n=1)
-                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                hint = did_you_mean(key, _KEYS)
                 raise _err(config, label, key, f"unknown key{hint}; valid keys: {', '.join(_KEYS)}")
         variable = spec.get("variable")
         if variable not in OBSERVABLES:
-            near = difflib.get_close_matches(str(variable), OBSERVABLES, n=1)
-            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            hint = did_you_mean(variable, OBSERVABLES)
             raise _err(config, label, "variable", f"{variable!r} is not observable{hint}; use one "
                        f"of {', '.join(OBSERVABLES)}")
         unit, needs_depth = OBSERVABLES[variable]

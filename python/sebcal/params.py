@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 #: Stefan-Boltzmann constant used by the published model [W m-2 K-4].
 SIGMA = 5.67e-8
@@ -96,8 +96,6 @@ class Params:
             ConfigError: an unknown name (with the nearest valid one suggested), a value that
                 is not a number, or a value outside its physical bounds.
         """
-        import difflib
-
         if not isinstance(values, Mapping):
             raise ConfigError(f"[{where}] must be a table of parameter values, got "
                               f"{type(values).__name__}")
@@ -112,8 +110,7 @@ class Params:
                 continue
             name = cls.ALIASES.get(key, key)
             if name not in known:
-                near = difflib.get_close_matches(str(key), accepted, n=1)
-                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                hint = did_you_mean(key, accepted)
                 raise ConfigError(f"unknown key '{key}' in [{where}]{hint}; valid keys: "
                                   f"{', '.join(public_name(n) for n in sorted(known))}, h")
             if name in given_as:

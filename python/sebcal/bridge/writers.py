@@ -323,8 +323,6 @@ def _header(cal: Calibrated, host: str, template: Path | None, items: list[Item]
 # ------------------------------------------------------------------------------- sebcal
 
 def _write_sebcal(cal: Calibrated, ctx: Context, out: Path, tpl: Path | None):
-    import f90nml
-
     items = [_item(e, cal, ctx) for e in MAPPINGS["sebcal"] if cal.value(e.param) is not None]
     cfg = cal.config
     if tpl is None:
@@ -407,8 +405,6 @@ def _jules_tile(text_nml: Any, ctx: Context) -> tuple[int | None, str]:
 
 
 def _write_jules(cal: Calibrated, ctx: Context, out: Path, tpl: Path | None):
-    import f90nml
-
     rows = [e for e in MAPPINGS["jules"] if cal.value(e.param) is not None]
     warnings: list[str] = []
     if tpl is None:
@@ -550,8 +546,6 @@ def _as_list(v: Any) -> list:
 # ------------------------------------------------------------------------------ Noah-MP
 
 def _write_noahmp(cal: Calibrated, ctx: Context, out: Path, tpl: Path | None):
-    import f90nml
-
     rows = [e for e in MAPPINGS["noahmp"] if cal.value(e.param) is not None]
     color = ctx.options.get("soil_color")
     if color is not None:

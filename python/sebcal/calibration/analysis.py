@@ -23,7 +23,6 @@ confirm a valley in the loss.
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import numpy as np

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig, load_config
-from ..errors import ConfigError, SebcalError
+from ..errors import ConfigError, SebcalError, did_you_mean
 from ..observations import load_observations, windows
 from ..output import write_text
 from ..runner import forcing_for
@@ -46,14 +46,11 @@ CALIBRATION_KEYS: dict[str, tuple[Any, str]] = {
 
 def calibration_settings(config: RunConfig) -> dict[str, Any]:
     """The [calibration] table with defaults filled and keys checked."""
-    import difflib
-
     table = dict(config.tables.get("calibration", {}))
     where = f"{config.path}: " if config.path else ""
     for key in table:
         if key not in CALIBRATION_KEYS:
-            near = difflib.get_close_matches(key, CALIBRATION_KEYS, n=1)
-            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            hint = did_you_mean(key, CALIBRATION_KEYS)
             raise ConfigError(f"{where}[calibration] unknown key '{key}'{hint}; valid keys: "
                               f"{', '.join(CALIBRATION_KEYS)}")
     out = {k: table.get(k, v[0]) for k, v in CALIBRATION_KEYS.items()}

@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..params import Params, field_meta
 
 #: names a calibration may free (public names)
@@ -79,16 +79,13 @@ class Space:
     @classmethod
     def build(cls, free: Sequence[str], fixed: Params,
               prior: Mapping[str, Sequence[float]] | None = None) -> "Space":
-        import difflib
-
         free = tuple(free)
         if not free:
             raise ConfigError("[calibration] free is empty: name the parameters to fit, e.g. "
                               "free = [\"h_eff\", \"lambda\", \"C\", \"T_b\"]")
         for name in free:
             if name not in FREE_NAMES:
-                near = difflib.get_close_matches(name, FREE_NAMES, n=1)
-                hint = f" (did you mean '{near[0]}'?)" if near else ""
+                hint = did_you_mean(name, FREE_NAMES)
                 raise ConfigError(f"[calibration] free: unknown parameter '{name}'{hint}; "
                                   f"choose from {', '.join(FREE_NAMES)}")
         if len(set(free)) != len(free):
