@@ -295,3 +295,18 @@ def test_initial_temperature_can_be_fitted_apart_from_T_b(tmp_path):
     path.write_text(spun)
     with pytest.raises(ConfigError, match="T_init"):
         calibrate(path, tmp_path / "out2", progress=False, figures=False)
+
+
+def test_objective_marks_overflowing_starts_as_nan_instead_of_raising(tmp_path):
+    from sebcal.calibration.objective import Objective
+    from sebcal.observations import load_observations, windows
+    from sebcal.runner import forcing_for
+
+    cfg = load_config(_small(EX / "paper_synthetic_2depth.toml", tmp_path))
+    sp = Space.build(["lambda", "C"], cfg.params)
+    obj = Objective(cfg, forcing_for(cfg), load_observations(cfg), windows(cfg).calibration, sp)
+    u = torch.tensor([[0.0, 0.0], [1e4, 0.0], [0.1, -0.1]], requires_grad=True)
+    loss = obj(u)
+    assert torch.isnan(loss[1]) and torch.isfinite(loss[[0, 2]]).all()
+    loss[[0, 2]].sum().backward()
+    assert torch.isfinite(u.grad).all() and (u.grad[1] == 0).all()

@@ -99,6 +99,15 @@ class Objective:
         return r2.sum(dim=(1, 2)) / self.n_terms
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
-        """Loss (B,) at u (B, P)."""
+        """Loss (B,) at u (B, P); NaN for starts whose parameters overflowed (they are then
+        reported as failed, and a placeholder keeps the model's input checks satisfied)."""
+        with torch.no_grad():
+            bad = ~torch.isfinite(u).all(dim=1)
+            for v in self.space.to_phys(u).values():
+                bad |= ~torch.isfinite(v) | (v <= 0)
+        if bool(bad.any()):
+            # the prior centre (u = 0) stands in, so no inf reaches the model or the gradient
+            u = torch.where(bad[:, None], torch.zeros_like(u), u)
         phys = self.space.to_phys(u)
-        return self.loss_phys(self.space.full(phys, u.shape[0]))
+        loss = self.loss_phys(self.space.full(phys, u.shape[0]))
+        return torch.where(bad, torch.full_like(loss, float("nan")), loss)
