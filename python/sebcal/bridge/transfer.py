@@ -155,8 +155,11 @@ def transfer(params: Calibrated | str | os.PathLike | Mapping, grid: str,
         cal.path.parent if cal.path is not None else Path.cwd())
     res = TransferResult(name, np.asarray(fine.node_depths), z_host, desc, rows, None)
     if write:
-        if not folder.is_dir():
-            raise ConfigError(f"--out {folder}: not a folder; create it first")
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"--out {folder}: exists and is not a folder")
+        if not folder.parent.is_dir():
+            raise ConfigError(f"--out {folder}: its parent folder {folder.parent} does not exist")
+        folder.mkdir(exist_ok=True)      # like `sebcal calibrate --out`
         path = folder / "transfer.md"
         write_text(path, _report(cal, res, placement, fine.node_depths[-1], z_host[-1]))
         res.report = path
