@@ -251,6 +251,11 @@ class SoilColumn(nn.Module):
             return prof.reshape(-1, nz).expand(B, nz)
         return th["T_b"].unsqueeze(1).expand(B, nz)
 
+    def _spinup_error(self) -> "ColumnError":
+        return ColumnError(f"spin-up: the profile was not periodic after {self.spinup_max_cycles} "
+                           f"repeats of the first day (tol {self.spinup_tol:.3e} K); raise "
+                           "spinup_max_cycles or spinup_tol")
+
     def _nday(self, nt: int) -> int:
         nday = int(round(86400.0 / self.dt))
         if nday < 1 or abs(nday * self.dt - 86400.0) > 1e-6 * self.dt:
@@ -331,10 +336,7 @@ class SoilColumn(nn.Module):
                     if bool(done.all()):
                         break
                 else:
-                    raise ColumnError(
-                        f"spin-up: the profile was not periodic after {self.spinup_max_cycles} "
-                        f"repeats of the first day (tol {self.spinup_tol:.3e} K); raise "
-                        "spinup_max_cycles or spinup_tol")
+                    raise self._spinup_error()
             P = sum(t.shape[1] for t in pre_T0)
             Ym, T0m, n_iter = march(plan, y, T0, cgsrc[:, 1:], self.tol, self.max_iter)
             # trajectory S^0..S^(P+nt): exact initial state, then the solved levels
@@ -474,10 +476,7 @@ class SoilColumn(nn.Module):
                 if bool(done.all()):
                     break
             else:
-                raise ColumnError(
-                    f"spin-up: the profile was not periodic after {self.spinup_max_cycles} "
-                    f"repeats of the first day (tol {self.spinup_tol:.3e} K); raise "
-                    "spinup_max_cycles or spinup_tol")
+                raise self._spinup_error()
         out = [T]
         n_iter = torch.zeros(B, nt, dtype=torch.int64, device=dev)
         for n in range(1, nt + 1):

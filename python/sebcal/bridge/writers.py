@@ -322,6 +322,15 @@ def _header(cal: Calibrated, host: str, template: Path | None, items: list[Item]
 
 # ------------------------------------------------------------------------------- sebcal
 
+
+def _read_namelist_template(tpl: Path):
+    """The template's text and its parsed namelist (an error names the file)."""
+    text = tpl.read_text()
+    try:
+        return text, nmledit.read(text)
+    except Exception as exc:
+        raise ConfigError(f"template {tpl}: not a readable Fortran namelist ({exc})") from None
+
 def _write_sebcal(cal: Calibrated, ctx: Context, out: Path, tpl: Path | None):
     items = [_item(e, cal, ctx) for e in MAPPINGS["sebcal"] if cal.value(e.param) is not None]
     cfg = cal.config
@@ -440,13 +449,8 @@ def _write_jules(cal: Calibrated, ctx: Context, out: Path, tpl: Path | None):
                 text = nmledit.insert_comment(text, grp, key, it.comment(cal))
         others = [it for it in items if it.status != "written"]
     else:
-        text = tpl.read_text()
+        text, tnml = _read_namelist_template(tpl)
         before = text
-        try:
-            tnml = nmledit.read(text)
-        except Exception as exc:
-            raise ConfigError(f"template {tpl}: not a readable Fortran namelist ({exc})") \
-                from None
         for g in ("jules_soil_props", "jules_nvegparm"):
             if g not in tnml:
                 raise ConfigError(f"template {tpl} has no namelist group &{g.upper()}; add the "
@@ -586,13 +590,8 @@ def _write_noahmp(cal: Calibrated, ctx: Context, out: Path, tpl: Path | None):
                 nml[g].start_index = st
         text = str(nml) + "\n"
     else:
-        text = tpl.read_text()
+        text, tnml = _read_namelist_template(tpl)
         before = text
-        try:
-            tnml = nmledit.read(text)
-        except Exception as exc:
-            raise ConfigError(f"template {tpl}: not a readable Fortran namelist ({exc})") \
-                from None
         changed: dict = {}
         for e in rows:
             grp, how, key = e.address if e.address else (None, None, None)
