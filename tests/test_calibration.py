@@ -310,3 +310,18 @@ def test_objective_marks_overflowing_starts_as_nan_instead_of_raising(tmp_path):
     assert torch.isnan(loss[1]) and torch.isfinite(loss[[0, 2]]).all()
     loss[[0, 2]].sum().backward()
     assert torch.isfinite(u.grad).all() and (u.grad[1] == 0).all()
+
+
+def test_h_and_beta_fitted_separately_are_flagged_end_to_end(tmp_path):
+    text = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=4).read_text()
+    text = text.replace('free = ["alpha", "h_eff", "lambda", "C", "T_b"]',
+                        'free = ["alpha", "h", "beta", "lambda", "C", "T_b"]')
+    text = text.replace("h_eff = [6.45, 30.35]\n", "")
+    path = tmp_path / "hb.toml"
+    path.write_text(text)
+    p = calibrate(path, tmp_path / "out", progress=False, figures=False).params
+    assert not p["identifiability"]["ok"]
+    assert any("only h(1+1/beta) is constrained" in f for f in p["identifiability"]["findings"])
+    # h_eff itself is still recovered, and is reported as derived
+    assert abs(p["parameters"]["h_eff"]["value"] - 25.0) < 0.25
+    assert p["parameters"]["h_eff"]["derived"] == "h (1 + 1/beta)"
