@@ -442,12 +442,6 @@ def _write_jules(cal: Calibrated, ctx: Context, out: Path, tpl: Path | None):
                 else:
                     it.where = f"&JULES_NVEGPARM {key}(1) ['soil']"
         text = str(nml) + "\n"
-        for it in items:
-            if it.status == "written":
-                grp = it.entry.address[0]
-                key = "const_val" if grp == "jules_soil_props" else it.entry.address[2]
-                text = nmledit.insert_comment(text, grp, key, it.comment(cal))
-        others = [it for it in items if it.status != "written"]
     else:
         text, tnml = _read_namelist_template(tpl)
         before = text
@@ -529,12 +523,12 @@ def _write_jules(cal: Calibrated, ctx: Context, out: Path, tpl: Path | None):
                 it = _item(e, cal, ctx)
             items.append(it)
         nmledit.verify_edit(before, text, changed, where=str(tpl))
-        for it in items:
-            if it.status == "written":
-                grp = it.entry.address[0]
-                key = "const_val" if grp == "jules_soil_props" else it.entry.address[2]
-                text = nmledit.insert_comment(text, grp, key, it.comment(cal))
-        others = [it for it in items if it.status != "written"]
+    for it in items:
+        if it.status == "written":
+            grp = it.entry.address[0]
+            key = "const_val" if grp == "jules_soil_props" else it.entry.address[2]
+            text = nmledit.insert_comment(text, grp, key, it.comment(cal))
+    others = [it for it in items if it.status != "written"]
     text = _header(cal, "jules", tpl, items, "!") + \
         "".join(f"! {ln}\n" for it in others for ln in it.comment(cal).splitlines()) + text
     _check_namelist(text, items, out)
