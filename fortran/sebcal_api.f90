@@ -1,46 +1,41 @@
-!> The flat interface of sebcal wrapped for Python (f90wrap): scalars, explicit-shape real(dp)
-!> arrays, an error flag and a message. No derived types, no module state of its own.
+!> The flat interface of sebcal wrapped for Python (f90wrap): scalars, assumed-shape real(dp)
+!> and integer arrays, an error flag and a message. No derived types and no module state: every
+!> call builds its column from its arguments, so any number of Python objects can use it.
 !>
-!> Parameter vector params(7), in this order (SI):
-!>   1 alpha [-], 2 emissivity [-], 3 lambda [W m-1 K-1], 4 heat capacity C [J m-3 K-1],
-!>   5 T_b [K], 6 h_eff = h (1 + 1/beta) [W m-2 K-1], 7 Bowen ratio beta [-] (<= 0: unknown)
-!> Option codes: sebcal_const (solver 1 direct / 2 jacobi; longwave 1 paper / 2 kirchhoff;
-!> bottom 1 dirichlet / 2 zero_flux; init 1 uniform / 2 profile / 3 spinup).
-!> Flux rows (nflux = 7): SWnet, LWdown, LWup, Qh, Qle, Qg, Qh+Qle [W m-2].
+!> Array layouts (slots in sebcal_const; python/sebcal/vocabulary.py names them):
+!>   forc(nforc, levels)    forcing rows if_* at each level
+!>   theta(nz, levels)      soil moisture at the nodes [m3 m-3], or (1, 1) when not used
+!>   psurf(npsurf)          surface parameters ip_*
+!>   psoil(npsoil, nz)      soil parameters is_* of every node
+!>   iopt(nopt)             option codes io_* and integer settings; rset(nrset) real settings
+!>   flux(nflux, levels)    surface fluxes ix_* [W m-2]
 module sebcal_api
   use sebcal_const
-  use sebcal_column, only: column_t, column_setup, heat_content
+  use sebcal_column, only: column_t, column_setup, column_step, column_fluxes, heat_content
   use sebcal_simulate, only: simulate_run, initial_state
   use sebcal_namelist, only: nml_settings_t, read_sebcal_namelist
-  use sebcal_scheme
   implicit none
   private
-  public :: sebcal_api_simulate, sebcal_api_read_namelist, sebcal_api_constants
-  public :: sebcal_api_heat_content
-  public :: sebcal_api_init, sebcal_api_spinup, sebcal_api_run, sebcal_api_get_grid
-  public :: sebcal_api_get_state, sebcal_api_set_state, sebcal_api_finalize
+  public :: sebcal_api_simulate, sebcal_api_step, sebcal_api_heat_content, sebcal_api_read_namelist
+  public :: sebcal_api_constants
 
 contains
 
   !> A whole forward run: initial state (uniform, profile or spin-up), then nt steps.
   !> Forcing and outputs are at time levels 0..nt (columns 1..nt+1); step k uses the forcing at
   !> level k. Outputs at level 0 are the initial state with the forcing at level 0.
-  subroutine sebcal_api_simulate(z, dx, dt, sw, lw, ta, params, solver, longwave, bottom, &
-                                 init, t_init, tol, max_iter, spinup_tol, spinup_max, t_out, flux_out, &
-                                 niter, ncycles, errmsg, errflg)
-    real(dp), intent(in) :: z(:)                     !< node depths [m], (nz) (used when dx <= 0)
-    real(dp), intent(in) :: dx                       !< uniform spacing [m], or <= 0
+  subroutine sebcal_api_simulate(z, dx, dt, forc, theta, psurf, psoil, iopt, rset, t_init, t_out, &
+                                 flux_out, niter, ncycles, errmsg, errflg)
+    real(dp), intent(in) :: z(:)                     !< node depths [m], (nz)
+    real(dp), intent(in) :: dx                       !< uniform spacing [m], or <= 0 for z
     real(dp), intent(in) :: dt                       !< time step [s]
-    real(dp), intent(in) :: sw(:)                    !< K_down at levels 0..nt [W m-2], (nt+1)
-    real(dp), intent(in) :: lw(:)                    !< L_down [W m-2], (nt+1)
-    real(dp), intent(in) :: ta(:)                    !< air temperature [K], (nt+1)
-    real(dp), intent(in) :: params(7)                !< see the module header
-    integer, intent(in) :: solver, longwave, bottom, init
-    real(dp), intent(in) :: t_init(:)                !< initial profile [K] (init = 2), (nz)
-    real(dp), intent(in) :: tol                      !< solver tolerance [K]
-    integer, intent(in) :: max_iter                  !< Newton iterations / Jacobi sweeps per step
-    real(dp), intent(in) :: spinup_tol               !< [K]
-    integer, intent(in) :: spinup_max                !< days
+    real(dp), intent(in) :: forc(:, :)               !< (nforc, nt+1)
+    real(dp), intent(in) :: theta(:, :)              !< (nz, nt+1) or (1, 1)
+    real(dp), intent(in) :: psurf(:)                 !< (npsurf)
+    real(dp), intent(in) :: psoil(:, :)              !< (npsoil, nz)
+    integer, intent(in) :: iopt(:)                   !< (nopt)
+    real(dp), intent(in) :: rset(:)                  !< (nrset)
+    real(dp), intent(in) :: t_init(:)                !< initial profile [K] (init = profile), (nz)
     real(dp), intent(inout) :: t_out(:, :)           !< soil temperature [K], (nz, nt+1)
     real(dp), intent(inout) :: flux_out(:, :)        !< surface fluxes [W m-2], (nflux, nt+1)
     integer, intent(inout) :: niter(:)               !< solver iterations per step, (nt)
@@ -48,165 +43,225 @@ contains
     character(len=errmsg_len), intent(out) :: errmsg
     integer, intent(out) :: errflg
     type(column_t) :: col
-    real(dp) :: t0(size(z))
+    real(dp) :: t0(size(z)), g
     integer :: nz, nt
 
     ncycles = 0
     errflg = 0
     errmsg = ''
     nz = size(z)
-    nt = size(sw) - 1
-    call check_size('lw', size(lw), nt + 1, errflg, errmsg)
-    call check_size('ta', size(ta), nt + 1, errflg, errmsg)
+    nt = size(forc, 2) - 1
+    call check_common(nz, forc, theta, psurf, iopt, rset, errflg, errmsg)
     call check_size('t_init', size(t_init), nz, errflg, errmsg)
     call check_size('t_out rows', size(t_out, 1), nz, errflg, errmsg)
     call check_size('t_out columns', size(t_out, 2), nt + 1, errflg, errmsg)
     call check_size('flux_out rows', size(flux_out, 1), nflux, errflg, errmsg)
     call check_size('flux_out columns', size(flux_out, 2), nt + 1, errflg, errmsg)
-    call check_size('niter', size(niter), nt, errflg, errmsg)
+    call check_size('niter', size(niter), max(nt, 0), errflg, errmsg)
     if (errflg /= 0) return
-    call column_setup(col, nz, z, dx, dt, params(1), params(2), params(3), params(4), params(5), params(6), &
-                      params(7), solver, longwave, bottom, tol, max_iter, errflg, errmsg)
+    if (nt < 0) then
+      errflg = err_option
+      errmsg = 'the forcing must have at least one time level'
+      return
+    end if
+    call column_setup(col, z, dx, dt, psurf, psoil, iopt, rset, errflg, errmsg)
     if (errflg /= 0) return
-    call initial_state(col, init, t_init, nt, sw, lw, ta, spinup_tol, spinup_max, t0, ncycles, errflg, errmsg)
+    call initial_state(col, t_init, forc, theta, t0, g, ncycles, errflg, errmsg)
     if (errflg /= 0) return
-    call simulate_run(col, t0, nt, sw, lw, ta, t_out, flux_out, niter, errflg, errmsg)
+    call simulate_run(col, t0, forc, theta, t_out, flux_out, niter, errflg, errmsg)
   end subroutine sebcal_api_simulate
 
-  !> Column heat content sum_i C w_i T_i [J m-2] of profiles t(nz, m) (Dirichlet node excluded).
-  subroutine sebcal_api_heat_content(z, dx, params, bottom, t, hc, errmsg, errflg)
+  !> Advance a host-owned state by nsteps steps: t (nz) [K] in T^n, out the last profile; g
+  !> [W m-2] in the ground heat flux of the state (used with theta < 1), out the last one.
+  !> t_out, flux_out receive every step (columns 1..nsteps); forcing column k is the new level
+  !> of step k.
+  subroutine sebcal_api_step(z, dx, dt, forc, theta, psurf, psoil, iopt, rset, t, g, t_out, flux_out, &
+                             niter, errmsg, errflg)
+    real(dp), intent(in) :: z(:), dx, dt
+    real(dp), intent(in) :: forc(:, :)               !< (nforc, nsteps)
+    real(dp), intent(in) :: theta(:, :)              !< (nz, nsteps) or (1, 1)
+    real(dp), intent(in) :: psurf(:)
+    real(dp), intent(in) :: psoil(:, :)
+    integer, intent(in) :: iopt(:)
+    real(dp), intent(in) :: rset(:)
+    real(dp), intent(inout) :: t(:)                  !< (nz) [K]
+    real(dp), intent(inout) :: g                     !< [W m-2]
+    real(dp), intent(inout) :: t_out(:, :)           !< (nz, nsteps) [K]
+    real(dp), intent(inout) :: flux_out(:, :)        !< (nflux, nsteps) [W m-2]
+    integer, intent(inout) :: niter(:)               !< (nsteps)
+    character(len=errmsg_len), intent(out) :: errmsg
+    integer, intent(out) :: errflg
+    type(column_t) :: col
+    real(dp) :: told(size(z))
+    integer :: k, kt, nz, nsteps
+    character(len=errmsg_len) :: msg
+
+    errflg = 0
+    errmsg = ''
+    nz = size(z)
+    nsteps = size(forc, 2)
+    call check_common(nz, forc, theta, psurf, iopt, rset, errflg, errmsg)
+    call check_size('t', size(t), nz, errflg, errmsg)
+    call check_size('t_out rows', size(t_out, 1), nz, errflg, errmsg)
+    call check_size('t_out columns', size(t_out, 2), nsteps, errflg, errmsg)
+    call check_size('flux_out rows', size(flux_out, 1), nflux, errflg, errmsg)
+    call check_size('flux_out columns', size(flux_out, 2), nsteps, errflg, errmsg)
+    call check_size('niter', size(niter), nsteps, errflg, errmsg)
+    if (errflg /= 0) return
+    if (any(.not. (t > 0)) .or. any(t > 1.0e4_dp)) then
+      errflg = err_state
+      errmsg = 'state: temperatures must be finite and > 0 K'
+      return
+    end if
+    call column_setup(col, z, dx, dt, psurf, psoil, iopt, rset, errflg, errmsg)
+    if (errflg /= 0) return
+    do k = 1, nsteps
+      kt = min(k, size(theta, 2))
+      told = t
+      call column_step(col, t, forc(:, k), theta(:, kt), g, niter(k), errflg, msg)
+      if (errflg /= 0) then
+        t = told
+        write (errmsg, '(a,i0,2a)') 'step ', k, ': ', trim(msg)
+        return
+      end if
+      t_out(:, k) = t
+      call column_fluxes(col, t, told, forc(:, k), theta(:, kt), .false., flux_out(:, k))
+      g = flux_out(ix_qg, k)
+    end do
+  end subroutine sebcal_api_step
+
+  !> Column heat content sum_i C_i w_i T_i [J m-2] of profiles t(nz, m) over the prognostic nodes.
+  subroutine sebcal_api_heat_content(z, dx, psoil, iopt, theta, t, hc, errmsg, errflg)
     real(dp), intent(in) :: z(:)          !< node depths [m], (nz)
     real(dp), intent(in) :: dx            !< uniform spacing [m], or <= 0
-    real(dp), intent(in) :: params(7)
-    integer, intent(in) :: bottom
+    real(dp), intent(in) :: psoil(:, :)   !< (npsoil, nz)
+    integer, intent(in) :: iopt(:)        !< (nopt)
+    real(dp), intent(in) :: theta(:, :)   !< (nz, m) or (1, 1)
     real(dp), intent(in) :: t(:, :)       !< profiles [K], (nz, m)
     real(dp), intent(inout) :: hc(:)      !< heat content [J m-2], (m)
     character(len=errmsg_len), intent(out) :: errmsg
     integer, intent(out) :: errflg
     type(column_t) :: col
-    integer :: k
+    real(dp) :: psurf(npsurf), rset(nrset), zero(size(z))
+    integer :: k, io(nopt)
     errflg = 0
     errmsg = ''
+    call check_size('iopt', size(iopt), nopt, errflg, errmsg)
     call check_size('t rows', size(t, 1), size(z), errflg, errmsg)
     call check_size('hc', size(hc), size(t, 2), errflg, errmsg)
     if (errflg /= 0) return
-    call column_setup(col, size(z), z, dx, 3600.0_dp, params(1), params(2), params(3), params(4), params(5), &
-                      params(6), params(7), solver_direct, lw_paper, bottom, 1.0_dp, 1, errflg, errmsg)
+    if (iopt(io_soil) == soil_johansen) then
+      call check_size('theta rows', size(theta, 1), size(z), errflg, errmsg)
+      call check_size('theta columns', size(theta, 2), size(t, 2), errflg, errmsg)
+      if (errflg /= 0) return
+    end if
+    ! only the grid and the soil enter: a neutral set of the other inputs passes the checks
+    psurf = [0.2_dp, 0.95_dp, 10.0_dp, -1.0_dp, 290.0_dp, 0.1_dp, 0.1_dp, 0.0_dp, 10.0_dp, 100.0_dp, &
+             8.25_dp, 4.225_dp, 1.0_dp, 1.0_dp, 0.5_dp]
+    rset = [1.0_dp, 1.0_dp, 1.0_dp, 1.0_dp]
+    io = iopt
+    io(io_solver) = solver_direct
+    io(io_max_iter) = 1
+    io(io_spinup_max) = 1
+    call column_setup(col, z, dx, 3600.0_dp, psurf, psoil, io, rset, errflg, errmsg)
     if (errflg /= 0) return
+    zero = 0
     do k = 1, size(t, 2)
-      hc(k) = heat_content(col, t(:, k))
+      if (iopt(io_soil) == soil_johansen) then
+        hc(k) = heat_content(col, t(:, k), theta(:, k))
+      else
+        hc(k) = heat_content(col, t(:, k), zero)
+      end if
     end do
   end subroutine sebcal_api_heat_content
 
   !> Read a sebcal namelist file with the scheme's own reader and return what it holds.
-  subroutine sebcal_api_read_namelist(path, nz, z, dx, params, dt, solver, longwave, bottom, &
-                                      init, t_init, tol, max_iter, spinup_tol, spinup_max, errmsg, errflg)
+  subroutine sebcal_api_read_namelist(path, nz, z, dx, dt, psurf, psoil, iopt, rset, t_init, nlayers, &
+                                      bottoms, player, errmsg, errflg)
     character(len=*), intent(in) :: path
     integer, intent(out) :: nz                       !< nodes in the namelist grid
     real(dp), intent(inout) :: z(:)                  !< node depths [m] (1..nz), (nz_max)
     real(dp), intent(out) :: dx                      !< uniform spacing [m] or 0
-    real(dp), intent(inout) :: params(7)
-    real(dp), intent(out) :: dt, tol, spinup_tol
-    integer, intent(out) :: solver, longwave, bottom, init, max_iter, spinup_max
+    real(dp), intent(out) :: dt                      !< time step [s]
+    real(dp), intent(inout) :: psurf(:)              !< (npsurf)
+    real(dp), intent(inout) :: psoil(:, :)           !< (npsoil, nz_max), columns 1..nz filled
+    integer, intent(inout) :: iopt(:)                !< (nopt)
+    real(dp), intent(inout) :: rset(:)               !< (nrset)
     real(dp), intent(inout) :: t_init(:)             !< initial profile [K] (1..nz), (nz_max)
+    integer, intent(out) :: nlayers                  !< soil layers
+    real(dp), intent(inout) :: bottoms(:)            !< layer bottoms [m] (1..nlayers), (max_layers)
+    real(dp), intent(inout) :: player(:, :)          !< soil parameters per layer, (npsoil, max_layers)
     character(len=errmsg_len), intent(out) :: errmsg
     integer, intent(out) :: errflg
     type(nml_settings_t) :: s
 
-    nz = 0; dx = 0; dt = 0; tol = 0; spinup_tol = 0
-    solver = 0; longwave = 0; bottom = 0; init = 0; max_iter = 0; spinup_max = 0
+    nz = 0
+    nlayers = 0
+    dx = 0
+    dt = 0
+    call check_size('psurf', size(psurf), npsurf, errflg, errmsg)
+    call check_size('psoil rows', size(psoil, 1), npsoil, errflg, errmsg)
+    call check_size('iopt', size(iopt), nopt, errflg, errmsg)
+    call check_size('rset', size(rset), nrset, errflg, errmsg)
+    call check_size('bottoms', size(bottoms), max_layers, errflg, errmsg)
+    call check_size('player rows', size(player, 1), npsoil, errflg, errmsg)
+    call check_size('player columns', size(player, 2), max_layers, errflg, errmsg)
+    if (errflg /= 0) return
     call read_sebcal_namelist(path, s, errflg, errmsg)
     if (errflg /= 0) return
-    if (s%nz > size(z) .or. s%nz > size(t_init)) then
+    if (s%nz > size(z) .or. s%nz > size(t_init) .or. s%nz > size(psoil, 2)) then
       errflg = err_namelist
       write (errmsg, '(a,i0,a,i0)') 'namelist grid has ', s%nz, ' nodes, more than the arrays hold: ', &
-        min(size(z), size(t_init))
+        min(size(z), size(t_init), size(psoil, 2))
       return
     end if
     nz = s%nz
     z(1:nz) = s%z
     dx = s%dx
-    params = [s%alpha, s%eps, s%lam, s%cv, s%tb, s%hb, s%beta]
-    dt = s%dt; tol = s%tol; spinup_tol = s%spinup_tol
-    solver = s%solver; longwave = s%lwopt; bottom = s%bottom; init = s%init
-    max_iter = s%max_iter; spinup_max = s%spinup_max
+    dt = s%dt
+    psurf = s%psurf
+    psoil(:, 1:nz) = s%psoil
+    iopt = s%iopt
+    rset = s%rset
     t_init(1:nz) = s%t_init
+    nlayers = s%nlayers
+    bottoms(1:nlayers) = s%layer_bottoms
+    player(:, 1:nlayers) = s%player
   end subroutine sebcal_api_read_namelist
 
-  !> Constants the Python side checks its own copies against.
-  subroutine sebcal_api_constants(sigma, nflux_out, max_nodes_out)
-    real(dp), intent(out) :: sigma        !< Stefan-Boltzmann constant [W m-2 K-4]
-    integer, intent(out) :: nflux_out     !< rows of the flux arrays
-    integer, intent(out) :: max_nodes_out !< largest grid a namelist can give
-    sigma = sigma_sb
-    nflux_out = nflux
-    max_nodes_out = max_nodes
+  !> Constants and array sizes the Python side checks its own copies against.
+  !> consts: sigma, karman, gravity, r_dry, cp_air, lv, c_water, lambda_water (SI).
+  !> sizes: nflux, nforc, npsurf, npsoil, nopt, nrset, max_nodes, n_most, max_layers.
+  subroutine sebcal_api_constants(consts, sizes)
+    real(dp), intent(inout) :: consts(:)   !< (8)
+    integer, intent(inout) :: sizes(:)     !< (9)
+    if (size(consts) >= 8) consts(1:8) = [sigma_sb, karman, gravity, r_dry, cp_air, lv, c_water, lambda_water]
+    if (size(sizes) >= 9) sizes(1:9) = [nflux, nforc, npsurf, npsoil, nopt, nrset, max_nodes, n_most, max_layers]
   end subroutine sebcal_api_constants
 
-  ! Host-style routines, forwarded so that Python can test exactly what a host calls.
-
-  subroutine sebcal_api_init(nml_file, nz, errmsg, errflg)
-    character(len=*), intent(in) :: nml_file
-    integer, intent(out) :: nz
-    character(len=errmsg_len), intent(out) :: errmsg
-    integer, intent(out) :: errflg
-    call sebcal_scheme_init(nml_file, nz, errmsg, errflg)
-  end subroutine sebcal_api_init
-
-  subroutine sebcal_api_spinup(sw, lw, ta, ncycles, errmsg, errflg)
-    real(dp), intent(in) :: sw(:), lw(:), ta(:)   !< one day of forcing, (nday)
-    integer, intent(out) :: ncycles
-    character(len=errmsg_len), intent(out) :: errmsg
-    integer, intent(out) :: errflg
-    errflg = 0
-    call check_size('lw', size(lw), size(sw), errflg, errmsg)
-    call check_size('ta', size(ta), size(sw), errflg, errmsg)
+  ! Sizes shared by simulate and step.
+  subroutine check_common(nz, forc, theta, psurf, iopt, rset, errflg, errmsg)
+    integer, intent(in) :: nz
+    real(dp), intent(in) :: forc(:, :), theta(:, :), psurf(:), rset(:)
+    integer, intent(in) :: iopt(:)
+    integer, intent(inout) :: errflg
+    character(len=*), intent(inout) :: errmsg
+    call check_size('forc rows', size(forc, 1), nforc, errflg, errmsg)
+    call check_size('psurf', size(psurf), npsurf, errflg, errmsg)
+    call check_size('iopt', size(iopt), nopt, errflg, errmsg)
+    call check_size('rset', size(rset), nrset, errflg, errmsg)
     if (errflg /= 0) return
-    call sebcal_scheme_spinup(size(sw), sw, lw, ta, ncycles, errmsg, errflg)
-  end subroutine sebcal_api_spinup
-
-  subroutine sebcal_api_run(sw, lw, ta, t_soil, flux, errmsg, errflg)
-    real(dp), intent(in) :: sw(:), lw(:), ta(:)   !< forcing at the end of each step, (nsteps)
-    real(dp), intent(inout) :: t_soil(:, :)       !< [K], (nz, nsteps)
-    real(dp), intent(inout) :: flux(:, :)         !< [W m-2], (nflux, nsteps)
-    character(len=errmsg_len), intent(out) :: errmsg
-    integer, intent(out) :: errflg
-    errflg = 0
-    call check_size('lw', size(lw), size(sw), errflg, errmsg)
-    call check_size('ta', size(ta), size(sw), errflg, errmsg)
-    call check_size('t_soil columns', size(t_soil, 2), size(sw), errflg, errmsg)
-    call check_size('flux rows', size(flux, 1), nflux, errflg, errmsg)
-    call check_size('flux columns', size(flux, 2), size(sw), errflg, errmsg)
-    if (errflg /= 0) return
-    call sebcal_scheme_run(size(sw), size(t_soil, 1), sw, lw, ta, t_soil, flux, errmsg, errflg)
-  end subroutine sebcal_api_run
-
-  subroutine sebcal_api_get_grid(z, errmsg, errflg)
-    real(dp), intent(inout) :: z(:)      !< (nz)
-    character(len=errmsg_len), intent(out) :: errmsg
-    integer, intent(out) :: errflg
-    call sebcal_scheme_get_grid(size(z), z, errmsg, errflg)
-  end subroutine sebcal_api_get_grid
-
-  subroutine sebcal_api_get_state(t, errmsg, errflg)
-    real(dp), intent(inout) :: t(:)      !< (nz)
-    character(len=errmsg_len), intent(out) :: errmsg
-    integer, intent(out) :: errflg
-    call sebcal_scheme_get_state(size(t), t, errmsg, errflg)
-  end subroutine sebcal_api_get_state
-
-  subroutine sebcal_api_set_state(t, errmsg, errflg)
-    real(dp), intent(in) :: t(:)      !< (nz)
-    character(len=errmsg_len), intent(out) :: errmsg
-    integer, intent(out) :: errflg
-    call sebcal_scheme_set_state(size(t), t, errmsg, errflg)
-  end subroutine sebcal_api_set_state
-
-  subroutine sebcal_api_finalize(errmsg, errflg)
-    character(len=errmsg_len), intent(out) :: errmsg
-    integer, intent(out) :: errflg
-    call sebcal_scheme_finalize(errmsg, errflg)
-  end subroutine sebcal_api_finalize
+    if (.not. (size(theta, 1) == 1 .and. size(theta, 2) == 1)) then
+      call check_size('theta rows', size(theta, 1), nz, errflg, errmsg)
+      call check_size('theta columns', size(theta, 2), size(forc, 2), errflg, errmsg)
+    else if (iopt(io_soil) == soil_johansen .or. (iopt(io_top) == top_seb .and. &
+             iopt(io_turbulence) == turb_bulk .and. iopt(io_latent) == latent_resistance .and. &
+             iopt(io_rsurf) == rsurf_moisture)) then
+      errflg = err_option
+      errmsg = 'the options use soil moisture (soil_thermal johansen or surface_resistance '// &
+               'soil_moisture): give theta at every node and level'
+    end if
+  end subroutine check_common
 
   ! Record a size mismatch (the first one) in errflg/errmsg of the caller.
   subroutine check_size(name, got, want, errflg, errmsg)

@@ -1,86 +1,94 @@
-!> Soil column and surface energy balance: the physics of sebcal, with no I/O.
+!> One soil column: set-up and validation, one implicit time step, spin-up, heat content.
+!> The physics of sebcal with no I/O and no module state: every routine works on a column_t
+!> the caller owns, so any number of columns (or instances) can run side by side.
 !>
-!> Equations (Huang, Heaney & van Reeuwijk, arXiv 2505.02979, sec. 2.2; docs/theory.md):
+!> Equations (docs/theory.md; Huang, Heaney & van Reeuwijk, arXiv 2505.02979, sec. 2.2 for the
+!> published model):
 !>
-!>   C dT/dt = lambda d2T/dz2,                          0 < z < z_N, z positive down
-!>   G(Ts)   = K_down (1-alpha) + LWabs - eps sigma Ts^4 - h_eff (Ts - Ta)   at z = 0
-!>   T(z_N)  = T_b (Dirichlet) or dT/dz(z_N) = 0 (zero flux)
+!>   C dT/dt = d/dz (lambda dT/dz),                       z_0 < z < z_N, z positive down   (1)
+!>   top:    G(T_0) enters the node at z_0 (surface energy balance, eq. 2-7), or T_0 is
+!>           prescribed, or a heat flux is prescribed                                       (13)
+!>   bottom: T_N = T_b (or a series), or no flux                                            (9)
 !>
-!> Nodes z_0 = 0 < z_1 < ... < z_N; node 0 is the surface (Ts = T_0). Finite volumes of width
-!> w_0 = h_1/2, w_i = (h_i + h_(i+1))/2, w_N = h_N/2 with h_i = z_i - z_(i-1), backward Euler:
+!> Nodes z_0 < z_1 < ... < z_N, spacings h_i = z_i - z_(i-1), control volumes w_0 = h_1/2,
+!> w_i = (h_i + h_(i+1))/2, w_N = h_N/2. The theta-method (theta = 1 backward Euler, the
+!> published scheme; theta = 1/2 Crank-Nicolson) with coefficients frozen over the step at the
+!> new level's soil moisture (as CLM does), eq. 8:
 !>
-!>   T_i - T_i^n = a_i (T_(i-1) - T_i) + c_i (T_(i+1) - T_i),   a_i = lambda dt/(C w_i h_i),
-!>                                                              c_i = lambda dt/(C w_i h_(i+1))
-!>   T_0 - T_0^n = c_0 [ (T_1 - T_0) + (h_1/lambda) G(T_0) ],   c_0 = 2 lambda dt/(C h_1^2)
+!>   T_i - T_i^n = theta [a_i (T_(i-1) - T_i) + c_i (T_(i+1) - T_i)]
+!>               + (1 - theta) [a_i (T_(i-1)^n - T_i^n) + c_i (T_(i+1)^n - T_i^n)]
+!>   T_0 - T_0^n = theta c_0 [(T_1 - T_0) + g_1 G(T_0)] + (1 - theta) c_0 [(T_1^n - T_0^n) + g_1 G^n]
 !>
-!> On a uniform grid a_i = c_i = r = lambda dt/(C dx^2) and c_0 = 2r: the paper's stencil.
-!> Forcing is taken at the new time level. Arrays are indexed 0..N here (node number).
+!> Forcing is taken at the new level; G^n is the ground heat flux of the old level.
 module sebcal_column
   use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan, ieee_is_finite
   use sebcal_const
+  use sebcal_surface, only: surface_balance
+  use sebcal_soil, only: node_properties, coefficients
   implicit none
   private
 
-  !> Grid, coefficients, parameters and options of one soil column. Not part of the wrapped API.
+  real(dp), parameter :: cstep = 1.0e-20_dp     !< complex step for dG/dTs [K]
+  real(dp), parameter :: max_newton_step = 50.0_dp   !< largest Newton update [K]
+
+  !> Geometry, parameters, options and (for constant soil) the coefficients of one column.
   type, public :: column_t
     integer :: n = -1                      !< index of the bottom node (nodes are 0..n)
     real(dp), allocatable :: z(:)          !< node depths [m], (0:n)
-    real(dp), allocatable :: h(:)          !< spacings h_i = z_i - z_(i-1) [m], (1:n)
+    real(dp), allocatable :: h(:)          !< spacings h_i [m], (1:n)
     real(dp), allocatable :: w(:)          !< control-volume widths [m], (0:n)
-    real(dp), allocatable :: a(:)          !< lower coefficient a_i [-], (0:n) (a_0 unused)
-    real(dp), allocatable :: c(:)          !< upper coefficient c_i [-], (0:n) (c_n unused)
+    real(dp), allocatable :: psoil(:, :)   !< soil parameters of each node, (npsoil, 0:n)
+    real(dp), allocatable :: a(:), c(:)    !< coefficients a_i, c_i [1], (0:n) (constant soil)
+    real(dp) :: c0 = 0, g1 = 0             !< c_0 [1] and g_1 [m2 K W-1] (constant soil)
+    real(dp) :: psurf(npsurf) = 0          !< surface parameters
+    integer :: iopt(nopt) = 0              !< options and integer settings
+    real(dp) :: rset(nrset) = 0            !< real settings
     real(dp) :: dt = 0                     !< time step [s]
-    real(dp) :: alpha = 0                  !< albedo [-]
-    real(dp) :: eps = 0                    !< emissivity [-]
-    real(dp) :: lam = 0                    !< thermal conductivity lambda [W m-1 K-1]
-    real(dp) :: cv = 0                     !< volumetric heat capacity C [J m-3 K-1]
-    real(dp) :: tb = 0                     !< deep temperature T_b [K]
-    real(dp) :: hb = 0                     !< h_eff = h (1 + 1/beta) [W m-2 K-1]
-    real(dp) :: beta = 0                   !< Bowen ratio [-]; <= 0 means unknown
-    real(dp) :: tol = 0                    !< solver tolerance [K]
-    integer :: max_iter = 0                !< max Newton iterations or Jacobi sweeps per step
-    integer :: solver = solver_direct
-    integer :: lwopt = lw_paper
-    integer :: bottom = bottom_dirichlet
   end type column_t
 
-  public :: column_setup, surface_fluxes, column_step, column_spinup, heat_content
+  public :: column_setup, column_step, column_fluxes, column_spinup, heat_content
 
 contains
 
-  !> Validate the inputs and fill a column_t: grid, coefficients, parameters and options.
+  !> Validate the inputs and fill a column_t.
   !>
-  !> dx > 0 selects the uniform grid z_i = i dx with every spacing exactly dx (so that the
+  !> dx > 0 selects the uniform grid z_i = z_1 + i dx with every spacing exactly dx (so that the
   !> coefficients equal the paper's r bit for bit); dx <= 0 takes the given depths z.
-  subroutine column_setup(col, nz, z, dx, dt, alpha, eps, lam, cv, tb, hb, beta, &
-                          solver, lwopt, bottom, tol, max_iter, errflg, errmsg)
+  subroutine column_setup(col, z, dx, dt, psurf, psoil, iopt, rset, errflg, errmsg)
     type(column_t), intent(inout) :: col
-    integer, intent(in) :: nz                 !< number of nodes (>= 2)
-    real(dp), intent(in) :: z(nz)             !< node depths [m], z(1) = 0, increasing (ignored if dx > 0)
+    real(dp), intent(in) :: z(:)              !< node depths [m], increasing
     real(dp), intent(in) :: dx                !< uniform spacing [m], or <= 0 for the given depths
     real(dp), intent(in) :: dt                !< time step [s]
-    real(dp), intent(in) :: alpha, eps, lam, cv, tb, hb, beta
-    integer, intent(in) :: solver, lwopt, bottom, max_iter
-    real(dp), intent(in) :: tol               !< [K]
+    real(dp), intent(in) :: psurf(npsurf)
+    real(dp), intent(in) :: psoil(:, :)       !< (npsoil, nz)
+    integer, intent(in) :: iopt(nopt)
+    real(dp), intent(in) :: rset(nrset)
     integer, intent(out) :: errflg
     character(len=*), intent(out) :: errmsg
-    integer :: i, n
-    real(dp) :: kdt
+    integer :: i, n, nz
+    real(dp) :: dummy(0:size(z) - 1)
 
     errflg = 0
     errmsg = ''
+    nz = size(z)
     if (nz < 2) then
       errflg = err_grid
       write (errmsg, '(a,i0)') 'grid: need at least 2 nodes, got nz = ', nz
       return
     end if
     n = nz - 1
+    if (size(psoil, 1) /= npsoil .or. size(psoil, 2) /= nz) then
+      errflg = err_option
+      write (errmsg, '(a,i0,a,i0,a,i0,a,i0,a)') 'array psoil has shape (', size(psoil, 1), ', ', &
+        size(psoil, 2), '), expected (', npsoil, ', ', nz, ')'
+      return
+    end if
+    if (.not. (ieee_is_finite(z(1)) .and. z(1) >= 0)) then
+      errflg = err_grid
+      write (errmsg, '(a,es12.5,a)') 'grid: the first node depth must be >= 0 m, got ', z(1), ' m'
+      return
+    end if
     if (dx <= 0) then
-      if (z(1) /= 0) then
-        errflg = err_grid
-        write (errmsg, '(a,es12.5,a)') 'grid: the first node depth must be 0 m (the surface), got ', z(1), ' m'
-        return
-      end if
       do i = 2, nz
         if (.not. (z(i) > z(i - 1)) .or. .not. ieee_is_finite(z(i))) then
           errflg = err_grid
@@ -90,56 +98,34 @@ contains
         end if
       end do
     end if
-    if (.not. (dt > 0)) then
+    if (.not. (dt > 0 .and. ieee_is_finite(dt))) then
       errflg = err_option
       write (errmsg, '(a,es12.5,a)') 'dt must be > 0 s, got ', dt, ' s'
       return
     end if
-    call check_param('lambda', lam, 0.0_dp, huge(1.0_dp), .false., errflg, errmsg)
-    call check_param('heat_capacity', cv, 0.0_dp, huge(1.0_dp), .false., errflg, errmsg)
-    call check_param('h_eff', hb, 0.0_dp, huge(1.0_dp), .false., errflg, errmsg)
-    call check_param('t_bottom', tb, 0.0_dp, huge(1.0_dp), .false., errflg, errmsg)
-    call check_param('alpha', alpha, 0.0_dp, 1.0_dp, .true., errflg, errmsg)
-    call check_param('emissivity', eps, 0.0_dp, 1.0_dp, .false., errflg, errmsg)
+    call check_options(iopt, rset, errflg, errmsg)
     if (errflg /= 0) return
-    if (eps > 1) then
-      errflg = err_param
-      write (errmsg, '(a,es12.5)') 'emissivity must be <= 1, got ', eps
+    if (iopt(io_top) == top_seb .and. z(1) /= 0) then
+      errflg = err_grid
+      write (errmsg, '(a,es12.5,a)') 'grid: with the surface energy balance at the top the first node is the '// &
+        'surface (0 m), got ', z(1), ' m'
       return
     end if
-    if (.not. ieee_is_finite(beta)) then
-      errflg = err_param
-      errmsg = 'bowen: the Bowen ratio must be finite (> 0, or <= 0 for "unknown")'
-      return
-    end if
-    if (solver /= solver_direct .and. solver /= solver_jacobi) then
-      errflg = err_option
-      write (errmsg, '(a,i0,a)') 'solver code ', solver, ' unknown (1 direct, 2 jacobi)'
-      return
-    end if
-    if (lwopt /= lw_paper .and. lwopt /= lw_kirchhoff) then
-      errflg = err_option
-      write (errmsg, '(a,i0,a)') 'longwave code ', lwopt, ' unknown (1 paper, 2 kirchhoff)'
-      return
-    end if
-    if (bottom /= bottom_dirichlet .and. bottom /= bottom_zero_flux) then
-      errflg = err_option
-      write (errmsg, '(a,i0,a)') 'bottom code ', bottom, ' unknown (1 dirichlet, 2 zero_flux)'
-      return
-    end if
-    if (.not. (tol > 0) .or. max_iter < 1) then
-      errflg = err_option
-      write (errmsg, '(a,es12.5,a,i0)') 'solver needs tol > 0 K and max_iter >= 1, got tol = ', tol, &
-        ', max_iter = ', max_iter
-      return
+    call check_surface(psurf, iopt, errflg, errmsg)
+    if (errflg /= 0) return
+    call check_soil(psoil, iopt, errflg, errmsg)
+    if (errflg /= 0) return
+    if (iopt(io_solver) == solver_jacobi) then
+      call check_jacobi(iopt, rset, errflg, errmsg)
+      if (errflg /= 0) return
     end if
 
-    if (allocated(col%z)) deallocate (col%z, col%h, col%w, col%a, col%c)
-    allocate (col%z(0:n), col%h(1:n), col%w(0:n), col%a(0:n), col%c(0:n))
+    if (allocated(col%z)) deallocate (col%z, col%h, col%w, col%a, col%c, col%psoil)
+    allocate (col%z(0:n), col%h(1:n), col%w(0:n), col%a(0:n), col%c(0:n), col%psoil(npsoil, 0:n))
     col%n = n
     if (dx > 0) then
       do i = 0, n
-        col%z(i) = i*dx
+        col%z(i) = z(1) + i*dx
       end do
       col%h(:) = dx
     else
@@ -153,223 +139,454 @@ contains
       col%w(i) = 0.5_dp*(col%h(i) + col%h(i + 1))
     end do
     col%w(n) = 0.5_dp*col%h(n)
-
-    ! kdt/(w h) with w h = dx*dx on the uniform grid gives the paper's r = lambda/C*dt/dx**2 exactly
-    kdt = lam/cv*dt
-    col%a(0) = 0
-    col%c(0) = 2*(kdt/(col%h(1)*col%h(1)))
-    do i = 1, n - 1
-      col%a(i) = kdt/(col%w(i)*col%h(i))
-      col%c(i) = kdt/(col%w(i)*col%h(i + 1))
-    end do
-    col%a(n) = kdt/(col%w(n)*col%h(n))
-    col%c(n) = 0
-
+    col%psoil = psoil
+    col%psurf = psurf
+    col%iopt = iopt
+    col%rset = rset
     col%dt = dt
-    col%alpha = alpha
-    col%eps = eps
-    col%lam = lam
-    col%cv = cv
-    col%tb = tb
-    col%hb = hb
-    col%beta = max(beta, 0.0_dp)
-    col%solver = solver
-    col%lwopt = lwopt
-    col%bottom = bottom
-    col%tol = tol
-    col%max_iter = max_iter
+    if (iopt(io_soil) == soil_constant) then
+      dummy = 0
+      call set_coefficients(col, dummy, col%a, col%c, col%c0, col%g1)
+    else
+      col%a = 0
+      col%c = 0
+    end if
   end subroutine column_setup
 
-  subroutine check_param(name, val, lo, hi, lo_closed, errflg, errmsg)
+  !> Coefficients a, c, c0, g1 at soil moisture theta (0:n).
+  pure subroutine set_coefficients(col, theta, a, c, c0, g1)
+    type(column_t), intent(in) :: col
+    real(dp), intent(in) :: theta(0:)
+    real(dp), intent(out) :: a(0:), c(0:), c0, g1
+    real(dp) :: lam(0:col%n), cv(0:col%n)
+    call node_properties(col%iopt(io_soil), col%psoil, theta, lam, cv)
+    call coefficients(col%h, col%w, col%dt, lam, cv, a, c, c0, g1)
+  end subroutine set_coefficients
+
+  subroutine check_options(iopt, rset, errflg, errmsg)
+    integer, intent(in) :: iopt(nopt)
+    real(dp), intent(in) :: rset(nrset)
+    integer, intent(inout) :: errflg
+    character(len=*), intent(inout) :: errmsg
+    call check_code('solver', iopt(io_solver), 2)
+    call check_code('longwave', iopt(io_longwave), 2)
+    call check_code('bottom', iopt(io_bottom), 3)
+    call check_code('init', iopt(io_init), 3)
+    call check_code('turbulence', iopt(io_turbulence), 2)
+    call check_code('stability', iopt(io_stability), 2)
+    call check_code('latent', iopt(io_latent), 2)
+    call check_code('surface_resistance', iopt(io_rsurf), 2)
+    call check_code('canopy', iopt(io_canopy), 3)
+    call check_code('soil_thermal', iopt(io_soil), 2)
+    call check_code('top', iopt(io_top), 3)
+    if (errflg /= 0) return
+    if (.not. (rset(rs_tol) > 0) .or. iopt(io_max_iter) < 1) then
+      errflg = err_option
+      write (errmsg, '(a,es12.5,a,i0)') 'solver needs tol > 0 K and max_iter >= 1, got tol = ', rset(rs_tol), &
+        ', max_iter = ', iopt(io_max_iter)
+    else if (.not. (rset(rs_theta) >= 0.5_dp .and. rset(rs_theta) <= 1)) then
+      errflg = err_option
+      write (errmsg, '(a,es12.5)') 'time weight theta must be in [0.5, 1] (1 backward Euler, 0.5 '// &
+        'Crank-Nicolson), got ', rset(rs_theta)
+    else if (.not. (rset(rs_wind_min) > 0 .and. ieee_is_finite(rset(rs_wind_min)))) then
+      errflg = err_option
+      write (errmsg, '(a,es12.5)') 'wind_min must be > 0 m s-1, got ', rset(rs_wind_min)
+    else if (iopt(io_init) == init_spinup .and. (.not. (rset(rs_spinup_tol) > 0) .or. &
+                                                 iopt(io_spinup_max) < 1)) then
+      errflg = err_option
+      errmsg = 'spin-up needs spinup_tol > 0 K and spinup_max_cycles >= 1'
+    end if
+  contains
+    subroutine check_code(name, code, most)
+      character(len=*), intent(in) :: name
+      integer, intent(in) :: code, most
+      if (errflg /= 0) return
+      if (code < 1 .or. code > most) then
+        errflg = err_option
+        write (errmsg, '(3a,i0,a,i0,a)') 'option ', name, ' code ', code, ' unknown (1..', most, ')'
+      end if
+    end subroutine check_code
+  end subroutine check_options
+
+  subroutine check_surface(ps, iopt, errflg, errmsg)
+    real(dp), intent(in) :: ps(npsurf)
+    integer, intent(in) :: iopt(nopt)
+    integer, intent(inout) :: errflg
+    character(len=*), intent(inout) :: errmsg
+    if (iopt(io_top) == top_seb) then
+      call check_param('alpha', ps(ip_alpha), 0.0_dp, 1.0_dp, .true., .true., errflg, errmsg)
+      call check_param('eps', ps(ip_eps), 0.0_dp, 1.0_dp, .false., .true., errflg, errmsg)
+      if (iopt(io_turbulence) == turb_heff) then
+        call check_param('h_eff', ps(ip_heff), 0.0_dp, 1.0e4_dp, .false., .true., errflg, errmsg)
+        if (.not. ieee_is_finite(ps(ip_beta))) then
+          errflg = err_param
+          errmsg = 'parameter beta (Bowen ratio) must be finite (> 0, or <= 0 for "unknown")'
+        end if
+      else
+        call check_param('z0m', ps(ip_z0m), 0.0_dp, 10.0_dp, .false., .true., errflg, errmsg)
+        call check_param('z0h_ratio', ps(ip_z0h), 0.0_dp, 10.0_dp, .false., .true., errflg, errmsg)
+        call check_param('d0', ps(ip_d0), 0.0_dp, 200.0_dp, .true., .false., errflg, errmsg)
+        call check_param('z_ref', ps(ip_zref), 0.0_dp, 1000.0_dp, .false., .false., errflg, errmsg)
+        if (errflg == 0 .and. .not. (ps(ip_zref) - ps(ip_d0) > max(ps(ip_z0m), ps(ip_z0m)*ps(ip_z0h)))) then
+          errflg = err_param
+          write (errmsg, '(a,es12.5,a,es12.5,a,es12.5,a)') 'measurement height z_ref = ', ps(ip_zref), &
+            ' m must lie above d0 + z0 (d0 = ', ps(ip_d0), ' m, z0m = ', ps(ip_z0m), ' m)'
+        end if
+        if (iopt(io_latent) == latent_resistance) then
+          if (iopt(io_rsurf) == rsurf_constant) then
+            call check_param('r_s', ps(ip_rs), 0.0_dp, 1.0e6_dp, .true., .true., errflg, errmsg)
+          else
+            call check_param('rs_a', ps(ip_rs_a), 0.0_dp, 20.0_dp, .true., .true., errflg, errmsg)
+            call check_param('rs_b', ps(ip_rs_b), 0.0_dp, 20.0_dp, .true., .true., errflg, errmsg)
+          end if
+        end if
+      end if
+      if (iopt(io_canopy) == canopy_transmission) then
+        call check_param('tau_sw', ps(ip_tau_sw), 0.0_dp, 1.0_dp, .false., .true., errflg, errmsg)
+        call check_param('tau_lw', ps(ip_tau_lw), 0.0_dp, 1.0_dp, .false., .true., errflg, errmsg)
+      else if (iopt(io_canopy) == canopy_lai) then
+        call check_param('k_ext', ps(ip_k_ext), 0.0_dp, 5.0_dp, .false., .true., errflg, errmsg)
+      end if
+    end if
+    if (iopt(io_bottom) == bottom_dirichlet .or. iopt(io_init) /= init_given) then
+      call check_param('T_b', ps(ip_tb), 150.0_dp, 400.0_dp, .false., .false., errflg, errmsg)
+    end if
+  end subroutine check_surface
+
+  subroutine check_soil(psoil, iopt, errflg, errmsg)
+    real(dp), intent(in) :: psoil(:, :)
+    integer, intent(in) :: iopt(nopt)
+    integer, intent(inout) :: errflg
+    character(len=*), intent(inout) :: errmsg
+    integer :: i
+    logical :: moist_rs
+    moist_rs = iopt(io_top) == top_seb .and. iopt(io_turbulence) == turb_bulk .and. &
+               iopt(io_latent) == latent_resistance .and. iopt(io_rsurf) == rsurf_moisture
+    do i = 1, size(psoil, 2)
+      if (iopt(io_soil) == soil_johansen) then
+        call check_param('lambda_dry', psoil(is_lambda_dry, i), 0.0_dp, 50.0_dp, .false., .false., errflg, errmsg)
+        call check_param('lambda_solids', psoil(is_lambda_solids, i), 0.0_dp, 50.0_dp, .false., .false., &
+                         errflg, errmsg)
+        call check_param('C_dry', psoil(is_c_dry, i), 0.0_dp, 1.0e8_dp, .false., .false., errflg, errmsg)
+      else
+        call check_param('lambda', psoil(is_lambda, i), 0.0_dp, 50.0_dp, .false., .false., errflg, errmsg)
+        call check_param('C', psoil(is_c, i), 0.0_dp, 1.0e8_dp, .false., .false., errflg, errmsg)
+      end if
+      if (iopt(io_soil) == soil_johansen .or. (moist_rs .and. i == 1)) then
+        call check_param('porosity', psoil(is_porosity, i), 0.0_dp, 1.0_dp, .false., .false., errflg, errmsg)
+      end if
+      if (errflg /= 0) then
+        write (errmsg, '(2a,i0)') trim(errmsg), ' at node ', i
+        return
+      end if
+    end do
+  end subroutine check_soil
+
+  !> The published Jacobi iteration is kept for the published model only.
+  subroutine check_jacobi(iopt, rset, errflg, errmsg)
+    integer, intent(in) :: iopt(nopt)
+    real(dp), intent(in) :: rset(nrset)
+    integer, intent(inout) :: errflg
+    character(len=*), intent(inout) :: errmsg
+    if (iopt(io_top) /= top_seb .or. iopt(io_turbulence) /= turb_heff .or. iopt(io_canopy) /= canopy_none &
+        .or. iopt(io_soil) /= soil_constant .or. iopt(io_bottom) == bottom_series .or. rset(rs_theta) /= 1) then
+      errflg = err_option
+      errmsg = 'solver jacobi (the published iteration) supports only the published model''s options '// &
+               '(top seb, turbulence h_eff, canopy none, soil_thermal constant, bottom dirichlet or '// &
+               'zero_flux, backward Euler); use solver direct'
+    end if
+  end subroutine check_jacobi
+
+  subroutine check_param(name, val, lo, hi, lo_closed, hi_closed, errflg, errmsg)
     character(len=*), intent(in) :: name
     real(dp), intent(in) :: val, lo, hi
-    logical, intent(in) :: lo_closed
+    logical, intent(in) :: lo_closed, hi_closed
     integer, intent(inout) :: errflg
     character(len=*), intent(inout) :: errmsg
     logical :: ok
     if (errflg /= 0) return
-    ok = ieee_is_finite(val) .and. val <= hi
+    ok = ieee_is_finite(val)
     if (lo_closed) then
       ok = ok .and. val >= lo
     else
       ok = ok .and. val > lo
     end if
+    if (hi_closed) then
+      ok = ok .and. val <= hi
+    else
+      ok = ok .and. val < hi
+    end if
     if (.not. ok) then
       errflg = err_param
-      write (errmsg, '(3a,es12.5)') 'parameter ', name, ' outside its physical bounds: ', val
+      write (errmsg, '(3a,es12.5,a,es10.3,a,es10.3,a)') 'parameter ', name, ' = ', val, &
+        ' outside its physical bounds (', lo, ', ', hi, ')'
     end if
   end subroutine check_param
 
-  !> Surface flux terms at surface temperature ts [K] and forcing sw, lw [W m-2], ta [K].
-  !>
-  !> flux(ix_*) [W m-2]: SWnet, LWdown, LWup, Qh, Qle, Qg, Qh+Qle. Qg = SWnet + LWdown - LWup
-  !> - (Qh + Qle) is the flux into the soil, equal to G(Ts) of the surface equation.
-  pure subroutine surface_fluxes(col, ts, sw, lw, ta, flux)
+  !> Check the forcing of one level for the options in use.
+  subroutine check_forcing(col, forc, errflg, errmsg)
     type(column_t), intent(in) :: col
-    real(dp), intent(in) :: ts, sw, lw, ta
-    real(dp), intent(out) :: flux(nflux)
-    real(dp) :: turb
-
-    flux(ix_swnet) = sw*(1 - col%alpha)
-    flux(ix_lwdown) = lw
-    if (col%lwopt == lw_kirchhoff) then
-      flux(ix_lwup) = col%eps*sigma_sb*ts**4 + (1 - col%eps)*lw
-    else
-      flux(ix_lwup) = col%eps*sigma_sb*ts**4
+    real(dp), intent(in) :: forc(nforc)
+    integer, intent(out) :: errflg
+    character(len=*), intent(out) :: errmsg
+    errflg = 0
+    errmsg = ''
+    if (col%iopt(io_top) == top_seb) then
+      if (.not. (ieee_is_finite(forc(if_sw)) .and. ieee_is_finite(forc(if_lw)) .and. ieee_is_finite(forc(if_ta)))) then
+        errflg = err_forcing
+        errmsg = 'forcing: SWdown, LWdown and Tair must be finite (gap in the forcing?)'
+      else if (.not. (forc(if_ta) > 0)) then
+        errflg = err_forcing
+        write (errmsg, '(a,es12.5,a)') 'forcing: air temperature must be > 0 K, got ', forc(if_ta), &
+          ' (degrees Celsius?)'
+      else if (col%iopt(io_turbulence) == turb_bulk) then
+        if (.not. (ieee_is_finite(forc(if_wind)) .and. forc(if_wind) >= 0)) then
+          errflg = err_forcing
+          write (errmsg, '(a,es12.5)') 'forcing: wind speed must be finite and >= 0 m s-1, got ', forc(if_wind)
+        else if (.not. (forc(if_ps) > 1.0e4_dp .and. forc(if_ps) < 2.0e5_dp)) then
+          errflg = err_forcing
+          write (errmsg, '(a,es12.5,a)') 'forcing: surface pressure must be in (1e4, 2e5) Pa, got ', forc(if_ps), &
+            ' (kPa or hPa?)'
+        else if (.not. (forc(if_qa) >= 0 .and. forc(if_qa) < 0.1_dp)) then
+          errflg = err_forcing
+          write (errmsg, '(a,es12.5,a)') 'forcing: specific humidity must be in [0, 0.1) kg kg-1, got ', &
+            forc(if_qa), ' (g kg-1?)'
+        end if
+      end if
+      if (errflg == 0 .and. col%iopt(io_canopy) == canopy_lai) then
+        if (.not. (forc(if_lai) >= 0 .and. forc(if_lai) < 20)) then
+          errflg = err_forcing
+          write (errmsg, '(a,es12.5)') 'forcing: LAI must be in [0, 20) m2 m-2, got ', forc(if_lai)
+        end if
+      end if
+    else if (.not. ieee_is_finite(forc(if_top))) then
+      errflg = err_forcing
+      errmsg = 'forcing: the prescribed top boundary value is not finite (gap in the series?)'
+    else if (col%iopt(io_top) == top_temperature .and. .not. (forc(if_top) > 0)) then
+      errflg = err_forcing
+      write (errmsg, '(a,es12.5,a)') 'forcing: top temperature must be > 0 K, got ', forc(if_top), ' (Celsius?)'
     end if
-    turb = col%hb*(ts - ta)
-    flux(ix_qturb) = turb
-    if (col%beta > 0) then
-      flux(ix_qh) = turb*(col%beta/(1 + col%beta))
-      flux(ix_qle) = turb/(1 + col%beta)
-    else
-      flux(ix_qh) = ieee_value(1.0_dp, ieee_quiet_nan)
-      flux(ix_qle) = flux(ix_qh)
+    if (errflg == 0 .and. col%iopt(io_bottom) == bottom_series) then
+      if (.not. (forc(if_tbot) > 0 .and. ieee_is_finite(forc(if_tbot)))) then
+        errflg = err_forcing
+        write (errmsg, '(a,es12.5,a)') 'forcing: bottom temperature must be finite and > 0 K, got ', &
+          forc(if_tbot), ' (gap, or Celsius?)'
+      end if
     end if
-    flux(ix_qg) = flux(ix_swnet) + flux(ix_lwdown) - flux(ix_lwup) - turb
-  end subroutine surface_fluxes
+  end subroutine check_forcing
 
-  !> Advance the column one implicit step: t (in T^n, out T^(n+1)) [K], forcing at n+1.
-  subroutine column_step(col, t, sw, lw, ta, niter, errflg, errmsg)
+  !> Advance the column one step: t (in T^n, out T^(n+1)) [K], forcing and soil moisture at
+  !> the new level, g_old the ground heat flux G^n of the old level [W m-2] (used when
+  !> theta < 1 with a surface energy balance or a flux at the top).
+  subroutine column_step(col, t, forc, theta, g_old, niter, errflg, errmsg)
     type(column_t), intent(in) :: col
     real(dp), intent(inout) :: t(0:)         !< temperature at every node [K]
-    real(dp), intent(in) :: sw, lw, ta       !< K_down, L_down [W m-2], Ta [K] at the new level
+    real(dp), intent(in) :: forc(nforc)      !< forcing at the new level
+    real(dp), intent(in) :: theta(0:)        !< soil moisture at the new level [m3 m-3]
+    real(dp), intent(in) :: g_old            !< G at the old level [W m-2]
     integer, intent(out) :: niter            !< Newton iterations or Jacobi sweeps used
     integer, intent(out) :: errflg
     character(len=*), intent(out) :: errmsg
+    real(dp) :: a(0:col%n), c(0:col%n), c0, g1
 
-    errflg = 0
-    errmsg = ''
-    if (.not. (ieee_is_finite(sw) .and. ieee_is_finite(lw) .and. ieee_is_finite(ta))) then
-      errflg = err_forcing
-      errmsg = 'forcing: K_down, L_down and Ta must be finite (gap in the forcing?)'
-      niter = 0
-      return
-    end if
-    if (.not. (ta > 0)) then
-      errflg = err_forcing
-      write (errmsg, '(a,es12.5,a)') 'forcing: air temperature must be > 0 K, got ', ta, ' (degrees Celsius?)'
-      niter = 0
-      return
-    end if
-    if (col%solver == solver_jacobi) then
-      call step_jacobi(col, t, sw, lw, ta, niter, errflg, errmsg)
+    niter = 0
+    call check_forcing(col, forc, errflg, errmsg)
+    if (errflg /= 0) return
+    if (col%iopt(io_soil) == soil_johansen) then
+      if (.not. all(ieee_is_finite(theta(0:col%n)) .and. theta(0:col%n) >= 0 .and. theta(0:col%n) <= 1)) then
+        errflg = err_forcing
+        errmsg = 'forcing: soil moisture must be finite and in [0, 1] m3 m-3 at every node (gap, or percent?)'
+        return
+      end if
+      call set_coefficients(col, theta, a, c, c0, g1)
     else
-      call step_direct(col, t, sw, lw, ta, niter, errflg, errmsg)
+      a = col%a
+      c = col%c
+      c0 = col%c0
+      g1 = col%g1
+    end if
+    if (col%iopt(io_solver) == solver_jacobi) then
+      call step_jacobi(col, a, c, c0, g1, t, forc, niter, errflg, errmsg)
+    else
+      call step_direct(col, a, c, c0, g1, t, forc, theta, g_old, niter, errflg, errmsg)
     end if
   end subroutine column_step
 
-  !> Direct solve: Thomas elimination from the bottom up (in deviations from a reference temperature), then Newton
-  !> on the scalar surface equation phi(T_0) = 0, which is increasing and convex, then back
-  !> substitution. Converged when the Newton update is <= tol [K].
-  subroutine step_direct(col, t, sw, lw, ta, niter, errflg, errmsg)
+  !> G(Ts) [W m-2] and dG/dTs [W m-2 K-1] at the surface temperature ts [K].
+  subroutine ground_flux(col, ts, forc, theta_top, g, dg)
     type(column_t), intent(in) :: col
+    real(dp), intent(in) :: ts, forc(nforc), theta_top
+    real(dp), intent(out) :: g, dg
+    complex(dp) :: gc
+    real(dp) :: comp(nflux)
+    call surface_balance(cmplx(ts, cstep, kind=dp), forc, col%psurf, col%iopt, col%rset(rs_wind_min), &
+                         theta_top, col%psoil(is_porosity, 0), gc, comp)
+    g = real(gc, dp)
+    dg = aimag(gc)/cstep
+  end subroutine ground_flux
+
+  !> Direct solve of one step: Thomas elimination from the bottom up (in deviations from a
+  !> reference temperature), T_1 = p_1 + q_1 T_0, then the scalar surface row phi(T_0) = 0 by
+  !> Newton's method with a bracket (phi increases with T_0), then back substitution.
+  !> Converged when the Newton update is <= tol [K].
+  subroutine step_direct(col, a, c, c0, g1, t, forc, theta, g_old, niter, errflg, errmsg)
+    type(column_t), intent(in) :: col
+    real(dp), intent(in) :: a(0:), c(0:), c0, g1
     real(dp), intent(inout) :: t(0:)
-    real(dp), intent(in) :: sw, lw, ta
+    real(dp), intent(in) :: forc(nforc), theta(0:), g_old
     integer, intent(out) :: niter, errflg
     character(len=*), intent(out) :: errmsg
-    real(dp) :: p(1:col%n), q(1:col%n)
-    real(dp) :: den, g1, src, es, t0, phi, dphi, d, c0, tref, x
-    integer :: i, n
+    real(dp) :: p(1:col%n), q(1:col%n + 1), r(0:col%n)
+    real(dp) :: den, tref, x, th, tbot, phi, dphi, d, g, dg, lo, hi, xn
+    integer :: i, n, last
 
     errflg = 0
+    errmsg = ''
     n = col%n
-    ! eliminate in deviations from a reference near the profile (T_b, or the old bottom
-    ! temperature with a zero-flux bottom, where T_b must not enter): the p_i then hold a few
+    th = col%rset(rs_theta)
+    ! right-hand sides: old level plus its explicit part (theta < 1)
+    r(0:n) = t(0:n)
+    if (th < 1) then
+      do i = 1, n - 1
+        r(i) = r(i) + (1 - th)*(a(i)*(t(i - 1) - t(i)) + c(i)*(t(i + 1) - t(i)))
+      end do
+      if (col%iopt(io_bottom) == bottom_zero_flux) r(n) = r(n) + (1 - th)*a(n)*(t(n - 1) - t(n))
+      if (col%iopt(io_top) /= top_temperature) r(0) = r(0) + (1 - th)*c0*((t(1) - t(0)) + g1*g_old)
+    end if
+    ! eliminate in deviations from a reference near the profile: the p_i then hold a few
     ! kelvin, not ~300 K, and the elimination adds ~100 times less round-off
-    if (col%bottom == bottom_dirichlet) then
-      tref = col%tb
-    else
+    select case (col%iopt(io_bottom))
+    case (bottom_dirichlet)
+      tbot = col%psurf(ip_tb)
+      tref = tbot
+    case (bottom_series)
+      tbot = forc(if_tbot)
+      tref = tbot
+    case default
+      tbot = 0
       tref = t(n)
-    end if
-    if (col%bottom == bottom_dirichlet) then
-      p(n) = 0
-      q(n) = 0
+    end select
+    if (col%iopt(io_bottom) == bottom_zero_flux) then
+      den = 1 + th*a(n)
+      p(n) = (r(n) - tref)/den
+      q(n) = th*a(n)/den
+      last = n - 1
     else
-      den = 1 + col%a(n)
-      p(n) = (t(n) - tref)/den
-      q(n) = col%a(n)/den
+      p(n) = tbot - tref
+      q(n) = 0
+      last = n - 1
     end if
-    do i = n - 1, 1, -1
-      den = 1 + col%a(i) + col%c(i) - col%c(i)*q(i + 1)
-      p(i) = ((t(i) - tref) + col%c(i)*p(i + 1))/den
-      q(i) = col%a(i)/den
+    do i = last, 1, -1
+      den = 1 + th*(a(i) + c(i)) - th*c(i)*q(i + 1)
+      p(i) = ((r(i) - tref) + th*c(i)*p(i + 1))/den
+      q(i) = th*a(i)/den
     end do
 
-    ! with x = T0 - tref:
-    ! phi(x) = (1 + c0 (1 - q1)) x - c0 p1 - (T0^n - tref) - c0 g1 (src - es T0^4 - hb T0)
-    c0 = col%c(0)
-    g1 = col%h(1)/col%lam
-    src = sw*(1 - col%alpha) + absorbed_lw(col, lw) + col%hb*ta
-    es = col%eps*sigma_sb
-    x = t(0) - tref
-    niter = 0
-    do
-      niter = niter + 1
-      t0 = tref + x
-      phi = (1 + c0*(1 - q(1)))*x - c0*p(1) - (t(0) - tref) - c0*g1*(src - es*t0**4 - col%hb*t0)
-      dphi = 1 + c0*(1 - q(1)) + c0*g1*(4*es*t0**3 + col%hb)
-      d = phi/dphi
-      x = x - d
-      if (.not. ieee_is_finite(x) .or. tref + x <= 0) then
-        errflg = err_state
-        write (errmsg, '(a,es12.5,a)') 'direct solver: surface temperature left the physical range (', tref + x, &
-          ' K); check the parameters and forcing'
-        return
-      end if
-      if (abs(d) <= col%tol) exit
-      if (niter >= col%max_iter) then
-        errflg = err_converge
-        write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)') 'direct solver: Newton did not converge in ', niter, &
-          ' iterations (last update ', d, ' K, tol ', col%tol, ' K); raise max_iter or tol'
-        return
-      end if
-    end do
+    ! the top row, with x = T_0 - tref
+    select case (col%iopt(io_top))
+    case (top_temperature)
+      x = forc(if_top) - tref
+      niter = 1
+    case (top_flux)
+      x = ((r(0) - tref) + th*c0*(p(1) + g1*forc(if_top)))/(1 + th*c0*(1 - q(1)))
+      niter = 1
+    case default
+      ! phi(x) = x - (r_0 - tref) - theta c_0 [(p_1 + (q_1 - 1) x) + g_1 G(tref + x)]
+      x = t(0) - tref
+      lo = -huge(1.0_dp)
+      hi = huge(1.0_dp)
+      do
+        niter = niter + 1
+        call ground_flux(col, tref + x, forc, theta(0), g, dg)
+        phi = x - (r(0) - tref) - th*c0*((p(1) + (q(1) - 1)*x) + g1*g)
+        dphi = 1 + th*c0*(1 - q(1)) - th*c0*g1*dg
+        if (phi > 0) then
+          hi = min(hi, x)
+        else
+          lo = max(lo, x)
+        end if
+        if (dphi > 0) then
+          d = phi/dphi
+          if (abs(d) > max_newton_step) d = sign(max_newton_step, d)
+        else
+          d = sign(max_newton_step, phi)
+        end if
+        xn = x - d
+        if (.not. (xn > lo .and. xn < hi) .and. lo > -huge(1.0_dp) .and. hi < huge(1.0_dp)) then
+          xn = 0.5_dp*(lo + hi)
+          d = x - xn
+        end if
+        x = xn
+        if (.not. ieee_is_finite(x) .or. tref + x <= 0) then
+          errflg = err_state
+          write (errmsg, '(a,es12.5,a)') 'direct solver: surface temperature left the physical range (', &
+            tref + x, ' K); check the parameters and forcing'
+          return
+        end if
+        if (abs(d) <= col%rset(rs_tol)) exit
+        if (niter >= col%iopt(io_max_iter)) then
+          errflg = err_converge
+          write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)') 'direct solver: Newton did not converge in ', niter, &
+            ' iterations (last update ', d, ' K, tol ', col%rset(rs_tol), ' K); raise max_iter or tol'
+          return
+        end if
+      end do
+    end select
     t(0) = tref + x
     do i = 1, n
       x = p(i) + q(i)*x
       t(i) = tref + x
     end do
+    if (.not. all(ieee_is_finite(t(0:n)))) then
+      errflg = err_state
+      errmsg = 'direct solver: temperatures became non-finite; check the parameters and forcing'
+    end if
   end subroutine step_direct
 
-  !> The published Jacobi iteration (model.md sec. 1.4): first guess T^n, simultaneous update,
-  !> lagged (T_0^k)^3 in the emission term, stop when max |T^(k+1) - T^(k)| <= tol.
-  subroutine step_jacobi(col, t, sw, lw, ta, niter, errflg, errmsg)
+  !> The published Jacobi iteration (docs/theory.md sec. 4): first guess T^n, simultaneous
+  !> update, lagged (T_0^k)^3 in the emission term, stop when max |T^(k+1) - T^(k)| <= tol.
+  subroutine step_jacobi(col, a, c, c0, g1, t, forc, niter, errflg, errmsg)
     type(column_t), intent(in) :: col
+    real(dp), intent(in) :: a(0:), c(0:), c0, g1
     real(dp), intent(inout) :: t(0:)
-    real(dp), intent(in) :: sw, lw, ta
+    real(dp), intent(in) :: forc(nforc)
     integer, intent(out) :: niter, errflg
     character(len=*), intent(out) :: errmsg
     real(dp) :: tn(0:col%n), tk(0:col%n), tnew(0:col%n)
-    real(dp) :: err, g1, src
+    real(dp) :: err, src, hb, lwabs
     integer :: i, n
 
     errflg = 0
+    errmsg = ''
     n = col%n
     tn = t(0:n)
     tk = tn
-    g1 = col%h(1)/col%lam
+    hb = col%psurf(ip_heff)
+    if (col%iopt(io_longwave) == lw_kirchhoff) then
+      lwabs = col%psurf(ip_eps)*forc(if_lw)
+    else
+      lwabs = forc(if_lw)
+    end if
     ! same grouping as the published code: K(1-alpha) + L + hb*Ta
-    src = sw*(1 - col%alpha) + absorbed_lw(col, lw) + col%hb*ta
+    src = forc(if_sw)*(1 - col%psurf(ip_alpha)) + lwabs + hb*forc(if_ta)
     niter = 0
     err = huge(1.0_dp)
-    do while (err > col%tol)
+    do while (err > col%rset(rs_tol))
       niter = niter + 1
-      if (niter > col%max_iter) then
+      if (niter > col%iopt(io_max_iter)) then
         errflg = err_converge
-        write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)') 'jacobi solver: no convergence in ', col%max_iter, &
-          ' sweeps (last increment ', err, ' K, tol ', col%tol, ' K); raise max_iter or tol'
+        write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)') 'jacobi solver: no convergence in ', col%iopt(io_max_iter), &
+          ' sweeps (last increment ', err, ' K, tol ', col%rset(rs_tol), ' K); raise max_iter or tol'
         return
       end if
       do i = 1, n - 1
-        tnew(i) = (col%a(i)*tk(i - 1) + col%c(i)*tk(i + 1) + tn(i))/(1 + col%a(i) + col%c(i))
+        tnew(i) = (a(i)*tk(i - 1) + c(i)*tk(i + 1) + tn(i))/(1 + a(i) + c(i))
       end do
-      tnew(0) = (tn(0) + col%c(0)*(tk(1) + g1*src)) &
-                /(1 + col%c(0)*(1 + g1*(col%hb + sigma_sb*col%eps*tk(0)**3)))
-      if (col%bottom == bottom_dirichlet) then
-        tnew(n) = col%tb
+      tnew(0) = (tn(0) + c0*(tk(1) + g1*src))/(1 + c0*(1 + g1*(hb + sigma_sb*col%psurf(ip_eps)*tk(0)**3)))
+      if (col%iopt(io_bottom) == bottom_dirichlet) then
+        tnew(n) = col%psurf(ip_tb)
       else
-        tnew(n) = (tn(n) + col%a(n)*tk(n - 1))/(1 + col%a(n))
+        tnew(n) = (tn(n) + a(n)*tk(n - 1))/(1 + a(n))
       end if
       err = maxval(abs(tnew - tk))
       if (.not. ieee_is_finite(err)) then
@@ -382,61 +599,95 @@ contains
     t(0:n) = tk
   end subroutine step_jacobi
 
-  pure real(dp) function absorbed_lw(col, lw)
+  !> Surface fluxes [W m-2] at a level (ix_* order) from the state t after the step and the
+  !> state t_old before it. With the surface energy balance they are the terms of G(T_0);
+  !> with a prescribed top temperature Qg is the heat that entered the top half cell
+  !> C_0 w_0 (T_0 - T_0^n)/dt + lambda_(1/2) (T_0 - T_1)/h_1 (NaN at the initial level) and
+  !> with a prescribed flux it is that flux; the other terms are NaN then.
+  subroutine column_fluxes(col, t, t_old, forc, theta, first, flux)
     type(column_t), intent(in) :: col
-    real(dp), intent(in) :: lw
-    if (col%lwopt == lw_kirchhoff) then
-      absorbed_lw = col%eps*lw
-    else
-      absorbed_lw = lw
-    end if
-  end function absorbed_lw
+    real(dp), intent(in) :: t(0:), t_old(0:), forc(nforc), theta(0:)
+    logical, intent(in) :: first               !< the initial level (no step before it)
+    real(dp), intent(out) :: flux(nflux)
+    complex(dp) :: gc
+    real(dp) :: a(0:col%n), c(0:col%n), c0, g1, nan
+    nan = ieee_value(1.0_dp, ieee_quiet_nan)
+    select case (col%iopt(io_top))
+    case (top_seb)
+      call surface_balance(cmplx(t(0), 0.0_dp, kind=dp), forc, col%psurf, col%iopt, col%rset(rs_wind_min), &
+                           theta(0), col%psoil(is_porosity, 0), gc, flux)
+    case default
+      flux = nan
+      if (col%iopt(io_top) == top_flux) then
+        flux(ix_qg) = forc(if_top)
+      else if (.not. first) then
+        if (col%iopt(io_soil) == soil_johansen) then
+          call set_coefficients(col, theta, a, c, c0, g1)
+        else
+          c0 = col%c0
+          g1 = col%g1
+        end if
+        ! c_0 g_1 = dt/(C_0 w_0), c_0 = dt lambda/(C_0 w_0 h_1)
+        flux(ix_qg) = ((t(0) - t_old(0)) - c0*(t(1) - t(0)))/(c0*g1)
+      end if
+    end select
+  end subroutine column_fluxes
 
   !> Spin-up: repeat forcing levels 1..nday (one day) from the profile t until the profile at
-  !> the end of a day differs from that at its start by <= tol [K] (max norm).
-  subroutine column_spinup(col, t, nday, sw, lw, ta, tol, max_cycles, ncycles, errflg, errmsg)
+  !> the end of a day differs from that at its start by <= spinup_tol [K] (max norm). g is the
+  !> ground heat flux of the current state (in and out).
+  subroutine column_spinup(col, t, nday, forc, theta, g, ncycles, errflg, errmsg)
     type(column_t), intent(in) :: col
     real(dp), intent(inout) :: t(0:)
     integer, intent(in) :: nday                    !< steps in one day
-    real(dp), intent(in) :: sw(nday), lw(nday), ta(nday)   !< forcing at levels 1..nday
-    real(dp), intent(in) :: tol
-    integer, intent(in) :: max_cycles
+    real(dp), intent(in) :: forc(:, :)             !< (nforc, nday) forcing at levels 1..nday
+    real(dp), intent(in) :: theta(:, :)            !< (nz, nday) or (1, 1) when unused
+    real(dp), intent(inout) :: g
     integer, intent(out) :: ncycles, errflg
     character(len=*), intent(out) :: errmsg
-    real(dp) :: tstart(0:col%n), change
-    integer :: k, niter
+    real(dp) :: tstart(0:col%n), told(0:col%n), change, flux(nflux)
+    integer :: k, niter, kt
 
     errflg = 0
     errmsg = ''
     ncycles = 0
     change = huge(1.0_dp)
-    do while (ncycles < max_cycles)
+    do while (ncycles < col%iopt(io_spinup_max))
       ncycles = ncycles + 1
       tstart = t(0:col%n)
       do k = 1, nday
-        call column_step(col, t, sw(k), lw(k), ta(k), niter, errflg, errmsg)
+        kt = min(k, size(theta, 2))
+        told = t(0:col%n)
+        call column_step(col, t, forc(:, k), theta(:, kt), g, niter, errflg, errmsg)
         if (errflg /= 0) then
           errmsg = 'spin-up: '//trim(errmsg)
           return
         end if
+        call column_fluxes(col, t, told, forc(:, k), theta(:, kt), .false., flux)
+        g = flux(ix_qg)
       end do
       change = maxval(abs(t(0:col%n) - tstart))
-      if (change <= tol) return
+      if (change <= col%rset(rs_spinup_tol)) return
     end do
     errflg = err_spinup
-    write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)') 'spin-up: the profile was not periodic after ', max_cycles, &
-      ' repeats of the first day (last change ', change, ' K, tol ', tol, ' K); raise spinup_max_cycles or spinup_tol'
+    write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)') 'spin-up: the profile was not periodic after ', &
+      col%iopt(io_spinup_max), ' repeats of the first day (last change ', change, ' K, tol ', &
+      col%rset(rs_spinup_tol), ' K); raise spinup_max_cycles or spinup_tol'
   end subroutine column_spinup
 
-  !> Heat content of the column sum_i C w_i T_i [J m-2] over the prognostic nodes (the
-  !> Dirichlet bottom node is excluded, the zero-flux one included).
-  pure real(dp) function heat_content(col, t)
+  !> Heat content of the column sum_i C_i w_i T_i [J m-2] over the prognostic nodes (a
+  !> Dirichlet or series bottom node and a prescribed top node are excluded), at moisture theta.
+  function heat_content(col, t, theta) result(hc)
     type(column_t), intent(in) :: col
-    real(dp), intent(in) :: t(0:)
-    integer :: last
+    real(dp), intent(in) :: t(0:), theta(0:)
+    real(dp) :: hc, lam(0:col%n), cv(0:col%n)
+    integer :: first, last
+    call node_properties(col%iopt(io_soil), col%psoil, theta, lam, cv)
+    first = 0
     last = col%n
-    if (col%bottom == bottom_dirichlet) last = col%n - 1
-    heat_content = col%cv*sum(col%w(0:last)*t(0:last))
+    if (col%iopt(io_bottom) /= bottom_zero_flux) last = col%n - 1
+    if (col%iopt(io_top) == top_temperature) first = 1
+    hc = sum(cv(first:last)*col%w(first:last)*t(first:last))
   end function heat_content
 
 end module sebcal_column

@@ -2,20 +2,29 @@
 
 Arrays are checked (shape, dtype, finiteness) here before they reach Fortran, and every
 non-zero Fortran error flag becomes a :class:`~sebcal.errors.FortranError` with the scheme's
-message. The Fortran routines themselves also check array sizes against each other, and the
-f90wrap layer is generated with ``--type-check`` so that a wrong dtype raises ``TypeError``.
+message. The Fortran routines also check array sizes against each other, and the f90wrap
+layer is generated with ``--type-check`` so that a wrong dtype raises ``TypeError``.
+
+The wrapped routines keep no state between calls: :class:`Column` owns its state in Python,
+so any number of columns can run side by side (and in several threads: the Fortran has no
+shared mutable data).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError, FortranError
+from .forcing.core import Forcing
 from .params import Params
+from .spec import ModelSpec
+from .vocabulary import (CONSTANTS, ERROR_CODES, FLUX_NAMES, NFLUX, NFORC, NOPT, NPSOIL, NPSURF,
+                         NRSET, OPTIONS, PARAMETERS, SETTINGS, needed,
+                         soil_moisture_needed)
 
 try:
     from .fortran_wrap import sebcal_api as _api
@@ -25,15 +34,9 @@ except ImportError as exc:  # pragma: no cover - only without a build
         "'pip install .' (or run 'make test'), which compiles it with meson and gfortran"
     ) from exc
 
-#: option name -> Fortran code (fortran/sebcal_const.f90)
-SOLVERS = {"direct": 1, "jacobi": 2}
-LONGWAVE = {"paper": 1, "kirchhoff": 2}
-BOTTOM = {"dirichlet": 1, "zero_flux": 2}
-INIT = {"uniform": 1, "profile": 2, "spinup": 3}
-#: rows of the Fortran flux arrays [W m-2]; Qh_plus_Qle is the total turbulent flux
-FLUX_NAMES = ("SWnet", "LWdown", "LWup", "Qh", "Qle", "Qg", "Qh_plus_Qle")
-#: default solver settings: tolerance [K], max iterations per step
-SOLVER_DEFAULTS = {"direct": (1e-10, 50), "jacobi": (1e-4, 100000)}
+#: size of the message buffer the Fortran fills
+_MAX_NODES = 10001
+_MAX_LAYERS = 100
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,12 @@ class Simulation:
     """Output of a forward run at time levels n = 0..nt.
 
     Attributes:
-        z: node depths [m], shape (nz,).
-        T: soil temperature [K], shape (nt+1, nz); T[:, 0] is the surface temperature Ts.
-        fluxes: surface fluxes [W m-2], each of shape (nt+1,), keyed by :data:`FLUX_NAMES`
-            (Qh and Qle are NaN when the Bowen ratio is unknown).
-        n_iter: Newton iterations (direct) or Jacobi sweeps per step, shape (nt,).
+        z: node depths [m], (nz,).
+        T: soil temperature [K], (nt+1, nz); T[:, 0] is the top node (the surface with a
+            surface energy balance).
+        fluxes: surface fluxes [W m-2], each (nt+1,), keyed by vocabulary.FLUX_NAMES (Qh
+            and Qle are NaN when h_eff is not split by a Bowen ratio).
+        n_iter: Newton iterations (direct) or Jacobi sweeps per step, (nt,).
         spinup_cycles: days repeated by the spin-up (0 without spin-up).
     """
 
@@ -56,19 +60,9 @@ class Simulation:
     spinup_cycles: int = 0
 
     @property
-    def Ts(self) -> np.ndarray:
-        """Surface temperature [K], shape (nt+1,)."""
+    def Ts(self) -> np.ndarray:  # noqa: N802 - the paper's symbol
+        """Temperature of the top node [K], (nt+1,)."""
         return self.T[:, 0]
-
-
-def param_vector(params: Params) -> np.ndarray:
-    """The Fortran parameter vector params(7): alpha, eps, lambda, C, T_b, h_eff, beta (SI).
-
-    beta = None (unknown Bowen ratio) is passed as -1.
-    """
-    beta = -1.0 if params.beta is None else params.beta
-    return np.array([params.alpha, params.eps, params.lam, params.C, params.T_b, params.h_eff, beta],
-                    dtype=np.float64)
 
 
 def _vector(name: str, values: Any, size: int | None = None) -> np.ndarray:
@@ -84,206 +78,219 @@ def _vector(name: str, values: Any, size: int | None = None) -> np.ndarray:
     return arr
 
 
-def _option(kind: str, value: str, table: Mapping[str, int]) -> int:
-    try:
-        return table[value]
-    except KeyError:
-        raise ConfigError(f"unknown {kind} '{value}': choose one of {', '.join(table)}") from None
-
-
 def _check(errflg: int, errmsg: Any, routine: str) -> None:
     if int(errflg) != 0:
         msg = errmsg.decode(errors="replace") if isinstance(errmsg, bytes) else str(errmsg)
         raise FortranError(int(errflg), msg, routine)
 
 
-def simulate(node_depths: Any, dt: float, sw_down: Any, lw_down: Any, t_air: Any, params: Params, *,
-             dx: float | None = None, solver: str = "direct", tol: float | None = None,
-             max_iter: int | None = None, longwave: str = "paper", bottom: str = "dirichlet",
-             init: str = "uniform", init_profile: Any = None, spinup_tol: float = 1e-3,
-             spinup_max_cycles: int = 365) -> Simulation:
-    """Run the Fortran scheme over forcing at time levels 0..nt.
+def _theta(spec: ModelSpec, forcing: Forcing, first: int = 0, last: int | None = None
+           ) -> np.ndarray:
+    th = forcing.theta_at(spec.node_depths, spec.options)
+    if th is None:
+        return np.zeros((1, 1), order="F")
+    return np.asfortranarray(th[:, first:None if last is None else last + 1])
+
+
+def _dx(spec: ModelSpec) -> float:
+    return float(spec.dx) if spec.dx else 0.0
+
+
+def simulate(spec: ModelSpec, forcing: Forcing, params: Params,
+             init_profile: Any = None) -> Simulation:
+    """Run the Fortran scheme over the forcing's levels 0..nt.
 
     Args:
-        node_depths: node depths z_i [m], shape (nz,), z_0 = 0, increasing.
-        dt: time step [s].
-        sw_down: downward shortwave K_down [W m-2], shape (nt+1,); step n uses level n+1.
-        lw_down: downward longwave L_down [W m-2], shape (nt+1,).
-        t_air: air temperature Ta [K], shape (nt+1,).
-        params: physical parameters.
-        dx: uniform spacing [m]; when given, spacings are exactly dx (the paper's stencil).
-        solver: "direct" (Thomas + Newton, default) or "jacobi" (the published iteration).
-        tol: solver tolerance [K]; default 1e-10 (direct) or 1e-4 (jacobi).
-        max_iter: Newton iterations or Jacobi sweeps per step; default 50 or 100000.
-        longwave: "paper" or "kirchhoff".
-        bottom: "dirichlet" (T = T_b) or "zero_flux".
-        init: "uniform" (T_b), "profile" (init_profile) or "spinup" (repeat the first day).
-        init_profile: initial temperature [K] per node, for init = "profile".
-        spinup_tol: spin-up tolerance [K] on the change of the profile over one day.
-        spinup_max_cycles: most days the spin-up may repeat.
-
-    Returns:
-        The :class:`Simulation`.
+        spec: grid, time step, options and solver settings (spec.dt must equal forcing.dt).
+        forcing: the forcing at the model levels (the variables the options need).
+        params: physical parameters (defaults filled for the options).
+        init_profile: initial temperature per node [K] (overrides spec.init_profile; used with
+            init = "profile").
 
     Raises:
-        ValueError: arrays of the wrong shape or with non-finite values.
-        ConfigError: an unknown option name.
-        FortranError: the scheme's error flag was set (bad grid, parameter, no convergence...).
+        ConfigError: a parameter the options need is missing; ForcingError: a forcing variable
+        the options need is missing; FortranError: the scheme's error flag was set.
     """
-    z = _vector("node_depths", node_depths)
-    nz = z.shape[0]
-    sw = _vector("sw_down", sw_down)
-    nt = sw.shape[0] - 1
-    if nt < 0:
-        raise ValueError("the forcing must have at least one time level")
-    lw = _vector("lw_down", lw_down, nt + 1)
-    ta = _vector("t_air", t_air, nt + 1)
-    s_code = _option("solver", solver, SOLVERS)
-    d_tol, d_iter = SOLVER_DEFAULTS[solver]
-    t_init = (_vector("init_profile", init_profile, nz) if init_profile is not None
-              else np.full(nz, params.T_b))
+    if abs(float(forcing.dt) - spec.dt) > 1e-9:
+        raise ConfigError(f"the forcing has dt = {forcing.dt:g} s but the model {spec.dt:g} s")
+    full = spec.check_params(params)
+    z = spec.node_depths
+    nz = z.size
+    nt = forcing.nt
+    rows = forcing.rows(spec.options)
+    prof = init_profile if init_profile is not None else spec.init_profile
+    t_init = _vector("init_profile", prof, nz) if prof is not None else \
+        np.full(nz, float(full["T_b"]) if "T_b" in full else 0.0)
     t_out = np.zeros((nz, nt + 1), order="F")
-    flux_out = np.zeros((len(FLUX_NAMES), nt + 1), order="F")
+    flux_out = np.zeros((NFLUX, nt + 1), order="F")
     niter = np.zeros(nt, dtype=np.int32)
     ncycles, errmsg, errflg = _api.sebcal_api_simulate(
-        z, float(dx) if dx else 0.0, float(dt), sw, lw, ta, param_vector(params), s_code,
-        _option("longwave", longwave, LONGWAVE), _option("bottom", bottom, BOTTOM),
-        _option("init", init, INIT), t_init, float(tol if tol is not None else d_tol),
-        int(max_iter if max_iter is not None else d_iter), float(spinup_tol),
-        int(spinup_max_cycles), t_out, flux_out, niter)
+        z, _dx(spec), spec.dt, rows, _theta(spec, forcing), spec.psurf(full), spec.psoil(full),
+        spec.iopt(), spec.rset(), t_init, t_out, flux_out, niter)
     _check(errflg, errmsg, "sebcal_api_simulate")
-    zz = np.arange(nz) * dx if dx else z
-    return Simulation(z=zz, T=np.ascontiguousarray(t_out.T),
+    return Simulation(z=z.copy(), T=np.ascontiguousarray(t_out.T),
                       fluxes={name: flux_out[i].copy() for i, name in enumerate(FLUX_NAMES)},
                       n_iter=niter.astype(np.int64), spinup_cycles=int(ncycles))
 
 
-def simulate_config(config: Any, forcing: Any, params: Params | None = None) -> Simulation:
-    """Run the scheme as a :class:`~sebcal.config.RunConfig` says, over a Forcing."""
-    return simulate(config.node_depths, config.dt, forcing.sw_down, forcing.lw_down, forcing.t_air,
-                    params or config.params, dx=config.dx if config.uniform else None,
-                    solver=config.solver, tol=config.tol, max_iter=config.max_iter,
-                    longwave=config.longwave, bottom=config.bottom, init=config.init,
-                    init_profile=config.init_profile, spinup_tol=config.spinup_tol,
-                    spinup_max_cycles=config.spinup_max_cycles)
+def heat_content(spec: ModelSpec, params: Params, T: Any, theta: Any = None) -> np.ndarray:
+    """Column heat content sum_i C_i w_i T_i [J m-2] of profiles T [K], (m, nz), over the
+    prognostic nodes (a Dirichlet bottom node and a prescribed top node are excluded).
 
-
-def heat_content(node_depths: Any, T: Any, params: Params, *, dx: float | None = None,
-                 bottom: str = "dirichlet") -> np.ndarray:
-    """Column heat content sum_i C w_i T_i [J m-2] of profiles T [K], shape (m, nz).
-
-    The Dirichlet bottom node is excluded (its temperature is imposed), the zero-flux one
-    included; w_i are the control-volume widths of docs/theory.md.
+    Args:
+        theta: soil moisture at the nodes (m, nz) [m3 m-3] for soil_thermal = "johansen".
     """
-    z = _vector("node_depths", node_depths)
+    full = spec.check_params(params)
+    z = spec.node_depths
     t = np.asfortranarray(np.asarray(T, dtype=np.float64).T)
-    if t.ndim != 2 or t.shape[0] != z.shape[0]:
-        raise ValueError(f"T must have shape (m, {z.shape[0]}), got {np.shape(T)}")
+    if t.ndim != 2 or t.shape[0] != z.size:
+        raise ValueError(f"T must have shape (m, {z.size}), got {np.shape(T)}")
+    th = np.zeros((1, 1), order="F") if theta is None else \
+        np.asfortranarray(np.asarray(theta, dtype=np.float64).T)
     hc = np.zeros(t.shape[1])
-    errmsg, errflg = _api.sebcal_api_heat_content(z, float(dx) if dx else 0.0, param_vector(params),
-                                                 _option("bottom", bottom, BOTTOM), t, hc)
+    errmsg, errflg = _api.sebcal_api_heat_content(z, _dx(spec), spec.psoil(full), spec.iopt(),
+                                                 th, t, hc)
     _check(errflg, errmsg, "sebcal_api_heat_content")
     return hc
 
 
-def read_namelist(path: str | Path) -> dict[str, Any]:
+def read_namelist(path: str | Path) -> tuple[ModelSpec, Params]:
     """Read a sebcal namelist file with the Fortran scheme's own reader.
 
     Returns:
-        dict with node_depths [m], dx [m] (0 for given depths), params (Params), dt [s],
-        solver, longwave, bottom, init (names), init_profile [K], tol [K], max_iter,
-        spinup_tol [K], spinup_max_cycles.
+        (spec, params): the model and the parameters as the Fortran understood them (soil
+        parameters per layer are returned per node when they vary, else as one value).
 
     Raises:
         FortranError: the file is missing or malformed (the message names the group and key).
     """
-    nmax = int(_api.sebcal_api_constants()[2])
-    z = np.zeros(nmax)
-    t_init = np.zeros(nmax)
-    pv = np.zeros(7)
-    (nz, dx, dt, solver, longwave, bottom, init, tol, max_iter, spinup_tol, spinup_max,
-     errmsg, errflg) = _api.sebcal_api_read_namelist(str(path), z, pv, t_init)
+    z = np.zeros(_MAX_NODES)
+    t_init = np.zeros(_MAX_NODES)
+    psurf = np.zeros(NPSURF)
+    psoil = np.zeros((NPSOIL, _MAX_NODES), order="F")
+    iopt = np.zeros(NOPT, dtype=np.int32)
+    rset = np.zeros(NRSET)
+    bottoms = np.zeros(_MAX_LAYERS)
+    player = np.zeros((NPSOIL, _MAX_LAYERS), order="F")
+    nz, dx, dt, nlayers, errmsg, errflg = _api.sebcal_api_read_namelist(
+        str(path), z, psurf, psoil, iopt, rset, t_init, bottoms, player)
+    del psoil
     _check(errflg, errmsg, f"sebcal_api_read_namelist({path})")
-    inv = lambda table, code: next(k for k, v in table.items() if v == code)  # noqa: E731
-    beta = None if pv[6] <= 0 else float(pv[6])
-    return {
-        "node_depths": z[:nz].copy(), "dx": float(dx),
-        "params": Params(alpha=pv[0], eps=pv[1], lam=pv[2], C=pv[3], T_b=pv[4], h_eff=pv[5],
-                         beta=beta),
-        "dt": float(dt), "solver": inv(SOLVERS, solver), "longwave": inv(LONGWAVE, longwave),
-        "bottom": inv(BOTTOM, bottom), "init": inv(INIT, init), "init_profile": t_init[:nz].copy(),
-        "tol": float(tol), "max_iter": int(max_iter), "spinup_tol": float(spinup_tol),
-        "spinup_max_cycles": int(spinup_max),
-    }
+    nz, nlayers = int(nz), int(nlayers)
+    options = {name: o.choices[int(iopt[o.slot - 1]) - 1] for name, o in OPTIONS.items() if o.slot}
+    theta_w = float(rset[SETTINGS["theta"][1] - 1])
+    options["time_scheme"] = "backward_euler" if theta_w == 1.0 else "crank_nicolson"
+    spec = ModelSpec(z[:nz].copy(), dx=float(dx) or None, dt=float(dt), options=options,
+                     tol=float(rset[SETTINGS["tol"][1] - 1]),
+                     max_iter=int(iopt[SETTINGS["max_iter"][1] - 1]),
+                     spinup_tol=float(rset[SETTINGS["spinup_tol"][1] - 1]),
+                     spinup_max_cycles=int(iopt[SETTINGS["spinup_max_cycles"][1] - 1]),
+                     wind_min=float(rset[SETTINGS["wind_min"][1] - 1]),
+                     layer_bottoms=tuple(bottoms[:nlayers]) if nlayers > 1 else (),
+                     init_profile=t_init[:nz].copy() if options["init"] == "profile" else None)
+    values: dict[str, Any] = {}
+    use = set(needed(options))
+    for p in PARAMETERS.values():
+        if p.name not in use:
+            continue
+        if p.group in ("surface", "site"):
+            values[p.name] = float(psurf[p.slot - 1])
+        elif p.group == "soil":
+            row = player[p.slot - 1, :nlayers]
+            values[p.name] = float(row[0]) if nlayers == 1 else tuple(row.tolist())
+    beta = float(psurf[PARAMETERS["beta"].slot - 1])
+    if beta > 0:
+        values["beta"] = beta
+    return spec, Params(values)
 
 
 def constants() -> dict[str, float]:
-    """Constants compiled into the Fortran scheme (for consistency checks)."""
-    sigma, nflux, max_nodes = _api.sebcal_api_constants()
-    return {"sigma": float(sigma), "nflux": int(nflux), "max_nodes": int(max_nodes)}
+    """Constants and array sizes compiled into the Fortran scheme (for consistency checks)."""
+    c = np.zeros(8)
+    s = np.zeros(9, dtype=np.int32)
+    _api.sebcal_api_constants(c, s)
+    names = ("sigma", "karman", "gravity", "r_dry", "cp_air", "lv", "c_water", "lambda_water")
+    sizes = ("nflux", "nforc", "npsurf", "npsoil", "nopt", "nrset", "max_nodes", "n_most",
+             "max_layers")
+    return {**{n: float(v) for n, v in zip(names, c)}, **{n: int(v) for n, v in zip(sizes, s)}}
 
 
-class Scheme:
-    """The host-model interface (init / spinup / run / finalize) driven from Python.
+class Column:
+    """One soil column whose state lives in this object (host-owned, as a framework would own
+    it): the instance-safe way to step the scheme.
 
-    This calls exactly the routines a host LSM calls from Fortran (docs/fortran.md), so tests
-    can check them. One scheme exists per process (module state in Fortran)::
+    Args:
+        spec: the model; params: its parameters; state: initial temperature per node [K]
+        (default: uniform T_b); g: ground heat flux of the state [W m-2] (only used with
+        Crank-Nicolson; default 0).
 
-        with Scheme("sebcal.nml") as s:
-            T, F = s.run(sw, lw, ta)
+    ``advance(forcing_rows, theta)`` steps it; ``state`` and ``params`` may be changed between
+    steps. Two Column objects never share anything.
     """
 
-    def __init__(self, namelist: str | Path) -> None:
-        nz, errmsg, errflg = _api.sebcal_api_init(str(namelist))
-        _check(errflg, errmsg, f"sebcal_scheme_init({namelist})")
-        self.nz = int(nz)
+    def __init__(self, spec: ModelSpec, params: Params, state: Any = None, g: float = 0.0) -> None:
+        self.spec = spec
+        self.params = spec.check_params(params)
+        self._psurf = spec.psurf(self.params)
+        self._psoil = spec.psoil(self.params)
+        self._iopt = spec.iopt()
+        self._rset = spec.rset()
+        nz = spec.nz
+        if state is None:
+            state = np.full(nz, float(self.params["T_b"]))
+        self.state = _vector("state", state, nz).copy()
+        self.g = float(g)
 
-    def spinup(self, sw_down: Any, lw_down: Any, t_air: Any) -> int:
-        """Repeat one day of forcing (levels at the end of each step) until periodic; days used."""
-        sw = _vector("sw_down", sw_down)
-        ncycles, errmsg, errflg = _api.sebcal_api_spinup(sw, _vector("lw_down", lw_down, sw.size),
-                                                         _vector("t_air", t_air, sw.size))
-        _check(errflg, errmsg, "sebcal_scheme_spinup")
-        return int(ncycles)
+    def set_params(self, params: Params) -> None:
+        """Replace the parameters (checked by a zero-step call before they take effect)."""
+        full = self.spec.check_params(params)
+        psurf, psoil = self.spec.psurf(full), self.spec.psoil(full)
+        self._call(np.zeros((NFORC, 0), order="F"), None, psurf, psoil, commit=False)
+        self.params, self._psurf, self._psoil = full, psurf, psoil
 
-    def run(self, sw_down: Any, lw_down: Any, t_air: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Advance len(sw_down) steps; returns T [K] (nsteps, nz) and fluxes [W m-2]."""
-        sw = _vector("sw_down", sw_down)
-        n = sw.size
-        t_soil = np.zeros((self.nz, n), order="F")
-        flux = np.zeros((len(FLUX_NAMES), n), order="F")
-        errmsg, errflg = _api.sebcal_api_run(sw, _vector("lw_down", lw_down, n),
-                                             _vector("t_air", t_air, n), t_soil, flux)
-        _check(errflg, errmsg, "sebcal_scheme_run")
-        return np.ascontiguousarray(t_soil.T), {k: flux[i].copy() for i, k in enumerate(FLUX_NAMES)}
+    def advance(self, forcing_rows: Any, theta: Any = None) -> tuple[np.ndarray, dict]:
+        """Advance len(forcing_rows[0]) steps; column k of forcing_rows (nforc, nsteps) is the
+        new level of step k; theta (nz, nsteps) soil moisture when the options use it.
 
-    @property
-    def state(self) -> np.ndarray:
-        """Current soil temperature [K] at every node."""
-        t = np.zeros(self.nz)
-        errmsg, errflg = _api.sebcal_api_get_state(t)
-        _check(errflg, errmsg, "sebcal_scheme_get_state")
-        return t
+        Returns:
+            T [K] (nsteps, nz) after each step and the fluxes [W m-2] by name (nsteps,).
 
-    @state.setter
-    def state(self, values: Any) -> None:
-        errmsg, errflg = _api.sebcal_api_set_state(_vector("state", values, self.nz))
-        _check(errflg, errmsg, "sebcal_scheme_set_state")
+        Raises:
+            FortranError: the state is left as it was before the failing step.
+        """
+        return self._call(np.asfortranarray(np.asarray(forcing_rows, dtype=np.float64)), theta,
+                          self._psurf, self._psoil, commit=True)
 
-    @property
-    def node_depths(self) -> np.ndarray:
-        """Node depths [m]."""
-        z = np.zeros(self.nz)
-        errmsg, errflg = _api.sebcal_api_get_grid(z)
-        _check(errflg, errmsg, "sebcal_scheme_get_grid")
-        return z
+    def _call(self, rows, theta, psurf, psoil, commit: bool):
+        if rows.ndim != 2 or rows.shape[0] != NFORC:
+            raise ValueError(f"forcing rows must have shape ({NFORC}, nsteps), got {rows.shape}")
+        n = rows.shape[1]
+        nz = self.spec.nz
+        if theta is None:
+            if soil_moisture_needed(self.spec.options) and n:
+                raise ValueError("the options use soil moisture: give theta (nz, nsteps)")
+            th = np.zeros((1, 1), order="F")
+        else:
+            th = np.asfortranarray(np.asarray(theta, dtype=np.float64))
+        t = self.state.copy()
+        g = np.array(self.g)
+        t_out = np.zeros((nz, n), order="F")
+        flux = np.zeros((NFLUX, n), order="F")
+        niter = np.zeros(n, dtype=np.int32)
+        errmsg, errflg = _api.sebcal_api_step(self.spec.node_depths, _dx(self.spec), self.spec.dt,
+                                              rows, th, psurf, psoil, self._iopt, self._rset, t,
+                                              g, t_out, flux, niter)
+        _check(errflg, errmsg, "sebcal_api_step")
+        if commit:
+            self.state, self.g = t, float(g)
+        return (np.ascontiguousarray(t_out.T),
+                {k: flux[i].copy() for i, k in enumerate(FLUX_NAMES)})
 
-    def finalize(self) -> None:
-        errmsg, errflg = _api.sebcal_api_finalize()
-        _check(errflg, errmsg, "sebcal_scheme_finalize")
 
-    def __enter__(self) -> "Scheme":
-        return self
+def error_kind(errflg: int) -> str:
+    """The class of a Fortran error code (docs/fortran.md)."""
+    return ERROR_CODES.get(int(errflg), "unknown")
 
-    def __exit__(self, *exc: object) -> None:
-        self.finalize()
+
+__all__ = ["Column", "Simulation", "constants", "heat_content", "read_namelist", "simulate",
+           "CONSTANTS"]

@@ -1,0 +1,223 @@
+"""ALMA/CF NetCDF flux-tower files (Urban-PLUMBER, PLUMBER2, FLUXNET-style names).
+
+Conventions (Lipson et al. 2022, ESSD 14, 5157): a ``time`` coordinate in UTC, each stamp
+marking the END of its averaging period, decoded with cftime; float variables with
+``_FillValue``; optional int8 ``<var>_qc`` flags (0 observed, 1 gap-filled from observations,
+2 derived from ERA5, 3 missing). netCDF/HDF5 reads are not thread-safe: every access here
+holds :data:`NETCDF_LOCK`, so runs in several threads may read files at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ForcingError
+from ..times import TimeError, decode_cf
+from .series import CONFIG_HINT, SENTINELS, Table, check_stamps, file_step, sample
+
+#: serialises every netCDF4/HDF5 call of the process (the C libraries are not thread-safe)
+NETCDF_LOCK = threading.RLock()
+
+
+def _open(path: Any):
+    """Open a NetCDF file read-only (call with NETCDF_LOCK held)."""
+    import netCDF4
+
+    p = Path(os.fspath(path))
+    if not p.exists():
+        raise ForcingError(
+            f"file '{p}' does not exist. Check the path ({CONFIG_HINT}; the absolute path "
+            f"tried was '{p.absolute()}').")
+    if not p.is_file():
+        raise ForcingError(f"'{p}' is a directory, not a file; give the path of a NetCDF file.")
+    try:
+        ds = netCDF4.Dataset(str(p), "r")
+    except OSError as exc:
+        raise ForcingError(
+            f"file '{p}' could not be opened as NetCDF ({exc}). Give an ALMA/CF NetCDF file "
+            "(NetCDF3 or NetCDF4), or an AmeriFlux/FLUXNET CSV file (kind = \"csv\").") \
+            from None
+    ds.set_auto_maskandscale(True)
+    return ds
+
+
+class NetCDFTable(Table):
+    """A NetCDF file as a time-stamped :class:`~sebcal.forcing.series.Table`.
+
+    The file is opened for each read (under the lock) and closed again, so the table holds no
+    file handle and may be shared between threads.
+    """
+
+    kind = "file"
+
+    def __init__(self, path: Any) -> None:
+        self.path = str(path)
+        with NETCDF_LOCK, _open(path) as ds:
+            var = _time_variable(ds, self.path)
+            self._tdim = var.dimensions[0]
+            units = getattr(var, "units", None)
+            if units is None:
+                raise ForcingError(f"{self.where(var.name)}: the time variable has no 'units' "
+                                   "attribute; add one such as 'seconds since "
+                                   "2011-12-16T18:30:00'.")
+            raw = var[:]
+            mask = np.ma.getmaskarray(raw)
+            if mask.any():
+                i = int(np.flatnonzero(mask)[0])
+                raise ForcingError(f"{self.where(var.name)}: {int(mask.sum())} time stamps are "
+                                   f"missing (fill value), the first at index {i}. Every record "
+                                   "needs a valid time; repair the time axis.")
+            try:
+                secs = decode_cf(np.ma.getdata(raw), units,
+                                 str(getattr(var, "calendar", "standard") or "standard"))
+            except TimeError as exc:
+                raise ForcingError(f"{self.where(var.name)}: {exc}") from None
+            self._vars = {name: (v.dimensions, v.dtype, dict((a, v.getncattr(a))
+                                                            for a in v.ncattrs()))
+                          for name, v in ds.variables.items()}
+            self._global = {a: ds.getncattr(a) for a in ds.ncattrs()}
+            self._size = {d: len(dim) for d, dim in ds.dimensions.items()}
+        check_stamps(secs, self.where(var.name))
+        self.stamps = secs
+
+    def variables(self) -> list[str]:
+        return list(self._vars)
+
+    def units(self, fname: str) -> str | None:
+        u = self._vars[fname][2].get("units")
+        return None if u is None else str(u)
+
+    def attribute(self, fname: str | None, name: str) -> Any:
+        """A variable's attribute (fname None: a global attribute), or None."""
+        attrs = self._global if fname is None else self._vars[fname][2]
+        return attrs.get(name)
+
+    def read(self, fname: str, lo: int, hi: int, qc_max: int) -> np.ndarray:
+        dims, dtype, _ = self._vars[fname]
+        where = self.where(fname)
+        if self._tdim not in dims:
+            raise ForcingError(f"{where}: dimensions {dims} do not include the time dimension "
+                               f"'{self._tdim}'.")
+        axis = dims.index(self._tdim)
+        extra = [d for i, d in enumerate(dims) if i != axis and self._size[d] != 1]
+        if extra:
+            raise ForcingError(f"{where}: has non-singleton dimensions {extra} besides time; "
+                               "sebcal reads single-point time series. Extract one point or "
+                               "layer first (e.g. `ncks -d <dim>,0`).")
+        if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise ForcingError(f"{where}: is not numeric (dtype {dtype}).")
+        index = tuple(slice(lo, hi + 1) if i == axis else 0 for i in range(len(dims)))
+        with NETCDF_LOCK, _open(self.path) as ds:
+            try:
+                raw = ds.variables[fname][index]
+            except (OSError, RuntimeError, IndexError) as exc:
+                raise ForcingError(f"{where}: the values cannot be read ({exc}); the file may "
+                                   "be truncated or corrupt. Check it with `ncdump -h` or "
+                                   "download it again.") from None
+            qc_name = f"{fname}_qc"
+            q = None
+            if qc_name in ds.variables and ds.variables[qc_name].dimensions == dims:
+                q = np.ma.filled(np.ma.asarray(ds.variables[qc_name][index]).astype(np.float64),
+                                 -1.0).reshape(-1)
+        vals = np.ma.filled(np.ma.asarray(raw).astype(np.float64), np.nan).reshape(-1)
+        if vals.size != hi - lo + 1:
+            raise ForcingError(f"{where}: expected {hi - lo + 1} values, read {vals.size}; the "
+                               "file is truncated or corrupt.")
+        for s in SENTINELS:
+            vals[vals == s] = np.nan
+        if q is not None:
+            vals[(q > qc_max) | (q < 0)] = np.nan
+        return vals
+
+
+def _time_variable(ds, path) -> Any:
+    if "time" in ds.variables:
+        var = ds.variables["time"]
+    else:
+        cands = [v for v in ds.variables.values()
+                 if getattr(v, "standard_name", None) == "time" or getattr(v, "axis", None) == "T"]
+        if not cands:
+            raise ForcingError(
+                f"file '{path}', variable 'time': the file has no time variable (looked for "
+                "'time', or a variable with standard_name = 'time' or axis = 'T'); variables "
+                f"present: {', '.join(ds.variables) or 'none'}. Add a 'time' coordinate with "
+                "units like 'seconds since 2011-12-16T18:30:00'.")
+        var = cands[0]
+    if var.ndim != 1:
+        raise ForcingError(f"file '{path}', variable '{var.name}': the time variable has "
+                           f"dimensions {var.dimensions}; it must be one-dimensional.")
+    return var
+
+
+def file_time_range(path) -> tuple[np.datetime64, np.datetime64, float]:
+    """First and last stamp (datetime64[s], UTC) of a NetCDF file and its usual spacing [s]."""
+    t = NetCDFTable(path)
+    secs = t.stamps
+    return (np.datetime64(int(round(secs[0])), "s"), np.datetime64(int(round(secs[-1])), "s"),
+            file_step(secs))
+
+
+def parse_length(value: Any) -> float | None:
+    """A depth [m] from a number (metres) or text such as '0.02 m', '2 cm'; None if not one."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    arr = np.asarray(value)
+    if arr.dtype.kind in "if" and arr.size == 1:
+        return float(arr.reshape(-1)[0])
+    m = re.match(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+                 r"(m|cm|mm|meters?|metres?)?\s*$", str(value))
+    if not m:
+        return None
+    number = float(m.group(1))
+    unit = (m.group(2) or "m").lower()
+    return number / {"cm": 100.0, "mm": 1000.0}.get(unit, 1.0)
+
+
+def variable_depth(path, name, aliases=None) -> float | None:
+    """Depth [m] of a (soil) variable as the file states it, or None if it does not.
+
+    Looks at the variable's ``depth`` attribute (``"0.02 m"``, ``"2 cm"`` or a number in m),
+    then at the global and variable ``comment`` for a sentence naming the variable and a depth
+    (Urban-PLUMBER: ``"SoilTemp at 2cm depth."``).
+    """
+    t = NetCDFTable(path)
+    fname = t.resolve(name, aliases)
+    attr = t.attribute(fname, "depth")
+    if attr is not None:
+        depth = parse_length(attr)
+        if depth is None:
+            raise ForcingError(f"file '{path}', variable '{fname}': depth attribute {attr!r} is "
+                               "not a length; write it as e.g. '0.02 m' or '2 cm'.")
+        return depth
+    comments = [str(v) for k, v in t._global.items() if k.lower() == "comment"]
+    comments += [str(v) for k, v in t._vars[fname][2].items() if k.lower() == "comment"]
+    for text in comments:
+        for sentence in re.split(r"(?<!\d)\.(?!\d)|;|\n", text):
+            if not re.search(rf"(?<![A-Za-z0-9_]){re.escape(fname)}(?![A-Za-z0-9_])", sentence):
+                continue
+            if not re.search(r"depth|deep|below", sentence, re.IGNORECASE):
+                continue
+            m = re.search(r"(\d+(?:\.\d+)?)\s*(mm|cm|m)(?![A-Za-z])", sentence)
+            if m:
+                return parse_length(f"{m.group(1)} {m.group(2)}")
+    return None
+
+
+def read_alma(path, names: Sequence[str], start, nt: int, dt: float, *, gap_policy="error",
+              max_gap_hours: float = 6.0, resample="sample",
+              aliases: Mapping[str, Any] | None = None, qc: str = "observed"
+              ) -> dict[str, np.ndarray]:
+    """Read ALMA variables of a NetCDF file at the model levels (see
+    :func:`sebcal.forcing.series.sample` for the arguments)."""
+    return sample(NetCDFTable(path), names, start, nt, dt, gap_policy=gap_policy,
+                  max_gap_hours=max_gap_hours, resample=resample, aliases=aliases, qc=qc)
+
+
+__all__ = ["NETCDF_LOCK", "NetCDFTable", "file_time_range", "parse_length", "read_alma",
+           "variable_depth"]

@@ -1,0 +1,15 @@
+"""The scheme's physics as array functions, written once for NumPy and PyTorch.
+
+The PyTorch mirror (:mod:`sebcal.autodiff`) evaluates them on tensors, so autograd
+differentiates them; its NumPy time loop evaluates them on complex arrays, whose imaginary
+part carries a complex-step derivative (Ts + i s gives dG/dTs = Im G / s exactly). The Fortran
+scheme (fortran/sebcal_surface.f90, sebcal_soil.f90) implements the same equations on its own;
+``sebcal verify`` and the tests hold the two to round-off. Equation numbers: docs/theory.md.
+"""
+
+from .surface import surface_balance, transmissions
+from .soil import coefficients, node_properties
+from .xp import NUMPY, TORCH, Namespace, namespace
+
+__all__ = ["surface_balance", "transmissions", "coefficients", "node_properties", "NUMPY",
+           "TORCH", "Namespace", "namespace"]

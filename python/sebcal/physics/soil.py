@@ -1,0 +1,80 @@
+"""Soil thermal properties at the nodes and the finite-volume coefficients (docs/theory.md eq.
+8-12), for NumPy and PyTorch. The same equations as fortran/sebcal_soil.f90."""
+
+# ruff: noqa: N803, N806
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..vocabulary import CONSTANTS
+from .xp import Namespace, namespace
+
+C_WATER = CONSTANTS["c_water"][0]
+LAMBDA_WATER = CONSTANTS["lambda_water"][0]
+
+
+def node_properties(soil: Mapping[str, Any], theta: Any, soil_thermal: str,
+                    xp: Namespace | None = None) -> tuple[Any, Any]:
+    """Conductivity lambda [W m-1 K-1] and heat capacity C [J m-3 K-1] at every node.
+
+    Args:
+        soil: per-node soil parameters (..., nz): lambda, C (constant) or porosity,
+            lambda_dry, lambda_solids, C_dry (johansen).
+        theta: soil moisture at the nodes [m3 m-3], broadcastable (johansen only).
+        soil_thermal: "constant" or "johansen" (eq. 11-12: Kersten number Ke = log10(S) + 1
+            for S > 0.1, else 0; lambda = lambda_dry + Ke (lambda_sat - lambda_dry) with
+            lambda_sat = lambda_solids^(1-phi) lambda_water^phi; C = C_dry + theta c_water).
+    """
+    if soil_thermal != "johansen":
+        return soil["lambda"], soil["C"]
+    xp = xp or namespace(theta)
+    phi = soil["porosity"]
+    sat = xp.clip(theta / phi, 0.0, 1.0) if xp.is_torch else np.clip(theta / phi, 0.0, 1.0)
+    wet = sat > 0.1
+    ke = xp.where(wet, xp.log10(xp.where(wet, sat, 1.0)) + 1, 0.0)
+    lsat = soil["lambda_solids"] ** (1 - phi) * LAMBDA_WATER ** phi
+    lam = soil["lambda_dry"] + ke * (lsat - soil["lambda_dry"])
+    C = soil["C_dry"] + theta * C_WATER
+    return lam, C
+
+
+def interface_conductivity(lam: Any, xp: Namespace | None = None) -> Any:
+    """lambda_(i-1/2), i = 1..N (..., N): harmonic mean of the two nodes (the node value when
+    both are equal, exactly)."""
+    xp = xp or namespace(lam)
+    a, b = lam[..., :-1], lam[..., 1:]
+    return xp.where(a == b, b, 2 * a * b / (a + b))
+
+
+def coefficients(lam: Any, C: Any, h: Any, w: Any, dt: float,
+                 xp: Namespace | None = None) -> tuple[Any, Any, Any, Any]:
+    """Backward-Euler coefficients (eq. 8) from node properties (..., nz).
+
+    Returns:
+        a (..., nz) (a_0 = 0), c (..., nz) (c_N = 0), c0 (...) = c_0 and g1 (...) = g_1, with
+        a_i = (lambda_(i-1/2)/C_i dt)/(w_i h_i), c_i = (lambda_(i+1/2)/C_i dt)/(w_i h_(i+1)),
+        c_0 = 2 ((lambda_(1/2)/C_0 dt)/(h_1 h_1)), g_1 = h_1/lambda_(1/2), in the Fortran's
+        order of operations.
+    """
+    xp = xp or namespace(lam)
+    lh = interface_conductivity(lam, xp)                 # (..., N)
+    kdt_lo = lh / C[..., 1:] * dt                        # for a_1..a_N
+    kdt_hi = lh / C[..., :-1] * dt                       # for c_0..c_(N-1)
+    a_tail = kdt_lo / (w[1:] * h)
+    c_head = kdt_hi[..., 1:] / (w[1:-1] * h[1:])
+    c0 = 2 * (kdt_hi[..., 0] / (h[0] * h[0]))
+    g1 = h[0] / lh[..., 0]
+    if xp.is_torch:
+        import torch
+
+        zero = torch.zeros_like(a_tail[..., :1])
+        a = torch.cat([zero, a_tail], dim=-1)
+        c = torch.cat([c0.unsqueeze(-1), c_head, zero], dim=-1)
+    else:
+        zero = np.zeros_like(a_tail[..., :1])
+        a = np.concatenate([zero, a_tail], axis=-1)
+        c = np.concatenate([np.asarray(c0)[..., None], c_head, zero], axis=-1)
+    return a, c, c0, g1

@@ -1,0 +1,59 @@
+"""A minimal array namespace so that one function body runs on NumPy (real or complex) arrays
+and on PyTorch tensors. Comparisons use the real part, so a complex step passes through
+branches unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Namespace:
+    """exp, log, log10, sqrt, atan, where, re (real part for comparisons), is_torch."""
+
+    def __init__(self, torch_mode: bool) -> None:
+        self.is_torch = torch_mode
+        if torch_mode:
+            import torch
+
+            self.exp, self.log, self.log10 = torch.exp, torch.log, torch.log10
+            self.sqrt, self.atan = torch.sqrt, torch.atan
+            self._where = torch.where
+            self._torch = torch
+        else:
+            self.exp, self.log, self.log10 = np.exp, np.log, np.log10
+            self.sqrt, self.atan = np.sqrt, np.arctan
+            self._where = np.where
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        if self.is_torch:
+            t = self._torch
+            ref = a if isinstance(a, t.Tensor) else b
+            if not isinstance(a, t.Tensor):
+                a = t.as_tensor(a, dtype=ref.dtype, device=ref.device)
+            if not isinstance(b, t.Tensor):
+                b = t.as_tensor(b, dtype=ref.dtype, device=ref.device)
+            return t.where(cond, a, b)
+        return np.where(cond, a, b)
+
+    def re(self, x: Any) -> Any:
+        """Real part (for comparisons); tensors are real already."""
+        return x if self.is_torch else np.real(x)
+
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        """Clip a real array or tensor to [lo, hi]."""
+        if self.is_torch:
+            return x.clamp(lo, hi)
+        return np.clip(x, lo, hi)
+
+
+NUMPY = Namespace(False)
+TORCH = Namespace(True)
+
+
+def namespace(x: Any) -> Namespace:
+    """TORCH for tensors, NUMPY otherwise."""
+    if type(x).__module__.startswith("torch"):
+        return TORCH
+    return NUMPY

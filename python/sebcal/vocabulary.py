@@ -1,0 +1,465 @@
+"""The scheme's vocabulary: every parameter, option, forcing variable and flux, declared once.
+
+This is the bottom layer of sebcal: it imports nothing from the package. Everything else
+(configuration schema, Fortran binding, PyTorch mirror, calibration space, reports, params.json,
+host exports) reads its names, units, bounds and slots from here, and
+``tests/test_vocabulary.py`` checks the Fortran slots against ``fortran/sebcal_const.f90``.
+
+Names are the ones users write in config files and read in params.json: ``lambda`` is the soil
+thermal conductivity everywhere (Python code that needs an identifier uses ``params["lambda"]``).
+The equations each parameter enters are numbered in docs/theory.md.
+
+Adding a fitted parameter (docs/architecture.md walks through it): one :class:`Parameter` entry
+here (its Fortran slot included), the slot constant in ``fortran/sebcal_const.f90``, and the
+physics that uses it (Fortran ``sebcal_surface.f90`` / ``sebcal_soil.f90`` and
+:mod:`sebcal.physics`). The configuration, calibration space, reports and params.json pick it
+up from this table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+__all__ = [
+    "CONSTANTS", "FLUXES", "FORCING", "OPTIONS", "PARAMETERS", "Condition", "Flux",
+    "ForcingVariable", "Option", "Parameter", "SETTINGS", "default_options", "needed",
+    "parameter", "resolve_alias",
+]
+
+INF = math.inf
+
+#: Physical constants shared by the Fortran scheme and the PyTorch mirror (SI). The Fortran
+#: values in sebcal_const.f90 are checked against these by a test (through the API).
+CONSTANTS: dict[str, tuple[float, str, str]] = {
+    "sigma": (5.67e-8, "W m-2 K-4", "Stefan-Boltzmann constant, the published model's value"),
+    "karman": (0.40, "1", "von Karman constant (Noah-MP ConstVonKarman)"),
+    "gravity": (9.80616, "m s-2", "gravitational acceleration (Noah-MP ConstGravityAcc)"),
+    "r_dry": (287.04, "J kg-1 K-1", "gas constant of dry air (Noah-MP ConstGasDryAir)"),
+    "cp_air": (1004.64, "J kg-1 K-1", "specific heat of dry air (Noah-MP ConstHeatCapacAir)"),
+    "lv": (2.5104e6, "J kg-1", "latent heat of vaporisation (Noah-MP ConstLatHeatEvap)"),
+    "c_water": (4.188e6, "J m-3 K-1", "volumetric heat capacity of liquid water "
+                                       "(Noah-MP ConstHeatCapacWater)"),
+    "lambda_water": (0.57, "W m-1 K-1", "thermal conductivity of liquid water "
+                                        "(Noah-MP, CLM tkwat)"),
+}
+
+# ------------------------------------------------------------------------------ conditions
+
+#: A condition on the options: a mapping option -> allowed choices, all of which must hold.
+Condition = Mapping[str, tuple[str, ...]]
+
+
+def _holds(cond: Condition, options: Mapping[str, str]) -> bool:
+    return all(options.get(k) in v for k, v in cond.items())
+
+
+# ------------------------------------------------------------------------------ options
+
+
+@dataclass(frozen=True)
+class Option:
+    """A model option. ``choices`` are in the order of their Fortran codes (1, 2, ...).
+
+    Attributes:
+        name: the config key.
+        table: the config table it is written in.
+        choices: the allowed values; choice k has Fortran code k + 1.
+        default: the published model's choice.
+        slot: index in the Fortran option vector ``iopt`` (sebcal_const.f90 ``io_*``).
+        description: one line for docs and error messages.
+        meaning: choice -> what it does (docs/config.md prints these).
+    """
+
+    name: str
+    table: str
+    choices: tuple[str, ...]
+    default: str
+    slot: int
+    description: str
+    meaning: Mapping[str, str] = field(default_factory=dict)
+
+    def code(self, choice: str) -> int:
+        """Fortran code of ``choice`` (1-based)."""
+        return self.choices.index(choice) + 1
+
+
+OPTIONS: dict[str, Option] = {o.name: o for o in (
+    Option("solver", "solver", ("direct", "jacobi"), "direct", 1,
+           "solver of each implicit step",
+           {"direct": "Thomas elimination and a safeguarded Newton iteration on the surface "
+                      "equation, converged to tol (default 1e-10 K)",
+            "jacobi": "the published Jacobi sweep iteration (stops on an increment of tol, "
+                      "1e-4 K); only with the published model's options"}),
+    Option("longwave", "physics", ("paper", "kirchhoff"), "paper", 2,
+           "longwave treatment at the surface (eq. 3)",
+           {"paper": "all of L_down absorbed, eps sigma Ts^4 emitted (the published model)",
+            "kirchhoff": "eps L_down absorbed, (1 - eps) L_down reflected"}),
+    Option("bottom", "physics", ("dirichlet", "zero_flux", "series"), "dirichlet", 3,
+           "bottom boundary condition (eq. 9)",
+           {"dirichlet": "T = T_b at the bottom node",
+            "zero_flux": "no heat flux through the bottom (JULES, CLM)",
+            "series": "T at the bottom node follows a prescribed series ([forcing.bottom])"}),
+    Option("init", "initial", ("uniform", "profile", "spinup"), "uniform", 4,
+           "initial soil temperature",
+           {"uniform": "T = T_b everywhere (or T_init when it is fitted)",
+            "profile": "a given temperature at every node",
+            "spinup": "repeat the first day from T_b until the profile is periodic"}),
+    Option("turbulence", "physics", ("h_eff", "bulk"), "h_eff", 5,
+           "turbulent heat exchange (eq. 4-5)",
+           {"h_eff": "the published h_eff (Ts - Ta), h_eff = h (1 + 1/beta)",
+            "bulk": "H = rho c_p (Ts - Ta)/r_a with r_a from wind, measurement height and "
+                    "roughness lengths (JULES, Noah-MP, CLM)"}),
+    Option("stability", "physics", ("neutral", "most"), "neutral", 6,
+           "stability correction of r_a (turbulence = \"bulk\")",
+           {"neutral": "neutral log profile",
+            "most": "Monin-Obukhov similarity as Noah-MP ResistanceBareGroundMOST (SFCDIF1): "
+                    "Paulson unstable, -5 zeta stable, five iterations"}),
+    Option("latent", "physics", ("none", "resistance"), "none", 7,
+           "latent heat (turbulence = \"bulk\")",
+           {"none": "no latent heat",
+            "resistance": "LE = rho L_v (q_sat(Ts) - q_a)/(r_a + r_s)"}),
+    Option("surface_resistance", "physics", ("constant", "soil_moisture"), "constant", 8,
+           "surface resistance r_s to evaporation (latent = \"resistance\")",
+           {"constant": "r_s a fitted constant",
+            "soil_moisture": "r_s = exp(rs_a - rs_b theta_top/porosity) (Sellers et al. 1992; "
+                             "Noah-MP OptGroundResistanceEvap = 2)"}),
+    Option("canopy", "physics", ("none", "transmission", "lai"), "none", 9,
+           "radiation reaching the soil under a canopy (eq. 2-3)",
+           {"none": "the soil receives the full radiation",
+            "transmission": "fitted transmitted fractions tau_sw, tau_lw",
+            "lai": "tau = exp(-k_ext LAI) with LAI given ([site] lai or the forcing)"}),
+    Option("soil_thermal", "physics", ("constant", "johansen"), "constant", 10,
+           "soil thermal properties (eq. 10-12)",
+           {"constant": "lambda and C per soil layer",
+            "johansen": "lambda(theta), C(theta) from observed soil moisture (Johansen; "
+                        "Noah-MP, CLM, JULES soilhc_method 2)"}),
+    Option("top", "physics", ("seb", "temperature", "flux"), "seb", 11,
+           "top boundary condition (eq. 2, 13)",
+           {"seb": "the surface energy balance (the published model)",
+            "temperature": "the top node follows an observed temperature ([forcing.top])",
+            "flux": "an observed heat flux enters the top node ([forcing.top])"}),
+    Option("time_scheme", "solver", ("backward_euler", "crank_nicolson"), "backward_euler",
+           0, "time stepping (eq. 8): theta = 1 or 1/2",
+           {"backward_euler": "the published implicit Euler step (theta = 1)",
+            "crank_nicolson": "theta = 1/2 (CLM cnfac = 0.5), second order in time"}),
+)}
+
+#: Integer and real settings passed to Fortran beside the options (slot in iopt / rset).
+SETTINGS = {
+    "max_iter": ("iopt", 12), "spinup_max_cycles": ("iopt", 13),
+    "tol": ("rset", 1), "theta": ("rset", 2), "spinup_tol": ("rset", 3), "wind_min": ("rset", 4),
+}
+NOPT = 13
+NRSET = 4
+
+#: solver defaults: tolerance [K] and iteration limit per step
+SOLVER_DEFAULTS = {"direct": (1e-10, 50), "jacobi": (1e-4, 100000)}
+#: the time-weight theta of each time scheme
+THETA = {"backward_euler": 1.0, "crank_nicolson": 0.5}
+#: lower limit of the wind speed in r_a [m s-1] (Noah-MP and CLM use max(U, 1 m s-1))
+WIND_MIN = 1.0
+
+
+def default_options() -> dict[str, str]:
+    """Every option at the published model's choice."""
+    return {name: o.default for name, o in OPTIONS.items()}
+
+
+# ------------------------------------------------------------------------------ parameters
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of the scheme.
+
+    Attributes:
+        name: the name in configs, params.json, reports and the PyTorch mirror.
+        symbol: the symbol in docs/theory.md.
+        unit: SI unit (UDUNITS spelling).
+        long_name: what it is.
+        group: ``"surface"`` (one value, Fortran vector ``psurf``), ``"soil"`` (one value per
+            soil layer, Fortran rows ``psoil``), ``"site"`` (a fixed property of the site,
+            from ``[site]``) or ``"state"`` (an initial state, not a Fortran parameter).
+        slot: 1-based index in ``psurf`` or row of ``psoil`` (0 for state parameters).
+        bounds: the physical bounds (lo, hi); the model refuses values outside.
+        closed: whether lo and hi themselves are allowed.
+        plausible: the range typical of soils and land surfaces; a fit outside it is not
+            usable for a host without a reason (calibration verdict).
+        prior: default range of calibration starts (and of the prior when one is asked for).
+        calib: default calibration bounds, enforced by the transform; inside ``bounds``.
+        scale: ``"log"`` (positive, spans decades) or ``"linear"`` for the transform.
+        default: value used when the config does not give one (None: required when used).
+        used: the option conditions under which the model uses it (any one suffices).
+        aliases: other names accepted in configs and params.json.
+        fittable: whether ``[calibration] free`` may name it.
+        equation: equation number(s) in docs/theory.md.
+        source: where bounds and ranges come from.
+    """
+
+    name: str
+    symbol: str
+    unit: str
+    long_name: str
+    group: str
+    slot: int
+    bounds: tuple[float, float]
+    closed: tuple[bool, bool]
+    plausible: tuple[float, float]
+    prior: tuple[float, float]
+    calib: tuple[float, float]
+    scale: str
+    default: float | None
+    used: tuple[Condition, ...]
+    aliases: tuple[str, ...] = ()
+    fittable: bool = True
+    equation: str = ""
+    source: str = ""
+
+    def is_used(self, options: Mapping[str, str]) -> bool:
+        """Whether the model uses this parameter with these options."""
+        return any(_holds(c, options) for c in self.used)
+
+    def in_bounds(self, value: float) -> bool:
+        lo, hi = self.bounds
+        if not math.isfinite(value):
+            return False
+        ok_lo = value >= lo if self.closed[0] else value > lo
+        ok_hi = value <= hi if self.closed[1] else value < hi
+        return ok_lo and ok_hi
+
+    def bounds_text(self) -> str:
+        lb = "[" if self.closed[0] else "("
+        hb = "]" if self.closed[1] else ")"
+        return f"{lb}{self.bounds[0]:g}, {self.bounds[1]:g}{hb}"
+
+
+_SEB = {"top": ("seb",)}
+_BULK = {"top": ("seb",), "turbulence": ("bulk",)}
+_ALWAYS: tuple[Condition, ...] = ({},)
+_OKE = "Oke et al. (2017) Urban Climates, table A3.1; Farouki (1981)"
+
+PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
+    # ---- surface (psurf)
+    Parameter("alpha", "alpha", "1", "surface albedo", "surface", 1, (0.0, 1.0), (True, True),
+              (0.05, 0.45), (0.05, 0.5), (0.01, 0.95), "linear", None, (_SEB,),
+              equation="2", source="published prior; " + _OKE),
+    Parameter("eps", "epsilon", "1", "surface emissivity", "surface", 2, (0.5, 1.0),
+              (True, True), (0.85, 1.0), (0.9, 0.99), (0.8, 1.0), "linear", 0.95, (_SEB,),
+              aliases=("emissivity",), equation="3", source=_OKE),
+    Parameter("h_eff", "h_eff", "W m-2 K-1", "turbulent transfer coefficient h (1 + 1/beta)",
+              "surface", 3, (0.0, 1.0e4), (False, True), (2.0, 300.0), (6.45, 30.35),
+              (0.5, 2000.0), "log", None, ({"top": ("seb",), "turbulence": ("h_eff",)},),
+              aliases=("hb", "h_beta"), equation="4",
+              source="rho c_p / r_a with r_a 10-500 s m-1, times (1 + 1/beta); published prior"),
+    Parameter("beta", "beta", "1", "Bowen ratio Qh/Qle (splits h_eff; optional)", "surface",
+              4, (0.0, 1.0e4), (False, True), (0.05, 20.0), (0.5, 5.0), (0.01, 100.0), "log",
+              None, (), aliases=("bowen",), equation="5", source="published prior"),
+    Parameter("T_b", "T_b", "K", "deep soil temperature (bottom boundary, uniform initial "
+              "state)", "surface", 5, (150.0, 400.0), (False, False), (220.0, 330.0),
+              (290.0, 303.0), (200.0, 350.0), "linear", None,
+              ({"bottom": ("dirichlet",)}, {"init": ("uniform", "spinup")}),
+              aliases=("Tb", "t_bottom"), equation="9",
+              source="Earth surface temperatures; published prior"),
+    Parameter("z0m", "z_0m", "m", "roughness length for momentum", "surface", 6,
+              (0.0, 10.0), (False, True), (1.0e-4, 3.0), (1.0e-3, 0.5), (1.0e-5, 5.0), "log",
+              None, (_BULK,), aliases=("z0",), equation="6",
+              source="bare soil 1e-4-1e-2 m, crops and grass 0.01-0.2 m, suburbs 0.3-2 m "
+                     "(Oke et al. 2017, table 2.2; Grimmond and Oke 1999)"),
+    Parameter("z0h_ratio", "z_0h/z_0m", "1", "ratio of the heat to the momentum roughness "
+              "length (JULES z0hm_nvg_io)", "surface", 7, (0.0, 10.0), (False, True),
+              (1.0e-9, 1.0), (0.01, 1.0), (1.0e-10, 1.0), "log", 0.1, (_BULK,),
+              equation="6", source="kB^-1 = ln(z0m/z0h) from 0 to ~20 (Kanda et al. 2007); "
+                                   "JULES default 0.1"),
+    Parameter("d0", "d", "m", "zero-plane displacement height", "site", 8, (0.0, 200.0),
+              (True, False), (0.0, 30.0), (0.0, 5.0), (0.0, 50.0), "linear", 0.0, (_BULK,),
+              aliases=("displacement_height",), equation="6",
+              source="about 2/3 of the obstacle height"),
+    Parameter("z_ref", "z", "m", "measurement height of wind and air temperature above "
+              "ground", "site", 9, (0.0, 1000.0), (False, False), (0.5, 500.0), (2.0, 50.0),
+              (0.5, 500.0), "log", None, (_BULK,), aliases=("measurement_height",),
+              fittable=False, equation="6", source="the tower"),
+    Parameter("r_s", "r_s", "s m-1", "surface resistance to evaporation", "surface", 10,
+              (0.0, 1.0e6), (True, True), (0.0, 5000.0), (20.0, 1000.0), (0.1, 1.0e5), "log",
+              None, ({**_BULK, "latent": ("resistance",),
+                      "surface_resistance": ("constant",)},), equation="7",
+              source="wet soil ~0-50, crops 50-200, dry soil 500-5000 s m-1 (Kelliher et al. "
+                     "1995; Sellers et al. 1992)"),
+    Parameter("rs_a", "a_s", "1", "ln r_s of dry soil in r_s = exp(a_s - b_s theta/porosity)",
+              "surface", 11, (0.0, 20.0), (True, True), (5.0, 12.0), (6.0, 10.0), (1.0, 15.0),
+              "linear", 8.25, ({**_BULK, "latent": ("resistance",),
+                                "surface_resistance": ("soil_moisture",)},), equation="7",
+              source="Noah-MP OptGroundResistanceEvap = 2: exp(8.25 - 4.225 S)"),
+    Parameter("rs_b", "b_s", "1", "moisture sensitivity b_s of r_s", "surface", 12,
+              (0.0, 20.0), (True, True), (1.0, 10.0), (2.0, 8.0), (0.1, 15.0), "linear", 4.225,
+              ({**_BULK, "latent": ("resistance",), "surface_resistance": ("soil_moisture",)},),
+              equation="7", source="Noah-MP OptGroundResistanceEvap = 2"),
+    Parameter("tau_sw", "tau_sw", "1", "fraction of net shortwave reaching the soil under the "
+              "canopy", "surface", 13, (0.0, 1.0), (False, True), (0.02, 1.0), (0.1, 0.9),
+              (0.005, 1.0), "linear", 1.0, ({**_SEB, "canopy": ("transmission",)},),
+              equation="2", source="exp(-0.5 LAI) for LAI 0-8"),
+    Parameter("tau_lw", "tau_lw", "1", "fraction of the longwave exchange reaching the soil "
+              "under the canopy", "surface", 14, (0.0, 1.0), (False, True), (0.02, 1.0),
+              (0.1, 0.9), (0.005, 1.0), "linear", 1.0, ({**_SEB, "canopy": ("transmission",)},),
+              equation="3", source="exp(-0.5 LAI) for LAI 0-8"),
+    Parameter("k_ext", "k", "1", "canopy extinction coefficient in tau = exp(-k LAI)",
+              "surface", 15, (0.0, 5.0), (False, True), (0.3, 1.0), (0.4, 0.8), (0.05, 3.0),
+              "linear", 0.5, ({**_SEB, "canopy": ("lai",)},), equation="2",
+              source="0.5 for a spherical leaf distribution (Campbell and Norman 1998)"),
+    # ---- soil (psoil rows, one value per layer)
+    Parameter("lambda", "lambda", "W m-1 K-1", "soil thermal conductivity", "soil", 1,
+              (0.0, 50.0), (False, False), (0.1, 3.0), (0.47, 0.8), (0.05, 6.0), "log", None,
+              ({"soil_thermal": ("constant",)},), aliases=("lam",), equation="10",
+              source=_OKE + "; published prior"),
+    Parameter("C", "C", "J m-3 K-1", "soil volumetric heat capacity", "soil", 2,
+              (0.0, 1.0e8), (False, False), (0.9e6, 4.0e6), (2.0e6, 2.5e6), (0.5e6, 5.0e6),
+              "log", None, ({"soil_thermal": ("constant",)},), aliases=("heat_capacity",),
+              equation="10", source=_OKE + "; published prior"),
+    Parameter("porosity", "phi", "m3 m-3", "soil porosity (saturated water content; JULES "
+              "sm_sat, Noah-MP SMCMAX, CLM watsat)", "soil", 3, (0.0, 1.0), (False, False),
+              (0.25, 0.6), (0.3, 0.55), (0.05, 0.9), "linear", None,
+              ({"soil_thermal": ("johansen",)},
+               {**_BULK, "latent": ("resistance",), "surface_resistance": ("soil_moisture",)}),
+              aliases=("smcmax", "theta_sat"), equation="11",
+              source="Cosby et al. (1984) texture classes 0.34-0.48"),
+    Parameter("lambda_dry", "lambda_dry", "W m-1 K-1", "thermal conductivity of the dry soil "
+              "(JULES hcon)", "soil", 4, (0.0, 50.0), (False, False), (0.05, 0.6), (0.15, 0.35),
+              (0.02, 2.0), "log", None, ({"soil_thermal": ("johansen",)},), equation="11",
+              source="(0.135 rho_d + 64.7)/(2700 - 0.947 rho_d) = 0.15-0.35 (Johansen 1975)"),
+    Parameter("lambda_solids", "lambda_s", "W m-1 K-1", "thermal conductivity of the soil "
+              "solids (Noah-MP 7.7^QTZ 2.0^(1-QTZ), CLM tkm)", "soil", 5, (0.0, 50.0),
+              (False, False), (1.5, 8.0), (2.0, 5.0), (0.5, 10.0), "log", None,
+              ({"soil_thermal": ("johansen",)},), equation="11",
+              source="quartz 7.7, other minerals 2.0 W m-1 K-1 (Peters-Lidard et al. 1998)"),
+    Parameter("C_dry", "C_dry", "J m-3 K-1", "heat capacity of the dry soil, (1 - porosity) x "
+              "solids (JULES hcap)", "soil", 6, (0.0, 1.0e8), (False, False), (0.8e6, 2.2e6),
+              (1.0e6, 1.6e6), (0.3e6, 4.0e6), "log", None, ({"soil_thermal": ("johansen",)},),
+              equation="12", source="(1 - porosity) x 2.0-2.4e6 J m-3 K-1 (de Vries 1963)"),
+    # ---- state
+    Parameter("T_init", "T_init", "K", "uniform initial soil temperature (when it differs "
+              "from T_b)", "state", 0, (150.0, 400.0), (False, False), (220.0, 330.0),
+              (290.0, 303.0), (200.0, 350.0), "linear", None, (), equation="",
+              source="as T_b"),
+)}
+
+#: the number of surface parameters (Fortran npsurf) and soil parameter rows (npsoil)
+NPSURF = 15
+NPSOIL = 6
+
+#: The pseudo-parameter h: with beta, config files may give h instead of h_eff
+#: (h_eff = h (1 + 1/beta), eq. 5), and calibrations may fit h and beta (never identifiable
+#: separately: the published experiments show it).
+H_SENSIBLE = Parameter("h", "h", "W m-2 K-1", "sensible heat transfer coefficient (with beta, "
+                       "h_eff = h (1 + 1/beta))", "surface", 0, (0.0, 1.0e4), (False, True),
+                       (1.0, 100.0), (5.0, 20.0), (0.5, 2000.0), "log", None, (),
+                       equation="5", source="published prior")
+
+_ALIAS = {a: p.name for p in PARAMETERS.values() for a in p.aliases}
+
+
+def resolve_alias(name: str) -> str:
+    """The canonical parameter name of ``name`` (itself when it is not an alias)."""
+    return _ALIAS.get(name, name)
+
+
+def parameter(name: str) -> Parameter:
+    """The Parameter called ``name`` (or by one of its aliases; ``h`` is the pseudo-parameter).
+
+    Raises:
+        KeyError: unknown name.
+    """
+    if name == "h":
+        return H_SENSIBLE
+    return PARAMETERS[resolve_alias(name)]
+
+
+def needed(options: Mapping[str, str]) -> list[str]:
+    """Names of the parameters the model uses with ``options`` (vocabulary order)."""
+    return [p.name for p in PARAMETERS.values() if p.is_used(options)]
+
+
+# ------------------------------------------------------------------------------ forcing
+
+
+@dataclass(frozen=True)
+class ForcingVariable:
+    """A forcing variable: ALMA name, unit, Fortran row and when the model needs it."""
+
+    name: str
+    unit: str
+    long_name: str
+    row: int
+    used: tuple[Condition, ...]
+    aliases: tuple[str, ...] = ()
+
+
+FORCING: dict[str, ForcingVariable] = {v.name: v for v in (
+    ForcingVariable("SWdown", "W m-2", "downward shortwave radiation", 1, (_SEB,),
+                    ("SW_IN_F", "SW_IN")),
+    ForcingVariable("LWdown", "W m-2", "downward longwave radiation", 2, (_SEB,),
+                    ("LW_IN_F", "LW_IN")),
+    ForcingVariable("Tair", "K", "air temperature at the measurement height", 3, (_SEB,),
+                    ("TA_F", "TA")),
+    ForcingVariable("Wind", "m s-1", "wind speed at the measurement height", 4, (_BULK,),
+                    ("WS_F", "WS")),
+    ForcingVariable("PSurf", "Pa", "surface air pressure", 5, (_BULK,),
+                    ("Psurf", "PA_F", "PA")),
+    ForcingVariable("Qair", "kg kg-1", "specific humidity at the measurement height", 6,
+                    (_BULK,), ()),
+    ForcingVariable("LAI", "m2 m-2", "leaf area index", 7, ({**_SEB, "canopy": ("lai",)},)),
+    ForcingVariable("Ttop", "K", "temperature of the top node (top = \"temperature\")", 8,
+                    ({"top": ("temperature",)},)),
+    ForcingVariable("Gtop", "W m-2", "heat flux into the top node, positive down "
+                    "(top = \"flux\")", 8, ({"top": ("flux",)},)),
+    ForcingVariable("Tbottom", "K", "temperature of the bottom node (bottom = \"series\")", 9,
+                    ({"bottom": ("series",)},)),
+)}
+NFORC = 9
+
+#: soil moisture at the nodes is passed separately (theta, m3 m-3); needed when:
+SOIL_MOISTURE_USED: tuple[Condition, ...] = (
+    {"soil_thermal": ("johansen",)},
+    {**_BULK, "latent": ("resistance",), "surface_resistance": ("soil_moisture",)},
+)
+
+
+def forcing_needed(options: Mapping[str, str]) -> list[str]:
+    """Forcing variables the model reads with ``options``."""
+    return [v.name for v in FORCING.values() if any(_holds(c, options) for c in v.used)]
+
+
+def soil_moisture_needed(options: Mapping[str, str]) -> bool:
+    return any(_holds(c, options) for c in SOIL_MOISTURE_USED)
+
+
+# ------------------------------------------------------------------------------ fluxes
+
+
+@dataclass(frozen=True)
+class Flux:
+    """A surface flux the scheme outputs: ALMA name, unit, sign and Fortran row."""
+
+    name: str
+    long_name: str
+    positive: str
+    row: int
+
+
+FLUXES: dict[str, Flux] = {f.name: f for f in (
+    Flux("SWnet", "net shortwave radiation absorbed by the soil surface", "down", 1),
+    Flux("LWnet", "net longwave radiation of the soil surface", "down", 2),
+    Flux("LWup", "upward longwave radiation of the soil surface (emitted plus reflected)",
+         "up", 3),
+    Flux("Qh", "sensible heat flux", "up", 4),
+    Flux("Qle", "latent heat flux", "up", 5),
+    Flux("Qg", "ground heat flux into the soil at the top node", "down", 6),
+    Flux("Qh_plus_Qle", "total turbulent heat flux Qh + Qle", "up", 7),
+)}
+NFLUX = 7
+FLUX_NAMES = tuple(FLUXES)
+FLUX_UNIT = "W m-2"
+
+#: error codes of the Fortran scheme (errflg), as in sebcal_const.f90
+ERROR_CODES = {1: "grid", 2: "parameter", 3: "option", 4: "forcing", 5: "convergence",
+               6: "namelist", 7: "state", 8: "spin-up"}
