@@ -1,32 +1,21 @@
 """Fixed-weight convolution layers that carry the discrete physics of the soil column.
 
-The soil column (docs/theory.md) has nodes z_0 = 0 < z_1 < ... < z_N, spacings
-h_i = z_i - z_(i-1) and control-volume widths w_0 = h_1/2, w_i = (h_i + h_(i+1))/2,
-w_N = h_N/2. Backward Euler over one step dt gives, for every node,
+With the coefficients of docs/theory.md eq. 8 (a_i couples node i to i-1, c_i to i+1, c_0 is
+the surface coefficient), the diffusion term of every node is
 
-    T_i - T_i^n = kdt * L_i(T)  (+ c_0 (h_1/lambda) G(T_0) at i = 0),       kdt = lambda/C dt
+    D_i(T) = a_i (T_(i-1) - T_i) + c_i (T_(i+1) - T_i) = c_i d_(i+1) - a_i d_i,
+    d_j = T_j - T_(j-1),
 
-with the *geometric* diffusion operator (units m-2)
-
-    L_i(T) = [ (T_(i+1) - T_i)/h_(i+1) - (T_i - T_(i-1))/h_i ] / w_i,
-
-where the flux through the surface (i = 0, replaced by G) and, for the zero-flux bottom,
-through z_N are zero. So a_i = kdt/(w_i h_i), c_i = kdt/(w_i h_(i+1)) and
-c_0 = 2 kdt/h_1^2 as in the Fortran scheme, and on a uniform grid a_i = c_i = r.
-
-Two fixed ``torch.nn.Conv1d`` layers represent this operator (their weights are buffers,
+and the implicit step reads T - T^n = theta D(T) + (1 - theta) D(T^n) (+ the surface term).
+Two fixed ``torch.nn.Conv1d`` layers represent the operator (their weights are buffers,
 never trained):
 
-* :class:`DiffusionOperator`: a conv with kernel ``[-1, 1]`` gives the node differences
-  T_i - T_(i-1); scaled by 1/h_i they are interface gradients; the same conv applied to those
-  (padded with the zero boundary fluxes) gives their divergence, scaled by 1/w_i. This is the
-  residual operator of every implicit step (any grid) and assembles the matrix the direct
-  solver diagonalises.
+* :class:`DiffusionOperator`: a conv with kernel ``[-1, 1]`` gives the node differences d_j;
+  per-node coefficients scale them. It evaluates the residual of every implicit step (any
+  grid, any soil) in the gradient.
 * :class:`JacobiSweep`: the published neighbour-sum conv, kernel ``[1, 0, 1]`` on the uniform
-  grid (model.md section 1.4), or a two-channel conv returning the left and right neighbours
-  that per-node coefficients scale on a given (non-uniform) grid.
-
-Surface terms (:func:`surface_fluxes`) follow the Fortran routine ``surface_fluxes``.
+  grid (docs/theory.md sec. 4), or a two-channel conv returning the left and right neighbours
+  that per-node coefficients scale on a given grid.
 """
 
 # Symbols follow the paper and docs/theory.md (T, C, T_b, ...).
@@ -34,84 +23,16 @@ Surface terms (:func:`surface_fluxes`) follow the Fortran routine ``surface_flux
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SebcalError
-from ..params import SIGMA
-
-#: names of the surface fluxes [W m-2], same order and meaning as sebcal.fortran.FLUX_NAMES
-FLUX_NAMES = ("SWnet", "LWdown", "LWup", "Qh", "Qle", "Qg", "Qh_plus_Qle")
-
-SOLVERS = ("direct", "jacobi")
-LONGWAVE = ("paper", "kirchhoff")
-BOTTOM = ("dirichlet", "zero_flux")
-INIT = ("uniform", "profile", "spinup")
-#: default tolerance [K] and iteration limit per step, as in the Fortran scheme
-SOLVER_DEFAULTS = {"direct": (1e-10, 50), "jacobi": (1e-4, 100000)}
+from ..vocabulary import FLUX_NAMES
 
 
 class ColumnError(SebcalError, RuntimeError):
     """The torch column model could not advance (no convergence, non-physical state)."""
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Node geometry of one soil column, computed in float64 exactly as the Fortran scheme.
-
-    Attributes:
-        z: node depths [m], (nz,). With ``dx`` they are i*dx.
-        h: spacings h_i = z_i - z_(i-1) [m], (N,); exactly dx on the uniform grid.
-        w: control-volume widths [m], (nz,).
-        dx: uniform spacing [m], or None for given depths.
-    """
-
-    z: np.ndarray
-    h: np.ndarray
-    w: np.ndarray
-    dx: float | None
-
-    @classmethod
-    def build(cls, node_depths, dx: float | None = None) -> "Grid":
-        """Grid from node depths (z_0 = 0, increasing) or, with ``dx``, the uniform grid.
-
-        Args:
-            node_depths: node depths [m], (nz,); with ``dx`` only their number is used.
-            dx: uniform spacing [m]; spacings are then exactly dx (the paper's stencil).
-        """
-        z = np.asarray(node_depths, dtype=np.float64).reshape(-1)
-        nz = z.size
-        if nz < 3:
-            raise ValueError(f"the column needs at least 3 nodes, got {nz}")
-        if dx:
-            dx = float(dx)
-            if not (np.isfinite(dx) and dx > 0):
-                raise ValueError(f"dx must be a positive number of metres, got {dx}")
-            z = np.arange(nz, dtype=np.float64) * dx
-            h = np.full(nz - 1, dx)
-        else:
-            dx = None
-            if not np.all(np.isfinite(z)) or z[0] != 0.0 or np.any(np.diff(z) <= 0):
-                raise ValueError("node depths must start at 0 m and increase strictly, got "
-                                 f"{z.tolist()}")
-            h = z[1:] - z[:-1]
-        w = np.empty(nz)
-        w[0] = 0.5 * h[0]
-        w[1:-1] = 0.5 * (h[:-1] + h[1:])
-        w[-1] = 0.5 * h[-1]
-        return cls(z=z, h=h, w=w, dx=dx)
-
-    @property
-    def nz(self) -> int:
-        return int(self.z.size)
-
-    @property
-    def uniform(self) -> bool:
-        return self.dx is not None
 
 
 def _fixed_conv(weight: list, out_channels: int = 1) -> nn.Conv1d:
@@ -124,23 +45,14 @@ def _fixed_conv(weight: list, out_channels: int = 1) -> nn.Conv1d:
 
 
 class DiffusionOperator(nn.Module):
-    """Geometric diffusion operator L(T) of the finite-volume scheme, built from one fixed conv.
+    """Node differences and the diffusion term D(T) from one fixed conv (weight ``[-1, 1]``)."""
 
-    ``diff`` is ``Conv1d(1, 1, 2)`` with weight ``[-1, 1]``: (diff T)_j = T_j - T_(j-1).
-
-    Args:
-        grid: the column geometry.
-    """
-
-    def __init__(self, grid: Grid) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.nz = grid.nz
         self.diff = _fixed_conv([-1.0, 1.0])
-        self.register_buffer("inv_h", torch.tensor(1.0 / grid.h))
-        self.register_buffer("inv_w", torch.tensor(1.0 / grid.w))
 
     def differences(self, T: torch.Tensor) -> torch.Tensor:
-        """Node differences T_j - T_(j-1) [K], (..., n) -> (..., n-1).
+        """d_j = T_j - T_(j-1) [K], (..., n) -> (..., n-1).
 
         The profiles of each leading-axis member go through the conv as one long signal (a
         batch of a few long signals is much faster on CPU than many short ones); the outputs
@@ -149,11 +61,10 @@ class DiffusionOperator(nn.Module):
         lead, n = T.shape[:-1], T.shape[-1]
         if T.dim() == 1:
             return self.diff(T.reshape(1, 1, n)).reshape(n - 1)
+        T = T.contiguous()
         b = T.shape[0] if T.dim() > 2 else 1
         out = self.diff(T.reshape(b, 1, -1))                      # (b, 1, L - 1), L = m n
         L = out.shape[-1] + 1
-        # view the valid outputs without a copy: for T (b, m..., n) the difference j of profile
-        # p of member k is output k (L - 1) + p n + j
         inner = lead[1:] if T.dim() > 2 else lead
         st, acc = [], n
         for d in reversed(inner):
@@ -162,33 +73,21 @@ class DiffusionOperator(nn.Module):
         strides = ([L - 1] if T.dim() > 2 else []) + st + [1]
         return out.as_strided(tuple(lead) + (n - 1,), tuple(strides))
 
-    def forward(self, T: torch.Tensor) -> torch.Tensor:
-        """L(T) [K m-2], (..., nz) -> (..., nz), zero flux through z_0 and z_N.
-
-        Multiplied by kdt = lambda dt / C it is the diffusion increment of every node: for
-        0 < i < N it is a_i (T_(i-1) - T_i) + c_i (T_(i+1) - T_i); at i = 0, c_0 (T_1 - T_0);
-        at i = N, a_N (T_(N-1) - T_N).
-        """
-        grad = self.differences(T) * self.inv_h              # interface gradients (..., N)
-        flux = F.pad(grad, (1, 1))                            # zero flux at z_0 and z_N
-        return self.differences(flux) * self.inv_w
-
-    def matrix(self) -> torch.Tensor:
-        """The operator as a dense (nz, nz) matrix (column j = L(e_j)), assembled by the conv."""
-        eye = torch.eye(self.nz, dtype=self.inv_w.dtype, device=self.inv_w.device)
-        return self.forward(eye).T
+    def forward(self, T: torch.Tensor, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """D(T) = c_i d_(i+1) - a_i d_i [K] for every node (..., nz); a_0 = c_N = 0 make the
+        boundaries flux-free (the boundary rows add their own terms)."""
+        d = self.differences(T)
+        return c * F.pad(d, (0, 1)) - a * F.pad(d, (1, 0))
 
 
 class JacobiSweep(nn.Module):
-    """One sweep of the published Jacobi iteration (model.md section 1.4), as a fixed conv.
+    """One sweep of the published Jacobi iteration (docs/theory.md sec. 4), as a fixed conv.
 
     Uniform grid: ``Conv1d(1, 1, 3)`` with weight ``[1, 0, 1]`` gives T_(i-1) + T_(i+1) of every
     interior node, and the update is the paper's ``1/(1+2r) * (r * conv(T^k) + T^n)``.
-    Given grid: ``Conv1d(1, 2, 3)`` with weights ``[1, 0, 0]`` and ``[0, 0, 1]`` gives the left
-    and right neighbours, combined as (a_i T_(i-1) + c_i T_(i+1) + T_i^n)/(1 + a_i + c_i).
-
-    Args:
-        uniform: use the paper's [1, 0, 1] kernel.
+    Given grid or layered soil: ``Conv1d(1, 2, 3)`` with weights ``[1, 0, 0]`` and ``[0, 0, 1]``
+    gives the left and right neighbours, combined as (a_i T_(i-1) + c_i T_(i+1) + T_i^n) /
+    (1 + a_i + c_i).
     """
 
     def __init__(self, uniform: bool) -> None:
@@ -203,16 +102,15 @@ class JacobiSweep(nn.Module):
                 T_b: torch.Tensor) -> torch.Tensor:
         """T^(k+1) from T^(k) (both (B, nz)) and T^n.
 
-        ``coef``: :func:`jacobi_coefficients` plus hb = h_eff, es = sigma eps and
-        g1src = g1 (SWnet + LWabs + h_eff Ta) of the step, all (B,).
+        ``coef``: r and inv = 1/(1+2r) (uniform) or a, c (B, nz); c0, g1, hb = h_eff,
+        es = sigma eps, g1src = g1 (SWnet + LWabs + h_eff Ta) of the step, aN; all (B,) or
+        (B, 1).
         """
-        B, nz = tk.shape
         nb = self.neighbours(tk.unsqueeze(1))                 # (B, 1 or 2, nz-2)
         if self.uniform:
-            r = coef["r"]
-            interior = coef["inv"] * (r * nb[:, 0] + tn[:, 1:-1])
+            interior = coef["inv"] * (coef["r"] * nb[:, 0] + tn[:, 1:-1])
         else:
-            a, c = coef["a"], coef["c"]
+            a, c = coef["a"][:, 1:-1], coef["c"][:, 1:-1]
             interior = (a * nb[:, 0] + c * nb[:, 1] + tn[:, 1:-1]) / (1 + a + c)
         c0, g1 = coef["c0"], coef["g1"]
         top = ((tn[:, 0] + c0 * (tk[:, 1] + coef["g1src"]))
@@ -225,75 +123,4 @@ class JacobiSweep(nn.Module):
         return torch.cat([top.unsqueeze(1), interior, bot.unsqueeze(1)], dim=1)
 
 
-def jacobi_coefficients(grid: Grid, h_t: torch.Tensor, w_t: torch.Tensor, kdt: torch.Tensor,
-                        lam: torch.Tensor) -> dict:
-    """Per-member Jacobi coefficients computed with the Fortran scheme's operations.
-
-    Args:
-        grid: geometry; h_t (N,) and w_t (nz,) the same spacings/widths as tensors.
-        kdt: lambda/C*dt [m2], (B,).
-        lam: lambda [W m-1 K-1], (B,).
-
-    Returns:
-        dict with c0 = 2*(kdt/(h1*h1)) (B,), g1 = h1/lam (B,), aN (B,), and r and
-        inv = 1/(1+2r) (B, 1) on the uniform grid or a, c (B, nz-2) otherwise.
-    """
-    k = kdt.unsqueeze(1)
-    h1 = h_t[0]
-    out = {"c0": 2 * (kdt / (h1 * h1)), "g1": h1 / lam, "aN": kdt / (w_t[-1] * h_t[-1])}
-    if grid.uniform:
-        out["r"] = k / (w_t[1] * h_t[0])                      # kdt/(dx*dx): the paper's r
-        out["inv"] = 1 / (1 + 2 * out["r"])
-    else:
-        out["a"] = k / (w_t[1:-1] * h_t[:-1])
-        out["c"] = k / (w_t[1:-1] * h_t[1:])
-    return out
-
-
-def absorbed_longwave(lw: torch.Tensor, eps: torch.Tensor, longwave: str) -> torch.Tensor:
-    """LWabs [W m-2]: L_down (paper) or eps L_down (kirchhoff)."""
-    return eps * lw if longwave == "kirchhoff" else lw
-
-
-def surface_source(sw, lw, ta, alpha, eps, h_eff, longwave: str) -> torch.Tensor:
-    """K_down (1 - alpha) + LWabs + h_eff Ta [W m-2], grouped as in the published code."""
-    return sw * (1 - alpha) + absorbed_longwave(lw, eps, longwave) + h_eff * ta
-
-
-def ground_flux(Ts, sw, lw, ta, alpha, eps, h_eff, longwave: str) -> torch.Tensor:
-    """G(Ts) = SWnet + LWabs - eps sigma Ts^4 - h_eff (Ts - Ta) [W m-2] (surface equation)."""
-    return (sw * (1 - alpha) + absorbed_longwave(lw, eps, longwave)
-            - eps * SIGMA * Ts ** 4 - h_eff * (Ts - ta))
-
-
-def surface_fluxes(Ts: torch.Tensor, sw: torch.Tensor, lw: torch.Tensor, ta: torch.Tensor,
-                   alpha: torch.Tensor, eps: torch.Tensor, h_eff: torch.Tensor,
-                   beta: torch.Tensor | None, longwave: str) -> dict[str, torch.Tensor]:
-    """Surface flux terms [W m-2] at surface temperature Ts [K], as Fortran ``surface_fluxes``.
-
-    Args:
-        Ts: surface temperature, (B, n). sw, lw [W m-2], ta [K]: forcing, (B, n).
-        alpha, eps, h_eff, beta: (B, 1) (beta None or <= 0: Qh and Qle are NaN).
-        longwave: "paper" or "kirchhoff".
-
-    Returns:
-        dict keyed by :data:`FLUX_NAMES`, each (B, n). Qg = SWnet + LWdown - LWup - (Qh + Qle).
-    """
-    swnet = sw * (1 - alpha)
-    if longwave == "kirchhoff":
-        lwup = eps * SIGMA * Ts ** 4 + (1 - eps) * lw
-    else:
-        lwup = eps * SIGMA * Ts ** 4
-    turb = h_eff * (Ts - ta)
-    if beta is None:
-        qh = torch.full_like(turb, float("nan"))
-        qle = qh
-    else:
-        known = beta > 0
-        bpos = torch.where(known, beta, torch.ones_like(beta))
-        nan = torch.full_like(turb, float("nan"))
-        qh = torch.where(known, turb * (bpos / (1 + bpos)), nan)
-        qle = torch.where(known, turb / (1 + bpos), nan)
-    qg = swnet + lw - lwup - turb
-    return {"SWnet": swnet, "LWdown": lw.expand_as(swnet).clone() if lw.shape != swnet.shape
-            else lw, "LWup": lwup, "Qh": qh, "Qle": qle, "Qg": qg, "Qh_plus_Qle": turb}
+__all__ = ["ColumnError", "DiffusionOperator", "JacobiSweep", "FLUX_NAMES"]

@@ -1,494 +1,550 @@
-"""Differentiable PyTorch mirror of the Fortran soil-column / SEB scheme.
+"""The differentiable soil column: the Fortran scheme's discretisation in PyTorch, batched.
 
-Equations and options are those of docs/theory.md, mirrored option for option from
-fortran/sebcal_column.f90 and sebcal_simulate.f90:
+:class:`SoilColumn` runs B parameter sets at once (the calibration's starts, or several sites
+sharing one grid) in float64. With the default ``direct`` solver every implicit step is solved
+to round-off by :class:`~sebcal.autodiff.solver.DirectSolver` and the trajectory is
+differentiated by the implicit-function theorem (:class:`ImplicitTrajectory`): the adjoint
+v = J^(-T) g is one backward pass, and one autograd pass through the conv-layer residual of
+every step, -v . dF/dinputs, gives the exact gradient of every input (parameters, forcing,
+soil moisture, initial profile). The ``jacobi`` solver is the published conv-sweep iteration,
+differentiated by unrolling it (the published model only).
 
-* solvers ``direct`` (default: exact solution of each backward-Euler step, modal Thomas
-  elimination + Newton on the surface quartic, implicit-function gradients; see
-  :mod:`sebcal.autodiff.implicit`) and ``jacobi`` (the published conv-sweep iteration with
-  autograd through every sweep; reproduces the published targets);
-* longwave ``paper`` / ``kirchhoff``; bottom ``dirichlet`` / ``zero_flux``;
-* initial state ``uniform`` (T_b), ``profile`` or ``spinup`` (repeat the first day);
-* the uniform grid (spacing exactly dx, coefficients r = lambda/C dt/dx^2) or given depths.
-
-Parameters are inputs, not ``nn.Parameter`` s: each of alpha, eps, lam, C, T_b, h_eff (beta
-optional) is a number or a tensor of shape (B,); forcing is (nt+1,) shared or (B, nt+1) per batch
-member. Everything runs in float64 on the device the caller chooses.
+The physics terms come from :mod:`sebcal.physics` (the same functions the NumPy time loop uses)
+and the diffusion residual from the fixed conv layers of :mod:`.layers`. The module knows
+nothing of files or configurations: it takes a :class:`~sebcal.spec.ModelSpec` and arrays.
 """
 
+# Symbols follow the paper and docs/theory.md.
 # ruff: noqa: N802, N803, N806
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
-from ..params import SIGMA, Params
-from .implicit import ImplicitTrajectory, ModalBasis, StepPlan, march
-from .layers import (BOTTOM, FLUX_NAMES, INIT, LONGWAVE, SOLVER_DEFAULTS, SOLVERS, ColumnError,
-                     DiffusionOperator, Grid, JacobiSweep, ground_flux, jacobi_coefficients,
-                     surface_fluxes, surface_source)
+from ..params import Params
+from ..physics import TORCH
+from ..physics.soil import coefficients, node_properties
+from ..physics.surface import SIGMA, surface_balance
+from ..spec import ModelSpec
+from ..vocabulary import FLUX_NAMES, PARAMETERS, soil_moisture_needed
+from .layers import ColumnError, DiffusionOperator, JacobiSweep
+from .solver import Coefficients, DirectSolver, Inputs
 
-#: names of the parameters the model takes, in order (beta is optional)
-PARAM_NAMES = ("alpha", "eps", "lam", "C", "T_b", "h_eff", "beta")
-
-#: elements (members x levels x nodes) per chunk of the conv operator applied in the backward pass
-RESIDUAL_ELEMENTS = 1 << 22
+SURFACE_NAMES = tuple(p.name for p in PARAMETERS.values() if p.group in ("surface", "site"))
+SOIL_NAMES = tuple(p.name for p in PARAMETERS.values() if p.group == "soil")
+#: every parameter the model takes (vocabulary order); T_init is an initial state
+PARAM_NAMES = SURFACE_NAMES + SOIL_NAMES + ("T_init",)
 
 
 @dataclass
 class ColumnOutput:
-    """Model output at time levels n = 0..nt for B batch members.
+    """Output of the column at time levels 0..nt.
 
     Attributes:
-        T: soil temperature [K], (B, nt+1, nz); T[..., 0] is the surface temperature Ts.
-        fluxes: surface fluxes [W m-2] keyed by :data:`FLUX_NAMES`, each (B, nt+1).
-        n_iter: Newton iterations (direct) or Jacobi sweeps (jacobi) per step, (B, nt).
-        spinup_cycles: days repeated by the spin-up per member (0 without), (B,).
+        T: soil temperature [K], (B, nt+1, nz).
+        fluxes: surface fluxes [W m-2] by vocabulary.FLUX_NAMES, each (B, nt+1).
+        n_iter: Newton iterations or Jacobi sweeps per step, (B, nt).
+        spinup_cycles: days of spin-up per member, (B,).
         z: node depths [m], (nz,).
+        lam: node conductivity [W m-1 K-1], (B, nz) or (B, nt+1, nz).
     """
 
     T: torch.Tensor
-    fluxes: dict[str, torch.Tensor] = field(repr=False)
-    n_iter: torch.Tensor = field(repr=False)
-    spinup_cycles: torch.Tensor = field(repr=False)
-    z: torch.Tensor = field(repr=False)
-
-    @property
-    def Ts(self) -> torch.Tensor:
-        """Surface temperature [K], (B, nt+1)."""
-        return self.T[..., 0]
+    fluxes: dict
+    n_iter: torch.Tensor
+    spinup_cycles: torch.Tensor
+    z: torch.Tensor
+    lam: torch.Tensor
 
 
-def param_tensors(params: Params | Sequence[Params], *, dtype: torch.dtype = torch.float64,
-                  device: torch.device | str | None = None,
-                  requires_grad: bool = False) -> dict[str, torch.Tensor | None]:
-    """Parameters as (B,) tensors keyed by :data:`PARAM_NAMES`, for ``SoilColumn(...)(**p)``.
+class ImplicitTrajectory(torch.autograd.Function):
+    """The solved trajectory as a differentiable function of the inputs (implicit function).
 
-    Args:
-        params: one :class:`~sebcal.params.Params` (B = 1) or a sequence of them.
-        requires_grad: make the free parameters (all but beta) leaf tensors with gradients.
-
-    Returns:
-        dict alpha, eps, lam, C, T_b, h_eff, beta (beta None when no member has a Bowen ratio;
-        members without one get -1, "unknown", as in the Fortran parameter vector).
+    forward(ctx, closure, S, *inputs) returns S (already solved); backward solves the adjoint
+    with the closure's solver and returns -v . dF/dinputs via the closure's Lagrangian.
     """
-    plist = [params] if isinstance(params, Params) else list(params)
-    if not plist:
-        raise ValueError("param_tensors needs at least one Params")
-    out: dict[str, torch.Tensor | None] = {}
-    for name in PARAM_NAMES[:-1]:
-        out[name] = torch.tensor([getattr(p, name) for p in plist], dtype=dtype, device=device,
-                                 requires_grad=requires_grad)
-    betas = [p.beta for p in plist]
-    out["beta"] = (None if all(b is None for b in betas)
-                   else torch.tensor([-1.0 if b is None else b for b in betas], dtype=dtype,
-                                     device=device))
-    return out
+
+    @staticmethod
+    def forward(ctx, closure, S, *inputs):
+        ctx.closure = closure
+        ctx.save_for_backward(S)
+        ctx.n_inputs = len(inputs)
+        return S.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_S):
+        (S,) = ctx.saved_tensors
+        closure = ctx.closure
+        v = closure.adjoint(S, grad_S)
+        grads = closure.vjp(S, v)
+        return (None, None, *grads)
 
 
 class SoilColumn(nn.Module):
-    """Soil column + surface energy balance over a time series, batched and differentiable.
+    """The soil column and surface energy balance of a :class:`~sebcal.spec.ModelSpec`.
+
+    Call it with forcing, parameters and (when the options use it) soil moisture::
+
+        model = SoilColumn(spec)
+        out = model(forcing, params)          # out.T (B, nt+1, nz)
 
     Args:
-        node_depths: node depths [m], (nz,), 0 first, increasing. With ``dx`` only the number of
-            nodes is used and the grid is z_i = i dx (the Fortran ``dx`` argument).
-        dt: time step [s].
-        dx: uniform spacing [m] (spacings exactly dx, as the paper), or None.
-        solver: "direct" (default) or "jacobi".
-        tol: Newton tolerance on the update (direct, default 1e-10 K) or Jacobi increment
-            tolerance (default 1e-4 K).
-        max_iter: most Newton iterations / Jacobi sweeps per step (default 50 / 100000).
-        longwave: "paper" or "kirchhoff". bottom: "dirichlet" or "zero_flux".
-        init: "uniform" (T_b), "profile" (``init_profile``) or "spinup".
-        init_profile: default initial profile [K], (nz,), for init = "profile" (``forward`` may
-            give one per call, also (B, nz)).
-        spinup_tol: spin-up tolerance [K] on the change of the profile over one day.
-        spinup_max_cycles: most days of spin-up.
-        device: where the buffers live (the caller moves the inputs there too).
-
-    ``forward`` returns a :class:`ColumnOutput`. The diffusion physics is the fixed conv in
-    ``self.diffusion`` (:class:`~sebcal.autodiff.layers.DiffusionOperator`) and, for the Jacobi
-    solver, ``self.sweep`` (:class:`~sebcal.autodiff.layers.JacobiSweep`); the module has no
-    trainable parameters.
+        spec: grid, time step, options and solver settings.
+        method: sub-surface solve of the direct solver: "auto" (a dense inverse per member when
+            the soil does not change in time, else Thomas elimination), "dense" or "thomas".
     """
 
-    def __init__(self, node_depths: Any, dt: float, *, dx: float | None = None,
-                 solver: str = "direct", tol: float | None = None, max_iter: int | None = None,
-                 longwave: str = "paper", bottom: str = "dirichlet", init: str = "uniform",
-                 init_profile: Any = None, spinup_tol: float = 1e-3,
-                 spinup_max_cycles: int = 365,
-                 device: torch.device | str | None = None) -> None:
+    def __init__(self, spec: ModelSpec, method: str = "auto") -> None:
         super().__init__()
-        for kind, value, table in (("solver", solver, SOLVERS), ("longwave", longwave, LONGWAVE),
-                                   ("bottom", bottom, BOTTOM), ("init", init, INIT)):
-            if value not in table:
-                raise ValueError(f"unknown {kind} '{value}': choose one of {', '.join(table)}")
-        if not (np.isfinite(dt) and dt > 0):
-            raise ValueError(f"dt must be > 0 s, got {dt}")
-        self.grid = Grid.build(node_depths, dx)
-        self.dt = float(dt)
-        self.solver = solver
-        d_tol, d_iter = SOLVER_DEFAULTS[solver]
-        self.tol = float(tol if tol is not None else d_tol)
-        self.max_iter = int(max_iter if max_iter is not None else d_iter)
-        if not (self.tol > 0 and self.max_iter >= 1):
-            raise ValueError("the solver needs tol > 0 K and max_iter >= 1")
-        self.longwave = longwave
-        self.bottom = bottom
-        self.init = init
-        self.spinup_tol = float(spinup_tol)
-        self.spinup_max_cycles = int(spinup_max_cycles)
-        self.diffusion = DiffusionOperator(self.grid)
-        self.sweep = JacobiSweep(self.grid.uniform)
-        self.basis = ModalBasis(self.diffusion, self.grid, bottom)
-        self.register_buffer("z", torch.tensor(self.grid.z))
-        self.register_buffer("h", torch.tensor(self.grid.h))
-        self.register_buffer("w", torch.tensor(self.grid.w))
-        if init_profile is not None:
-            prof = torch.tensor(np.array(init_profile, dtype=np.float64))
-            if prof.shape != (self.grid.nz,):
-                raise ValueError(f"init_profile must have {self.grid.nz} values, got "
-                                 f"{tuple(prof.shape)}")
-            self.register_buffer("init_profile", prof)
-        else:
-            self.init_profile = None
-        self.to(dtype=torch.float64)
-        if device is not None:
-            self.to(device)
+        self.spec = spec
+        self.options = dict(spec.options)
+        self.dt = float(spec.dt)
+        self.theta_w = float(spec.theta)
+        self.solver = self.options["solver"]
+        self.tol, self.max_iter = float(spec.tol), int(spec.max_iter)
+        self.method = method
+        h, w = spec.geometry()
+        self.nz = spec.nz
+        self.K = self.nz - 2 if self.options["bottom"] != "zero_flux" else self.nz - 1
+        self.register_buffer("z", torch.tensor(spec.node_depths))
+        self.register_buffer("h", torch.tensor(h))
+        self.register_buffer("w", torch.tensor(w))
+        self.register_buffer("layer", torch.tensor(spec.layer_of_nodes(), dtype=torch.long))
+        self.h_np, self.w_np = h, w
+        self.diffusion = DiffusionOperator()
+        if self.solver == "jacobi":
+            o = self.options
+            if (o["top"] != "seb" or o["turbulence"] != "h_eff" or o["canopy"] != "none"
+                    or o["soil_thermal"] != "constant" or o["bottom"] == "series"
+                    or self.theta_w != 1.0):
+                raise ColumnError("solver jacobi (the published iteration) supports only the "
+                                  "published model's options (top seb, turbulence h_eff, canopy "
+                                  "none, soil_thermal constant, bottom dirichlet or zero_flux, "
+                                  "backward Euler); use solver direct")
+            self.sweep = JacobiSweep(uniform=spec.uniform and spec.nlayers == 1)
 
-    # ------------------------------------------------------------------ construction helpers
     @classmethod
-    def from_config(cls, config: Any, *, solver: str | None = None, tol: float | None = None,
-                    max_iter: int | None = None,
-                    device: torch.device | str | None = None) -> "SoilColumn":
-        """The model a :class:`~sebcal.config.RunConfig` describes (options may be overridden).
+    def from_spec(cls, spec: ModelSpec, **changes: Any) -> "SoilColumn":
+        """A column for ``spec`` with some settings changed (e.g. solver="direct", tol=1e-12)."""
+        return cls(spec.replace(**changes) if changes else spec)
 
-        Overriding ``solver`` without ``tol``/``max_iter`` uses that solver's defaults.
-        """
-        same = solver is None or solver == config.solver
-        return cls(config.node_depths, config.dt, dx=config.dx if config.uniform else None,
-                   solver=solver or config.solver,
-                   tol=tol if tol is not None else (config.tol if same else None),
-                   max_iter=max_iter if max_iter is not None else (config.max_iter if same
-                                                                   else None),
-                   longwave=config.longwave, bottom=config.bottom, init=config.init,
-                   init_profile=config.init_profile, spinup_tol=config.spinup_tol,
-                   spinup_max_cycles=config.spinup_max_cycles, device=device)
-
-    @property
-    def nz(self) -> int:
-        return self.grid.nz
-
-    def extra_repr(self) -> str:
-        grid = f"dx={self.grid.dx}" if self.grid.uniform else "given depths"
-        return (f"nz={self.nz}, {grid}, dt={self.dt}, solver={self.solver}, tol={self.tol}, "
-                f"longwave={self.longwave}, bottom={self.bottom}, init={self.init}")
-
-    # ------------------------------------------------------------------ input normalisation
+    # ------------------------------------------------------------------ inputs
     def _tensor(self, x: Any) -> torch.Tensor:
-        ref = self.z
         if isinstance(x, torch.Tensor):
-            return x.to(dtype=ref.dtype, device=ref.device)
-        return torch.tensor(np.asarray(x, dtype=np.float64), dtype=ref.dtype, device=ref.device)
+            return x.to(dtype=torch.float64, device=self.z.device)
+        return torch.tensor(np.asarray(x, dtype=np.float64), device=self.z.device)
 
-    def _inputs(self, forcing: Sequence[Any], params: Mapping[str, Any]):
-        fr = [self._tensor(f) for f in forcing]
-        ps = {k: (self._tensor(v) if v is not None else None) for k, v in params.items()}
-        sizes = set()
-        for name, f in zip(("sw_down", "lw_down", "t_air"), fr):
-            if f.dim() not in (1, 2):
-                raise ValueError(f"{name} must be (nt+1,) or (B, nt+1), got {tuple(f.shape)}")
-            if f.dim() == 2:
-                sizes.add(f.shape[0])
-        for name, v in ps.items():
-            if v is None:
+    def _prepare(self, forcing: Mapping[str, Any], params: Mapping[str, Any], theta: Any,
+                 init_profile: Any) -> dict:
+        """Tensors: forcing (B|1, L), surface (B,), soil per layer (B, nl), theta (B|1, L, nz)."""
+        if isinstance(params, Params):
+            params = dict(params)
+        full = self.spec.check_params(Params({k: (float(v) if not isinstance(v, torch.Tensor)
+                                                  or v.dim() == 0 else float(v.reshape(-1)[0]))
+                                              for k, v in _scalarise(params).items()}))
+        f = {k: self._tensor(v) for k, v in forcing.items() if k != "time"}
+        f = {k: (v.unsqueeze(0) if v.dim() == 1 else v) for k, v in f.items()}
+        L = max(v.shape[-1] for v in f.values())
+        B = 1
+        ps: dict[str, torch.Tensor] = {}
+        soil: dict[str, torch.Tensor] = {}
+        nl = self.spec.nlayers
+        for name in list(SURFACE_NAMES) + ["T_init"]:
+            if name in params:
+                t = self._tensor(params[name]).reshape(-1)
+            elif name in full:
+                t = self._tensor(float(full[name])).reshape(-1)
+            else:
                 continue
-            if v.dim() > 1:
-                raise ValueError(f"parameter {name} must be a number or a (B,) tensor, got "
-                                 f"shape {tuple(v.shape)}")
-            if v.dim() == 1:
-                sizes.add(v.shape[0])
-        sizes.discard(1)
-        if len(sizes) > 1:
-            raise ValueError(f"inconsistent batch sizes {sorted(sizes)} in parameters/forcing")
-        B = sizes.pop() if sizes else 1
-        n1 = {f.shape[-1] for f in fr}
-        if len(n1) != 1 or n1.pop() < 1:
-            raise ValueError("sw_down, lw_down and t_air need the same number (>= 1) of levels")
-        fr = [f.reshape(1, -1).expand(B, -1) if f.dim() == 1 or f.shape[0] == 1 else f
-              for f in fr]
-        for name, f in zip(("sw_down", "lw_down", "t_air"), fr):
-            if not bool(torch.isfinite(f.detach()).all()):
-                raise ValueError(f"{name} has non-finite values: fill gaps before a run")
-        if not bool((fr[2].detach() > 0).all()):
-            raise ValueError("t_air must be > 0 K (degrees Celsius given?)")
-        th = {k: (v.reshape(-1).expand(B) if v is not None else None) for k, v in ps.items()}
-        for name in PARAM_NAMES[:-1]:
-            if not bool(torch.isfinite(th[name].detach()).all()):
-                raise ValueError(f"parameter {name} is not finite")
-        for name in ("lam", "C", "h_eff", "T_b"):
-            if not bool((th[name].detach() > 0).all()):
-                raise ValueError(f"parameter {name} must be > 0")
-        return fr, th, B
+            ps[name] = t
+            B = max(B, t.numel())
+        for name in SOIL_NAMES:
+            if name not in full:
+                continue
+            src = params[name] if name in params else full.layers(name, nl)
+            t = self._tensor(src)
+            if t.dim() == 0:
+                t = t.reshape(1, 1).expand(1, nl)
+            elif t.dim() == 1:
+                t = t.unsqueeze(1).expand(-1, nl) if nl == 1 or t.numel() != nl \
+                    else t.unsqueeze(0)
+            if t.shape[-1] != nl:
+                raise ValueError(f"parameter {name}: {t.shape[-1]} layer values for {nl} layers")
+            soil[name] = t
+            B = max(B, t.shape[0])
+        for v in f.values():
+            B = max(B, v.shape[0])
+        ps = {k: v.expand(B) if v.numel() == 1 else v for k, v in ps.items()}
+        soil = {k: v.expand(B, nl) if v.shape[0] == 1 else v for k, v in soil.items()}
+        th = None
+        if soil_moisture_needed(self.options):
+            if theta is None:
+                raise ValueError("the options use soil moisture: give theta (nz, nt+1) [m3 m-3] "
+                                 "at the nodes")
+            th = self._tensor(theta)
+            th = th.unsqueeze(0) if th.dim() == 2 else th          # (B|1, nz, L)
+            th = th.transpose(1, 2)                                  # (B|1, L, nz)
+        prof = None
+        if init_profile is not None:
+            prof = self._tensor(init_profile)
+            prof = prof.unsqueeze(0).expand(B, -1) if prof.dim() == 1 else prof
+        elif self.spec.init_profile is not None and self.options["init"] == "profile":
+            prof = self._tensor(self.spec.init_profile).unsqueeze(0).expand(B, -1)
+        return {"forcing": f, "ps": ps, "soil": soil, "theta": th, "profile": prof, "B": B,
+                "L": L}
 
-    def _initial(self, th: dict, B: int, init_profile: Any) -> torch.Tensor:
-        nz = self.nz
-        if self.init == "profile":
-            prof = init_profile if init_profile is not None else self.init_profile
-            if prof is None:
-                raise ValueError("init = 'profile' needs init_profile (constructor or forward)")
-            prof = self._tensor(prof)
-            if prof.shape[-1] != nz or prof.dim() > 2:
-                raise ValueError(f"init_profile must be (nz,) or (B, nz) with nz = {nz}, got "
-                                 f"{tuple(prof.shape)}")
-            if not bool(((prof.detach() > 0) & (prof.detach() <= 1e4)).all()):
-                raise ValueError("initial profile: temperatures must be finite and > 0 K")
-            return prof.reshape(-1, nz).expand(B, nz)
-        return th["T_b"].unsqueeze(1).expand(B, nz)
+    def _node_soil(self, soil: Mapping[str, torch.Tensor]) -> dict:
+        return {k: v.index_select(1, self.layer) for k, v in soil.items()}
 
-    def _spinup_error(self) -> "ColumnError":
-        return ColumnError(f"spin-up: the profile was not periodic after {self.spinup_max_cycles} "
-                           f"repeats of the first day (tol {self.spinup_tol:.3e} K); raise "
-                           "spinup_max_cycles or spinup_tol")
-
-    def _nday(self, nt: int) -> int:
-        nday = int(round(86400.0 / self.dt))
-        if nday < 1 or abs(nday * self.dt - 86400.0) > 1e-6 * self.dt:
-            raise ValueError(f"spin-up needs a time step that divides one day, got dt = {self.dt}")
-        if nt < nday:
-            raise ValueError(f"spin-up repeats the first day, but the run has only {nt} steps "
-                             f"(one day is {nday})")
-        return nday
+    def _coefficients(self, soil_nodes: Mapping[str, torch.Tensor], theta: Any):
+        if self.options["soil_thermal"] == "johansen":
+            sn = {k: v.unsqueeze(1) for k, v in soil_nodes.items()}      # (B, 1, nz)
+            lam, C = node_properties(sn, theta, "johansen", TORCH)     # (B, L, nz)
+        else:
+            lam, C = node_properties(soil_nodes, None, "constant", TORCH)
+        a, c, c0, g1 = coefficients(lam, C, self.h, self.w, self.dt, TORCH)
+        return lam, a, c, c0, g1
 
     # ------------------------------------------------------------------ forward
-    def forward(self, sw_down: Any, lw_down: Any, t_air: Any, alpha: Any, eps: Any, lam: Any,
-                C: Any, T_b: Any, h_eff: Any, beta: Any = None,
+    def forward(self, forcing: Mapping[str, Any], params: Mapping[str, Any], theta: Any = None,
                 init_profile: Any = None) -> ColumnOutput:
         """Run the column over forcing at levels 0..nt (step n uses level n+1).
 
         Args:
-            sw_down: K_down [W m-2], (nt+1,) or (B, nt+1). lw_down: L_down [W m-2]. t_air: Ta [K].
-            alpha [-], eps [-], lam [W m-1 K-1], C [J m-3 K-1], T_b [K], h_eff [W m-2 K-1]:
-                numbers or (B,) tensors (gradients flow to any that require them).
-            beta: Bowen ratio [-] (B,) or None (then Qh and Qle are NaN).
+            forcing: variable name (vocabulary.FORCING) -> values (nt+1,) or (B, nt+1), SI;
+                at least the variables the options need (a Forcing's ``data`` will do).
+            params: parameter name -> number, (B,) tensor, or for soil parameters per-layer
+                values (nl,) / (B, nl); gradients flow to any tensor that requires them.
+                Missing parameters take the vocabulary defaults. ``T_init`` (B,) sets a uniform
+                initial state apart from T_b.
+            theta: soil moisture at the nodes [m3 m-3], (nz, nt+1) or (B, nz, nt+1), when the
+                options use it.
             init_profile: initial profile [K], (nz,) or (B, nz), for init = "profile".
 
         Returns:
-            :class:`ColumnOutput` with T (B, nt+1, nz) and fluxes (B, nt+1).
+            :class:`ColumnOutput`.
         """
-        params = {"alpha": alpha, "eps": eps, "lam": lam, "C": C, "T_b": T_b, "h_eff": h_eff,
-                  "beta": beta}
-        (sw, lw, ta), th, B = self._inputs((sw_down, lw_down, t_air), params)
-        S0 = self._initial(th, B, init_profile)
+        X = self._prepare(forcing, params, theta, init_profile)
+        soil_nodes = self._node_soil(X["soil"])
+        lam, a, c, c0, g1 = self._coefficients(soil_nodes, X["theta"])
+        S0 = self._initial(X)
         if self.solver == "jacobi":
-            T, n_iter, cycles = self._forward_jacobi(S0, sw, lw, ta, th)
+            T, n_iter, cycles = self._forward_jacobi(S0, X, a, c, c0, g1)
         else:
-            T, n_iter, cycles = self._forward_direct(S0, sw, lw, ta, th)
-        col = {k: (v.unsqueeze(1) if v is not None else None) for k, v in th.items()}
-        fluxes = surface_fluxes(T[..., 0], sw, lw, ta, col["alpha"], col["eps"], col["h_eff"],
-                                col["beta"], self.longwave)
-        return ColumnOutput(T=T, fluxes=fluxes, n_iter=n_iter, spinup_cycles=cycles, z=self.z)
+            T, n_iter, cycles = self._forward_direct(S0, X, soil_nodes, a, c, c0, g1)
+        fluxes = self._fluxes(T, X, soil_nodes, c0, g1)
+        return ColumnOutput(T=T, fluxes=fluxes, n_iter=n_iter, spinup_cycles=cycles, z=self.z,
+                            lam=lam)
 
-    # ------------------------------------------------------------------ direct solver
-    def _forward_direct(self, S0, sw, lw, ta, th):
-        basis = self.basis
-        K = basis.K
-        B, n1 = sw.shape
-        nt = n1 - 1
-        dev, dt_ = S0.device, S0.dtype
-        with torch.no_grad():
-            thd = {k: (v.detach() if v is not None else None) for k, v in th.items()}
-            plan = StepPlan.build(basis, self.dt, thd["lam"], thd["C"], thd["T_b"], thd["h_eff"],
-                                  thd["eps"])
-            src = surface_source(sw.detach(), lw.detach(), ta.detach(), thd["alpha"].unsqueeze(1),
-                                 thd["eps"].unsqueeze(1), thd["h_eff"].unsqueeze(1),
-                                 self.longwave)
-            cgsrc = (plan.c0 * plan.g1).unsqueeze(1) * src         # (B, nt+1)
-            s0 = S0.detach()
-            Tref = thd["T_b"].unsqueeze(1)
-            y = basis.to_modal(s0[:, 1:K + 1] - Tref)
-            T0 = s0[:, 0].clone()
-            cycles = torch.zeros(B, dtype=torch.int64, device=dev)
-            pre_Y, pre_T0, pre_hold = [], [], []
-            if self.init == "spinup":
-                nday = self._nday(nt)
-                done = torch.zeros(B, dtype=torch.bool, device=dev)
-                prof = self._profile(T0, y, thd["T_b"])
-                for c in range(1, self.spinup_max_cycles + 1):
-                    Yd, T0d, _ = march(plan, y, T0, cgsrc[:, 1:nday + 1], self.tol, self.max_iter)
-                    if bool(done.any()):
-                        Yd = torch.where(done[:, None, None], y.unsqueeze(1), Yd)
-                        T0d = torch.where(done[:, None], T0.unsqueeze(1), T0d)
-                    pre_Y.append(Yd)
-                    pre_T0.append(T0d)
-                    pre_hold.append(done.unsqueeze(1).expand(B, nday))
-                    y, T0 = Yd[:, -1], T0d[:, -1]
-                    new = self._profile(T0, y, thd["T_b"])
-                    change = (new - prof).abs().amax(dim=1)
-                    prof = new
-                    cycles = torch.where(done, cycles, torch.full_like(cycles, c))
-                    done = done | (change <= self.spinup_tol)
-                    if bool(done.all()):
-                        break
-                else:
-                    raise self._spinup_error()
-            P = sum(t.shape[1] for t in pre_T0)
-            Ym, T0m, n_iter = march(plan, y, T0, cgsrc[:, 1:], self.tol, self.max_iter)
-            # trajectory S^0..S^(P+nt): exact initial state, then the solved levels
-            S = torch.empty(B, P + n1, self.nz, dtype=dt_, device=dev)
-            start = 1
-            for Yd, T0d in zip(pre_Y + [Ym], pre_T0 + [T0m]):
-                stop = start + Yd.shape[1]
-                S[:, start:stop, 0] = T0d
-                Su = S[:, start:stop, 1:K + 1]
-                basis.from_modal(Yd, out=Su)
-                Su += Tref.unsqueeze(1)
-                start = stop
-            if basis.dirichlet:
-                S[:, 1:, -1] = Tref
-            S[:, 0] = s0
-            del Ym, pre_Y, Su, Yd
-        inputs = (th["alpha"], th["eps"], th["lam"], th["C"], th["T_b"], th["h_eff"], sw, lw, ta,
-                  S0)
-        if torch.is_grad_enabled() and any(x.requires_grad for x in inputs):
-            hold = level = None
-            if P:
-                hold = torch.cat([torch.zeros(B, 1, dtype=torch.bool, device=dev)] + pre_hold
-                                 + [torch.zeros(B, nt, dtype=torch.bool, device=dev)], dim=1)
-                level = torch.cat([torch.zeros(1, dtype=torch.int64),
-                                   torch.arange(1, nday + 1).repeat(P // nday),
-                                   torch.arange(1, nt + 1)]).to(dev)
-            with torch.no_grad():
-                plan.set_solution(S[..., 0], hold, P)
-            plan.S = S
-
-            def lagrangian(S_, w, xs):
-                return self._lagrangian(S_, w, xs, level, hold)
-
-            S = ImplicitTrajectory.apply(plan, lagrangian, *inputs)
-        return S[:, P:], n_iter, cycles
-
-    def _profile(self, T0, y, T_b):
-        """Full profile (B, nz) from the surface temperature and the modal state."""
-        parts = [T0.unsqueeze(1), self.basis.from_modal(y) + T_b.unsqueeze(1)]
-        if self.basis.dirichlet:
-            parts.append(T_b.unsqueeze(1))
-        return torch.cat(parts, dim=1)
-
-    def _step_residual(self, S_new, S_old, sw, lw, ta, alpha, eps, lam, C, T_b, h_eff):
-        """Residual of the implicit steps S_old -> S_new, (B, m, nz) each, forcing (B, m)."""
-        kdt = (lam / C * self.dt).reshape(-1, 1, 1)
-        R = S_new - S_old - kdt * self.diffusion(S_new)
-        col = [v.reshape(-1, 1) for v in (alpha, eps, lam, C, T_b, h_eff)]
-        alpha_, eps_, lam_, C_, T_b_, h_eff_ = col
-        c0g1 = (lam_ / C_ * self.dt) * self.basis.gc0 * (self.basis.h1 / lam_)
-        G = ground_flux(S_new[..., 0], sw, lw, ta, alpha_, eps_, h_eff_, self.longwave)
-        parts = [(R[..., 0] - c0g1 * G).unsqueeze(-1)]
-        if self.bottom == "dirichlet":
-            parts += [R[..., 1:-1], (S_new[..., -1] - T_b_).unsqueeze(-1)]
+    def _initial(self, X: dict) -> torch.Tensor:
+        B = X["B"]
+        if X["profile"] is not None and self.options["init"] == "profile":
+            S0 = X["profile"]
+        elif "T_init" in X["ps"]:
+            S0 = X["ps"]["T_init"].unsqueeze(1).expand(B, self.nz)
+        elif X["profile"] is not None:
+            S0 = X["profile"]
         else:
-            parts.append(R[..., 1:])
-        return torch.cat(parts, dim=-1)
+            S0 = X["ps"]["T_b"].unsqueeze(1).expand(B, self.nz)
+        if self.options["top"] == "temperature":
+            S0 = torch.cat([X["forcing"]["Ttop"][:, :1].expand(B, 1), S0[:, 1:]], dim=1)
+        return S0
 
-    def _lagrangian(self, S, w, xs, level, hold):
-        """w . F(S, inputs): the input-dependent part, differentiable in the inputs.
+    def _np_inputs(self, X: dict, soil_nodes: Mapping[str, torch.Tensor]) -> Inputs:
+        f = {k: v.detach().cpu().numpy() for k, v in X["forcing"].items()}
+        ps = {k: v.detach().cpu().numpy() for k, v in X["ps"].items()}
+        th_top = phi_top = None
+        if X["theta"] is not None:
+            th_top = X["theta"][..., 0].detach().cpu().numpy()
+        if "porosity" in soil_nodes:
+            phi_top = soil_nodes["porosity"][:, 0].detach().cpu().numpy()
+        return Inputs(f, ps, ps.get("T_b"), th_top, phi_top)
 
-        F stacks F_0 = S^0 - S_init and, for every regular step m, the backward-Euler rows
-        S^m - S^(m-1) - kdt L(S^m) - c_0 g_1 G(S^m_0) e_0 with the Dirichlet row S^m_N - T_b
-        (docs/theory.md); hold steps (spin-up) do not depend on the inputs. S and w (both
-        (B, M+1, nz)) are fixed. The conv operator L(S) is applied in chunks of levels without
-        autograd and contracted with w, so the graph only holds (B,) and (B, M) quantities.
+    def _solver(self, X, soil_nodes, a, c, c0, g1) -> DirectSolver:
+        coef = Coefficients(*(t.detach().cpu().numpy() for t in (a, c, c0, g1)))
+        return DirectSolver(self.options, coef, self.K, self.theta_w,
+                            self._np_inputs(X, soil_nodes), self.tol, self.max_iter,
+                            float(self.spec.wind_min), self.method)
 
-        xs = (alpha, eps, lam, C, T_b, h_eff, sw, lw, ta, S0).
+    def _nday(self, nt: int) -> int:
+        nday = int(round(86400.0 / self.dt))
+        if nday < 1 or abs(nday * self.dt - 86400.0) > 1e-6 * self.dt:
+            raise ColumnError(f"spin-up needs a time step that divides one day, got dt = "
+                              f"{self.dt}")
+        if nt < nday:
+            raise ColumnError(f"spin-up repeats the first day, but the run has only {nt} steps "
+                              f"(one day is {nday})")
+        return nday
+
+    def _forward_direct(self, S0, X, soil_nodes, a, c, c0, g1):
+        solver = self._solver(X, soil_nodes, a, c, c0, g1)
+        B, L = X["B"], X["L"]
+        nt = L - 1
+        s0 = S0.detach().cpu().numpy().copy()
+        T = s0
+        g, _ = (solver.ground_flux(T[:, 0], 0, derivative=False) if self.options["top"] != "temperature"
+                else (np.full(B, np.nan), None))
+        pre_S, pre_hold, new_lv, old_lv = [], [], [], []
+        cycles = np.zeros(B, dtype=np.int64)
+        if self.options["init"] == "spinup":
+            nday = self._nday(nt)
+            done = np.zeros(B, dtype=bool)
+            for cyc in range(1, int(self.spec.spinup_max_cycles) + 1):
+                start = T
+                levels = np.arange(1, nday + 1)
+                Ts, Gs, _ = solver.march(T, g, levels)
+                if done.any():
+                    Ts = np.where(done[:, None, None], T[:, None, :], Ts)
+                    Gs = np.where(done[:, None], g[:, None], Gs)
+                pre_S.append(Ts)
+                pre_hold.append(np.repeat(done[:, None], nday, axis=1))
+                new_lv.append(levels)
+                old_lv.append(np.concatenate([[0 if cyc == 1 else nday], levels[:-1]]))
+                T, g = Ts[:, -1], Gs[:, -1]
+                change = np.abs(T - start).max(axis=1)
+                cycles = np.where(done, cycles, cyc)
+                done = done | (change <= self.spec.spinup_tol)
+                if done.all():
+                    break
+            else:
+                raise ColumnError(
+                    f"spin-up: the profile was not periodic after {self.spec.spinup_max_cycles} "
+                    f"repeats of the first day (tol {self.spec.spinup_tol:.3e} K); raise "
+                    "spinup_max_cycles or spinup_tol")
+            # the run itself starts at level 0: its first step's G^n is G at level 0
+            if self.options["top"] != "temperature":
+                g, _ = solver.ground_flux(T[:, 0], 0, derivative=False)
+        P = sum(s.shape[1] for s in pre_S)
+        main_levels = np.arange(1, nt + 1)
+        Ts, _, its = solver.march(T, g, main_levels)
+        S_np = np.concatenate([s0[:, None]] + pre_S + [Ts], axis=1)
+        new_level = np.concatenate([[0]] + new_lv + [main_levels]).astype(np.int64)
+        old_level = np.concatenate([[0]] + old_lv + [main_levels - 1]).astype(np.int64)
+        hold = None
+        if P:
+            hold = np.concatenate([np.zeros((B, 1), bool)] + pre_hold
+                                  + [np.zeros((B, nt), bool)], axis=1)
+        S = torch.from_numpy(S_np).to(S0.device)
+        leaves = self._leaves(X)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in leaves):
+            closure = _Closure(self, solver, X, new_level, old_level, hold, P, leaves)
+            S = ImplicitTrajectory.apply(closure, S, *leaves)
+        T_main = S[:, P:]
+        n_iter = torch.from_numpy(its)
+        return T_main, n_iter, torch.from_numpy(cycles)
+
+    @staticmethod
+    def _leaves(X: dict) -> list[torch.Tensor]:
+        out = [v for v in X["ps"].values()] + [v for v in X["soil"].values()]
+        out += [v for v in X["forcing"].values()]
+        if X["theta"] is not None:
+            out.append(X["theta"])
+        if X["profile"] is not None:
+            out.append(X["profile"])
+        return out
+
+    # ------------------------------------------------------------------ residual / Lagrangian
+    def lagrangian(self, S: torch.Tensor, v: torch.Tensor, X: dict, new_level: np.ndarray,
+                   old_level: np.ndarray, hold: np.ndarray | None) -> torch.Tensor:
+        """psi = sum_m v^m . F^m(S, inputs), the input-dependent part (S, v fixed).
+
+        F stacks F^0 = S^0 - S_init and, for every regular step m, the rows of eq. 8 with the
+        coefficients and forcing of level new_level[m] and G^n at old_level[m]; hold steps
+        (spin-up) do not depend on the inputs. The diffusion part is contracted with v
+        without autograd (conv differences of S), so the graph holds only per-node and
+        per-level quantities.
         """
-        alpha, eps, lam, C, T_b, h_eff, sw, lw, ta, S0 = xs
+        th = self.theta_w
+        o = self.options
+        soil_nodes = self._node_soil(X["soil"])
+        lam, a, c, c0, g1 = self._coefficients(soil_nodes, X["theta"])
         B, M1, nz = S.shape
-        rows = nz - 1 if self.bottom == "dirichlet" else nz      # rows with diffusion
+        nl = torch.as_tensor(new_level[1:], device=S.device)
+        ol = torch.as_tensor(old_level[1:], device=S.device)
         with torch.no_grad():
-            wm = w[:, 1:]
+            wv = v[:, 1:].clone()
             if hold is not None:
-                wm = wm.masked_fill(hold[:, 1:, None], 0.0)
-            Lsum = torch.zeros(B, dtype=S.dtype, device=S.device)
-            chunk = max(1, RESIDUAL_ELEMENTS // max(1, B * nz))
-            for s in range(1, M1, chunk):
-                e = min(s + chunk, M1)
-                # the conv is much faster on contiguous input: include level s-1 (all of S
-                # for a single chunk) and drop its output
-                Lg = self.diffusion(S[:, s - 1:e].contiguous())[:, 1:]
-                Lsum += (wm[:, s - 1:e - 1, :rows] * Lg[..., :rows]).sum(dim=(1, 2))
-            w0 = wm[..., 0]
-            wN = wm[..., -1] if self.bottom == "dirichlet" else None
-        kdt = lam / C * self.dt
-        c0g1 = kdt * self.basis.gc0 * (self.basis.h1 / lam)
-        if level is not None:
-            sw, lw, ta = sw[:, level], lw[:, level], ta[:, level]
-        G = ground_flux(S[:, 1:, 0], sw[:, 1:], lw[:, 1:], ta[:, 1:], alpha.unsqueeze(1),
-                        eps.unsqueeze(1), h_eff.unsqueeze(1), self.longwave)
-        psi = -(kdt * Lsum).sum() - (c0g1.unsqueeze(1) * w0 * G).sum() - (w[:, 0] * S0).sum()
-        if wN is not None:
-            psi = psi - (wN * T_b.unsqueeze(1)).sum()
+                wv = wv.masked_fill(torch.as_tensor(hold[:, 1:], device=S.device)[..., None], 0.0)
+            dn = self.diffusion.differences(S[:, 1:])
+            do = self.diffusion.differences(S[:, :-1])
+            dd = th * dn + (1 - th) * do if th < 1 else dn
+            Xc = wv[..., :-1] * dd                      # coefficient of c_i, i = 0..N-1
+            Xa = wv[..., 1:] * dd                       # coefficient of a_i, i = 1..N
+            if o["top"] == "temperature":
+                Xc[..., 0] = 0.0
+            if o["bottom"] != "zero_flux":
+                Xa[..., -1] = 0.0
+        if a.dim() == 3:
+            psi = -((c[:, nl, :-1] * Xc).sum() - (a[:, nl, 1:] * Xa).sum())
+        else:
+            psi = -((c[:, :-1] * Xc.sum(1)).sum() - (a[:, 1:] * Xa.sum(1)).sum())
+        w0 = wv[..., 0]
+        f = X["forcing"]
+        if o["top"] == "seb":
+            cg = (c0 * g1)
+            cg_new = cg[:, nl] if cg.dim() == 2 else cg.unsqueeze(1)
+            G_new = self._ground_flux(S[:, 1:, 0], X, soil_nodes, nl)
+            term = th * G_new
+            if th < 1:
+                term = term + (1 - th) * self._ground_flux(S[:, :-1, 0], X, soil_nodes, ol)
+            psi = psi - (w0 * cg_new * term).sum()
+        elif o["top"] == "flux":
+            cg = (c0 * g1)
+            cg_new = cg[:, nl] if cg.dim() == 2 else cg.unsqueeze(1)
+            gt = f["Gtop"]
+            term = th * gt[:, nl] + ((1 - th) * gt[:, ol] if th < 1 else 0.0)
+            psi = psi - (w0 * cg_new * term).sum()
+        else:
+            vt = v[:, 1:, 0]
+            if hold is not None:
+                vt = vt.masked_fill(torch.as_tensor(hold[:, 1:], device=S.device), 0.0)
+            psi = psi - (vt * f["Ttop"][:, nl]).sum()
+        if o["bottom"] != "zero_flux":
+            vb = v[:, 1:, -1]
+            if hold is not None:
+                vb = vb.masked_fill(torch.as_tensor(hold[:, 1:], device=S.device), 0.0)
+            if o["bottom"] == "series":
+                psi = psi - (vb * f["Tbottom"][:, nl]).sum()
+            else:
+                psi = psi - (vb * X["ps"]["T_b"].unsqueeze(1)).sum()
+        psi = psi - (v[:, 0] * self._initial(X)).sum()
         return psi
 
-    def step_residual(self, T: torch.Tensor, sw_down: Any, lw_down: Any, t_air: Any, alpha: Any,
-                      eps: Any, lam: Any, C: Any, T_b: Any, h_eff: Any) -> torch.Tensor:
-        """Residual of every implicit step of a solution T (B, nt+1, nz) [K], (B, nt, nz).
+    def _ground_flux(self, T0: torch.Tensor, X: dict, soil_nodes: Mapping[str, torch.Tensor],
+                     levels: torch.Tensor) -> torch.Tensor:
+        """G (B, m) at T0 (B, m) with the forcing of ``levels`` (m,)."""
+        f = {k: v[:, levels] for k, v in X["forcing"].items()}
+        ps = {k: v.unsqueeze(1) for k, v in X["ps"].items()}
+        th_top = None if X["theta"] is None else X["theta"][:, levels, 0]
+        phi = soil_nodes["porosity"][:, :1] if "porosity" in soil_nodes else None
+        G, _ = surface_balance(T0, f, ps, self.options, float(self.spec.wind_min), th_top, phi,
+                               TORCH)
+        return G
 
-        Row i of step n is the backward-Euler equation of node i (docs/theory.md) with the
-        forcing at level n+1; it is ~1e-12 K for the direct solver and up to the Jacobi
-        truncation (~1e-3 K) for the published iteration.
-        """
-        params = {"alpha": alpha, "eps": eps, "lam": lam, "C": C, "T_b": T_b, "h_eff": h_eff,
-                  "beta": None}
-        (sw, lw, ta), th, B = self._inputs((sw_down, lw_down, t_air), params)
+    def _fluxes(self, T: torch.Tensor, X: dict, soil_nodes, c0, g1) -> dict:
+        B, L, nz = T.shape
+        nan = torch.full((B, L), float("nan"), dtype=T.dtype, device=T.device)
+        o = self.options
+        if o["top"] == "seb":
+            levels = torch.arange(L, device=T.device)
+            f = {k: v[:, levels] for k, v in X["forcing"].items()}
+            ps = {k: v.unsqueeze(1) for k, v in X["ps"].items()}
+            th_top = None if X["theta"] is None else X["theta"][:, :, 0]
+            phi = soil_nodes["porosity"][:, :1] if "porosity" in soil_nodes else None
+            G, terms = surface_balance(T[..., 0], f, ps, o, float(self.spec.wind_min), th_top,
+                                       phi, TORCH)
+            out = {k: (terms[k] if terms.get(k) is not None else nan) for k in FLUX_NAMES
+                   if k != "Qg"}
+            out["Qg"] = G
+            return {k: out[k].expand(B, L) if out[k].shape != (B, L) else out[k]
+                    for k in FLUX_NAMES}
+        out = {k: nan for k in FLUX_NAMES}
+        if o["top"] == "flux":
+            out["Qg"] = X["forcing"]["Gtop"].expand(B, L)
+        else:
+            cg0 = c0 if c0.dim() == 1 else c0[:, 1:]
+            cgg = (c0 * g1) if c0.dim() == 1 else (c0 * g1)[:, 1:]
+            cg0 = cg0.unsqueeze(1) if cg0.dim() == 1 else cg0
+            cgg = cgg.unsqueeze(1) if cgg.dim() == 1 else cgg
+            q = ((T[:, 1:, 0] - T[:, :-1, 0]) - cg0 * (T[:, 1:, 1] - T[:, 1:, 0])) / cgg
+            out["Qg"] = torch.cat([nan[:, :1], q], dim=1)
+        return out
+
+    def step_residual(self, T: torch.Tensor, forcing: Mapping[str, Any], params: Mapping[str, Any],
+                      theta: Any = None) -> torch.Tensor:
+        """Residual of every implicit step of a solution T (B, nt+1, nz) [K] (eq. 8 rows,
+        forcing at the new level), (B, nt, nz): ~1e-12 K for the direct solver, up to the
+        Jacobi truncation (~1e-3 K) for the published iteration."""
+        X = self._prepare(forcing, params, theta, None)
+        soil_nodes = self._node_soil(X["soil"])
+        lam, a, c, c0, g1 = self._coefficients(soil_nodes, X["theta"])
         T = self._tensor(T)
-        pars = [th[k] for k in ("alpha", "eps", "lam", "C", "T_b", "h_eff")]
-        return self._step_residual(T[:, 1:], T[:, :-1], sw[:, 1:], lw[:, 1:], ta[:, 1:], *pars)
+        B, L, nz = T.shape
+        th = self.theta_w
+        lv = torch.arange(1, L, device=T.device)
+        an = a[:, 1:] if a.dim() == 3 else a.unsqueeze(1)
+        cn = c[:, 1:] if c.dim() == 3 else c.unsqueeze(1)
+        Dn = self.diffusion(T[:, 1:], an, cn)
+        Do = self.diffusion(T[:, :-1], an, cn)
+        R = T[:, 1:] - T[:, :-1] - th * Dn - (1 - th) * Do
+        cg = (c0 * g1)
+        cg = cg[:, 1:] if cg.dim() == 2 else cg.unsqueeze(1)
+        o = self.options
+        if o["top"] == "seb":
+            Gn = self._ground_flux(T[:, 1:, 0], X, soil_nodes, lv)
+            Go = self._ground_flux(T[:, :-1, 0], X, soil_nodes, lv - 1)
+            r0 = R[..., 0] - cg * (th * Gn + (1 - th) * Go)
+        elif o["top"] == "flux":
+            gt = X["forcing"]["Gtop"]
+            r0 = R[..., 0] - cg * (th * gt[:, 1:] + (1 - th) * gt[:, :-1])
+        else:
+            r0 = T[:, 1:, 0] - X["forcing"]["Ttop"][:, 1:]
+        parts = [r0.unsqueeze(-1), R[..., 1:-1]]
+        if o["bottom"] == "dirichlet":
+            parts.append((T[:, 1:, -1] - X["ps"]["T_b"].unsqueeze(1)).unsqueeze(-1))
+        elif o["bottom"] == "series":
+            parts.append((T[:, 1:, -1] - X["forcing"]["Tbottom"][:, 1:]).unsqueeze(-1))
+        else:
+            parts.append(R[..., -1:])
+        return torch.cat(parts, dim=-1)
 
     # ------------------------------------------------------------------ Jacobi solver
-    def _forward_jacobi(self, S0, sw, lw, ta, th):
-        B, n1 = sw.shape
-        nt = n1 - 1
+    def _forward_jacobi(self, S0, X, a, c, c0, g1):
+        B, L = X["B"], X["L"]
+        nt = L - 1
         dev = S0.device
-        kdt = th["lam"] / th["C"] * self.dt
-        coef = jacobi_coefficients(self.grid, self.h, self.w, kdt, th["lam"])
-        coef["hb"] = th["h_eff"]
-        coef["es"] = SIGMA * th["eps"]
-        src = surface_source(sw, lw, ta, th["alpha"].unsqueeze(1), th["eps"].unsqueeze(1),
-                             th["h_eff"].unsqueeze(1), self.longwave)
+        f, ps = X["forcing"], X["ps"]
+        o = self.options
+        coef = {"c0": c0, "g1": g1, "aN": a[:, -1], "hb": ps["h_eff"], "es": SIGMA * ps["eps"]}
+        if self.sweep.uniform:
+            coef["r"] = a[:, 1:2]                      # the paper's r (a_i = c_i = r)
+            coef["inv"] = 1 / (1 + 2 * coef["r"])
+        else:
+            coef["a"], coef["c"] = a, c
+        lwabs = ps["eps"].unsqueeze(1) * f["LWdown"] if o["longwave"] == "kirchhoff" \
+            else f["LWdown"]
+        src = f["SWdown"] * (1 - ps["alpha"].unsqueeze(1)) + lwabs \
+            + ps["h_eff"].unsqueeze(1) * f["Tair"]
+        src = src.expand(B, L)
         T = S0
         cycles = torch.zeros(B, dtype=torch.int64, device=dev)
-        if self.init == "spinup":
+        if o["init"] == "spinup":
             nday = self._nday(nt)
             done = torch.zeros(B, dtype=torch.bool, device=dev)
-            for c in range(1, self.spinup_max_cycles + 1):
+            for cyc in range(1, int(self.spec.spinup_max_cycles) + 1):
                 start = T
                 for k in range(1, nday + 1):
-                    Tn, _ = self._jacobi_step(T, src[:, k], coef, th["T_b"], k)
+                    Tn, _ = self._jacobi_step(T, src[:, k], coef, ps["T_b"], k)
                     T = torch.where(done.unsqueeze(1), T, Tn)
                 change = (T - start).detach().abs().amax(dim=1)
-                cycles = torch.where(done, cycles, torch.full_like(cycles, c))
-                done = done | (change <= self.spinup_tol)
+                cycles = torch.where(done, cycles, torch.full_like(cycles, cyc))
+                done = done | (change <= self.spec.spinup_tol)
                 if bool(done.all()):
                     break
             else:
-                raise self._spinup_error()
+                raise ColumnError(
+                    f"spin-up: the profile was not periodic after {self.spec.spinup_max_cycles} "
+                    f"repeats of the first day (tol {self.spec.spinup_tol:.3e} K); raise "
+                    "spinup_max_cycles or spinup_tol")
         out = [T]
         n_iter = torch.zeros(B, nt, dtype=torch.int64, device=dev)
         for n in range(1, nt + 1):
-            T, it = self._jacobi_step(T, src[:, n], coef, th["T_b"], n)
+            T, it = self._jacobi_step(T, src[:, n], coef, ps["T_b"], n)
             n_iter[:, n - 1] = it
             out.append(T)
         return torch.stack(out, dim=1), n_iter, cycles
 
     def _jacobi_step(self, tn, src, coef, T_b, step):
         """One implicit step by Jacobi sweeps from the first guess T^n; per-member stop."""
-        c = dict(coef)
-        c["g1src"] = coef["g1"] * src
+        cf = dict(coef)
+        cf["g1src"] = coef["g1"] * src
         tk = tn
         B = tn.shape[0]
         active = torch.ones(B, dtype=torch.bool, device=tn.device)
@@ -500,7 +556,7 @@ class SoilColumn(nn.Module):
             if sweeps > self.max_iter:
                 raise ColumnError(f"step {step}: jacobi solver: no convergence in {self.max_iter} "
                                   f"sweeps (tol {self.tol:.3e} K); raise max_iter or tol")
-            tnew = self.sweep(tk, tn, c, self.bottom, T_b)
+            tnew = self.sweep(tk, tn, cf, self.options["bottom"], T_b)
             err = (tnew - tk).detach().abs().amax(dim=1)
             emax = float(err.max())                       # NaN propagates
             if not emax < float("inf"):
@@ -522,24 +578,106 @@ class SoilColumn(nn.Module):
                     return tk, niter
 
 
-def simulate_config(config: Any, forcing: Any = None, params: Params | None = None, *,
-                    solver: str | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Forward run of a RunConfig with the torch model (one member), as numpy arrays.
+class _Closure:
+    """What the backward pass of ImplicitTrajectory needs: the solver and the Lagrangian."""
+
+    def __init__(self, model: SoilColumn, solver: DirectSolver, X: dict, new_level, old_level,
+                 hold, P: int, leaves: Sequence[torch.Tensor]) -> None:
+        self.model, self.solver, self.X = model, solver, X
+        self.new_level, self.old_level, self.hold, self.P = new_level, old_level, hold, P
+        self.leaves = list(leaves)
+
+    def adjoint(self, S: torch.Tensor, grad_S: torch.Tensor) -> torch.Tensor:
+        v = self.solver.adjoint(S.detach().cpu().numpy(), grad_S.detach().cpu().numpy(),
+                                self.new_level, self.old_level, self.hold)
+        return torch.from_numpy(v).to(S.device)
+
+    def vjp(self, S: torch.Tensor, v: torch.Tensor) -> list:
+        need = [t.requires_grad for t in self.leaves]
+        with torch.enable_grad():
+            copies = [t.detach().requires_grad_(r) for t, r in zip(self.leaves, need)]
+            X = self._rebuild(copies)
+            psi = self.model.lagrangian(S.detach(), v, X, self.new_level, self.old_level,
+                                        self.hold)
+            wanted = [t for t in copies if t.requires_grad]
+            grads = torch.autograd.grad(psi, wanted, allow_unused=True) if wanted else []
+        out, k = [], 0
+        for t, r in zip(copies, need):
+            if r:
+                g = grads[k]
+                k += 1
+                out.append(None if g is None else -g)
+            else:
+                out.append(None)
+        return out
+
+    def _rebuild(self, copies: list) -> dict:
+        X = dict(self.X)
+        it = iter(copies)
+        X["ps"] = {k: next(it) for k in self.X["ps"]}
+        X["soil"] = {k: next(it) for k in self.X["soil"]}
+        X["forcing"] = {k: next(it) for k in self.X["forcing"]}
+        if self.X["theta"] is not None:
+            X["theta"] = next(it)
+        if self.X["profile"] is not None:
+            X["profile"] = next(it)
+        return X
+
+
+def _scalarise(params: Mapping[str, Any]) -> dict:
+    """One value per name (the first member / the first layer) for the defaults check."""
+    out = {}
+    for k, v in params.items():
+        if v is None:
+            continue
+        if isinstance(v, torch.Tensor):
+            v = v.detach().reshape(-1)[0].item()
+        elif isinstance(v, (list, tuple, np.ndarray)):
+            v = float(np.asarray(v, dtype=np.float64).reshape(-1)[0])
+        out[k] = v
+    return out
+
+
+def param_tensors(params: Params | Sequence[Params], requires_grad: bool = False,
+                  names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    """Stack Params into tensors: surface parameters (B,), soil parameters (B, nl).
+
+    Args:
+        params: one Params or a sequence (one per batch member).
+        requires_grad: make the tensors leaves that require gradients.
+        names: only these parameters (default: every parameter present).
+    """
+    plist = [params] if isinstance(params, Params) else list(params)
+    keys = names or [k for k in PARAMETERS if k in plist[0]]
+    out = {}
+    for k in keys:
+        vals = [p[k] for p in plist]
+        if PARAMETERS[k].group == "soil":
+            arr = np.array([v if isinstance(v, tuple) else (v,) for v in vals], dtype=np.float64)
+        else:
+            arr = np.array(vals, dtype=np.float64)
+        out[k] = torch.tensor(arr, requires_grad=requires_grad)
+    return out
+
+
+def simulate(spec: ModelSpec, forcing: Any, params: Params, init_profile: Any = None
+             ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Forward run with the torch model (one member), as NumPy arrays.
+
+    Args:
+        forcing: a :class:`~sebcal.forcing.Forcing`.
 
     Returns:
         z [m] (nz,), T [K] (nt+1, nz), fluxes [W m-2] dict of (nt+1,) keyed by FLUX_NAMES.
     """
-    if forcing is None:
-        from ..forcing import load_forcing
-
-        forcing = load_forcing(config.forcing, config.start, config.nt, config.dt)
-    model = SoilColumn.from_config(config, solver=solver)
-    p = param_tensors(params or config.params)
+    model = SoilColumn(spec)
+    theta = forcing.theta_at(spec.node_depths, spec.options)
     with torch.no_grad():
-        out = model(forcing.sw_down, forcing.lw_down, forcing.t_air, **p)
+        out = model(forcing.data, param_tensors(spec.check_params(params)), theta=theta,
+                    init_profile=init_profile)
     return (model.z.cpu().numpy(), out.T[0].cpu().numpy(),
             {k: v[0].cpu().numpy() for k, v in out.fluxes.items()})
 
 
-__all__ = ["ColumnOutput", "SoilColumn", "param_tensors", "simulate_config", "FLUX_NAMES",
-           "PARAM_NAMES", "ColumnError"]
+__all__ = ["ColumnOutput", "ImplicitTrajectory", "SoilColumn", "param_tensors", "simulate",
+           "PARAM_NAMES", "FLUX_NAMES", "ColumnError"]

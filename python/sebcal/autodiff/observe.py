@@ -6,14 +6,14 @@ return tensors that autograd differentiates with respect to the parameters.
 * :func:`soil_temperature`: T at any depth by linear interpolation between the two nodes that
   bracket it; exact (bit for bit) at node depths, linear in depth between nodes.
 * :func:`surface_temperature`: Ts = T_0 (the surface node is the surface).
-* :func:`lw_up`: eps sigma Ts^4 (+ (1 - eps) L_down with Kirchhoff longwave).
 * :func:`ground_heat_flux`: conductive flux [W m-2], positive downward, at depth z. The flux
   between nodes i and i+1 is lambda (T_i - T_(i+1)) / h_(i+1), the finite-volume flux of the
   scheme through that interface; it is located at the interface midpoint (z_i + z_(i+1))/2 and
   interpolated linearly between midpoints (held constant above the first and below the last
   midpoint). At a node of a uniform grid this is lambda (T_(i-1) - T_(i+1)) / (2 dx), the
   central difference the published West Phoenix figure uses for the 2 cm heat-flux plates.
-* :func:`turbulent_flux`: Qh + Qle = h_eff (Ts - Ta).
+* :func:`equivalent`: any observable (soil temperature, surface temperature, fluxes), the
+  operator the calibration loss and the reports share.
 """
 
 # ruff: noqa: N802, N803, N806
@@ -25,7 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..params import SIGMA
+from ..physics import TORCH
+from ..physics.soil import interface_conductivity
 
 
 def _depths(depth: float | Sequence[float]) -> tuple[np.ndarray, bool]:
@@ -95,34 +96,20 @@ def surface_temperature(T: torch.Tensor) -> torch.Tensor:
     return T[..., 0]
 
 
-def lw_up(T: torch.Tensor, eps: Any, lw_down: Any = None, longwave: str = "paper"
-          ) -> torch.Tensor:
-    """Upward longwave [W m-2] from T (B, n, nz): eps sigma Ts^4 (+ (1-eps) L_down, Kirchhoff).
-
-    Args:
-        eps: emissivity, number or (B,). lw_down: L_down [W m-2], (n,) or (B, n) (Kirchhoff).
-    """
-    Ts = surface_temperature(T)
-    e = _col(eps, Ts)
-    out = e * SIGMA * Ts ** 4
-    if longwave == "kirchhoff":
-        if lw_down is None:
-            raise ValueError("Kirchhoff longwave needs lw_down")
-        out = out + (1 - e) * _as(lw_down, Ts)
-    return out
-
-
 def ground_heat_flux(T: torch.Tensor, z: Any, lam: Any, depth: float | Sequence[float]
                      ) -> torch.Tensor:
     """Conductive heat flux [W m-2], positive downward, at depth(s) [m].
 
-    Interface fluxes lambda (T_i - T_(i+1)) / h_(i+1) sit at the interface midpoints and are
-    interpolated linearly between them (constant beyond the first/last midpoint).
+    Interface fluxes lambda_(i+1/2) (T_i - T_(i+1)) / h_(i+1) (lambda_(i+1/2) the interface
+    conductivity of docs/theory.md eq. 8) sit at the interface midpoints and are interpolated
+    linearly between them (constant beyond the first/last midpoint). At a node of a uniform
+    grid this is lambda (T_(i-1) - T_(i+1)) / (2 dx), the central difference the published
+    West Phoenix figure uses for the 2 cm heat-flux plates.
 
     Args:
-        T: temperatures [K], (B, n, nz) (or (..., nz) with a number lam).
+        T: temperatures [K], (B, n, nz).
         z: node depths [m], (nz,).
-        lam: conductivity [W m-1 K-1], number or (B,).
+        lam: node conductivity [W m-1 K-1]: a number, (B,), (B, nz) or (B, n, nz).
         depth: depth(s) within the column [m].
     """
     zz = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z, float)
@@ -132,8 +119,14 @@ def ground_heat_flux(T: torch.Tensor, z: Any, lam: Any, depth: float | Sequence[
     h = torch.as_tensor(np.diff(zz), dtype=T.dtype, device=T.device)
     mid = 0.5 * (zz[:-1] + zz[1:])
     grad = (T[..., :-1] - T[..., 1:]) / h                          # (..., nz-1)
-    if isinstance(lam, torch.Tensor) and lam.dim() == 1:
-        lam = lam.to(T.dtype).reshape((-1,) + (1,) * (T.dim() - 1))
+    if isinstance(lam, torch.Tensor) and lam.dim() >= 1:
+        lam = lam.to(T.dtype)
+        if lam.dim() == 1:
+            lam = lam.reshape((-1,) + (1,) * (T.dim() - 1))
+        else:
+            lam = interface_conductivity(lam, TORCH)
+            if lam.dim() == 2 and T.dim() == 3:
+                lam = lam.unsqueeze(1)
     q = lam * grad
     if mid.size == 1:
         out = q[..., [0] * d.size]
@@ -144,12 +137,47 @@ def ground_heat_flux(T: torch.Tensor, z: Any, lam: Any, depth: float | Sequence[
     return out[..., 0] if scalar else out
 
 
-def turbulent_flux(T: torch.Tensor, t_air: Any, h_eff: Any) -> torch.Tensor:
-    """Qh + Qle = h_eff (Ts - Ta) [W m-2] from T (B, n, nz) and Ta [K] (n,) or (B, n)."""
-    Ts = surface_temperature(T)
-    ta = _as(t_air, Ts)
-    return _col(h_eff, Ts) * (Ts - ta)
+#: observable variable -> (unit, needs a depth)
+OBSERVABLES: dict[str, tuple[str, bool]] = {
+    "SoilTemp": ("K", True),
+    "AvgSurfT": ("K", False),
+    "LWup": ("W m-2", False),
+    "Qg": ("W m-2", False),
+    "Qh": ("W m-2", False),
+    "Qle": ("W m-2", False),
+    "Qh_plus_Qle": ("W m-2", False),
+    "LWnet": ("W m-2", False),
+    "SWnet": ("W m-2", False),
+}
 
 
-__all__ = ["soil_temperature", "surface_temperature", "lw_up", "ground_heat_flux",
-           "turbulent_flux", "interpolation_weights"]
+def equivalent(variable: str, T: torch.Tensor, fluxes: Any, z: Any, lam: Any,
+               depth: float | None = None) -> torch.Tensor:
+    """The model's value of an observed quantity, (B, n): the one observation operator of
+    sebcal, used by the calibration loss and by the reports (on Fortran output too).
+
+    * SoilTemp at depth z: linear interpolation between the two nodes around z.
+    * AvgSurfT: the top node.
+    * Qg at depth z: at the top node the model's Qg (the ground heat flux entering the
+      column), below it the conductive flux of :func:`ground_heat_flux`.
+    * LWup, LWnet, SWnet, Qh, Qle, Qh_plus_Qle: the model's surface fluxes.
+
+    Args:
+        T: temperatures [K], (B, n, nz); fluxes: name -> (B, n); z: node depths [m];
+        lam: node conductivity (see :func:`ground_heat_flux`); depth [m].
+    """
+    if variable not in OBSERVABLES:
+        raise ValueError(f"unknown observable {variable!r}; observables: "
+                         f"{', '.join(OBSERVABLES)}")
+    zz = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z, float)
+    if variable == "SoilTemp":
+        return soil_temperature(T, zz, depth)
+    if variable == "AvgSurfT":
+        return surface_temperature(T)
+    if variable == "Qg" and depth is not None and depth > zz[0]:
+        return ground_heat_flux(T, zz, lam, depth)
+    return fluxes[variable]
+
+
+__all__ = ["OBSERVABLES", "equivalent", "ground_heat_flux", "interpolation_weights",
+           "soil_temperature", "surface_temperature"]

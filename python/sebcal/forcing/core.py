@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ForcingError
 from ..times import iso
-from ..vocabulary import FORCING, NFORC, forcing_needed, soil_moisture_needed
+from ..vocabulary import FORCING, NFORC, default_options, forcing_needed, soil_moisture_needed
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,13 +183,13 @@ class Forcing:
                 "add [forcing.soil_moisture] (docs/forcing.md)")
 
     def rows(self, options: Mapping[str, str] | None = None) -> np.ndarray:
-        """Fortran forcing array (nforc, nt+1); variables not present are 0 (the options must
-        not need them: see :meth:`check`)."""
-        if options is not None:
-            self.check(options)
+        """Fortran forcing array (nforc, nt+1) of the variables the options need (the others
+        0); raises ForcingError when one is absent (see :meth:`check`)."""
+        options = dict(options or default_options())
+        self.check(options)
         out = np.zeros((NFORC, self.time.size), order="F")
-        for name, arr in self.data.items():
-            out[FORCING[name].row - 1] = arr
+        for name in forcing_needed(options):
+            out[FORCING[name].row - 1] = self.data[name]
         return out
 
     def theta_at(self, z: np.ndarray, options: Mapping[str, str]) -> np.ndarray | None:
