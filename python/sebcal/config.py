@@ -1,101 +1,361 @@
-"""Run configuration: the TOML file that describes one sebcal run.
+"""Run configuration: the TOML file that describes one sebcal run (docs/config.md).
 
-A config file has the tables ``[grid]``, ``[time]``, ``[solver]``, ``[physics]``,
-``[initial]``, ``[parameters]`` and ``[forcing]`` (docs/config.md documents every key). Every
-key except those of ``[parameters]`` has a default, and the defaults reproduce the published
-model (Huang, Heaney & van Reeuwijk, arXiv 2505.02979): a 1 m column of 101 nodes, hourly
-steps, the direct solver, the paper's longwave treatment, a Dirichlet bottom at T_b and a
-uniform initial state, driven by the paper's synthetic forcing.
+Every table has one typed schema, a pydantic model with unknown keys forbidden; the models are
+the single description of the configuration (types, units, defaults, ranges, allowed values)
+and are exported as JSON Schema for editors (:func:`json_schema`, ``sebcal schema config``).
+Option tables take their names and choices from :mod:`sebcal.vocabulary`, and ``[parameters]``
+its names, units and bounds.
 
-The keys are described once, in :data:`SCHEMA` (table -> key -> :class:`Key`, whose first four
-fields are type, default, unit and description). Generic checks (unknown keys, types, allowed
-values, lower limits, defaults) are driven by it; cross-key rules live in one function per
-table (:data:`_FINISH`). A later feature adds a table by adding it to :data:`SCHEMA` (and, if
-it has cross-key rules, to :data:`_FINISH`) and removing it from :data:`OPTIONAL_TABLES`, whose
-tables are accepted and passed through unvalidated.
+Validation runs in two passes: each table through its model (types, ranges, choices, unknown
+keys), then the rules that join keys and tables (one function per table, :data:`_FINISH`).
+Every error is a :class:`~sebcal.errors.ConfigError` whose message names the file, the table
+and the key, and says how to fix it; pydantic's own messages go through one translator
+(:func:`_translate`).
 
-Every error is a :class:`~sebcal.errors.ConfigError` whose message names the file (when there
-is one), the table and the key, and says how to fix it.
+The defaults reproduce the published model: a 1 m column of 101 nodes, hourly steps, the
+direct solver, the paper's physics, driven by the paper's synthetic forcing.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import datetime as _dt
 import math
 import os
-import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dc_field
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Literal, Mapping, Optional, Union
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .errors import ConfigError, did_you_mean
-from .params import Params, field_meta, public_name
+from .params import Params
+from .spec import ModelSpec, stretched_grid, uniform_grid
+from .times import TimeError, iso, parse_time
+from .vocabulary import (FORCING, OPTIONS, PARAMETERS, SOLVER_DEFAULTS, WIND_MIN,
+                         forcing_needed, resolve_alias, soil_moisture_needed)
 
-__all__ = [
-    "Depends",
-    "Key",
-    "OPTIONAL_TABLES",
-    "REQUIRED",
-    "RunConfig",
-    "SCHEMA",
-    "load_config",
-    "parse_config",
-]
+__all__ = ["RunConfig", "TABLES", "KeyInfo", "keys", "json_schema", "load_config",
+           "parse_config"]
 
 
-# --------------------------------------------------------------------------------------------
-# Schema
-# --------------------------------------------------------------------------------------------
+# ============================================================================ schema helpers
 
 
-class _Required:
-    """Default of a key that must be given (there is no silent default)."""
-
-    def __repr__(self) -> str:
-        return "REQUIRED"
+def _f(default: Any, unit: str, description: str, **kw: Any) -> Any:
+    return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
 
 
-#: Default of a key that must be given.
-REQUIRED = _Required()
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Depends(NamedTuple):
-    """A default that depends on the value of another key of the same table.
-
-    ``Depends("method", {"direct": 1e-10, "jacobi": 1e-4})`` is 1e-10 when ``method`` is
-    ``"direct"`` and 1e-4 when it is ``"jacobi"``.
-    """
-
-    key: str
-    values: Mapping[str, Any]
-
-    def resolve(self, table: Mapping[str, Any]) -> Any:
-        return self.values[table[self.key]]
+def _literal(choices: tuple[str, ...]) -> Any:
+    return Literal[choices]  # type: ignore[valid-type]
 
 
-class Key(NamedTuple):
-    """One key of a config table.
+Number = float
+TimeText = Union[str, _dt.datetime, _dt.date]
 
-    Attributes:
-        type: ``"float"`` (a number; integers accepted), ``"int"``, ``"str"``, ``"datetime"``
-            (ISO 8601 text or a TOML date-time), ``"float[]"`` (an array of numbers) or
-            ``"str{}"`` (a table of strings).
-        default: the value used when the key is absent; :data:`REQUIRED` when it must be given,
-            ``None`` when it is optional without a default (absent stays absent), or a
-            :class:`Depends`.
-        unit: the unit of a number, ``""`` for none.
-        description: one line for error messages and docs.
-        choices: allowed values of a ``"str"`` key, or allowed keys of a ``"str{}"`` table.
-        minimum: lowest allowed value of a number (or of every element of an array).
-        exclusive: the minimum itself is not allowed (``value > minimum``).
-        kinds: the key is only allowed when the table's ``kind`` is one of these.
-    """
 
+# ============================================================================ tables
+
+
+class GridTable(_Table):
+    """[grid]: the soil column's nodes."""
+
+    depth: float = _f(1.0, "m", "depth of the bottom node (uniform or stretched grid)", gt=0,
+                      allow_inf_nan=False)
+    nodes: int = _f(101, "", "number of nodes including top and bottom (uniform or stretched "
+                    "grid)", ge=3)
+    node_depths: Optional[list[float]] = _f(None, "m", "depths of all nodes, the top first, "
+                                            "strictly increasing (replaces depth and nodes)",
+                                            allow_inf_nan=False)
+    top_depth: float = _f(0.0, "m", "depth of the top node: 0 (the surface) with a surface "
+                          "energy balance, the sensor depth with a prescribed top", ge=0,
+                          allow_inf_nan=False)
+    first_spacing: Optional[float] = _f(None, "m", "first node spacing of a stretched grid "
+                                        "(spacings grow geometrically down to depth)", gt=0,
+                                        allow_inf_nan=False)
+
+
+class TimeTable(_Table):
+    """[time]: time step, run length, start."""
+
+    dt: float = _f(3600.0, "s", "time step", gt=0, allow_inf_nan=False)
+    steps: int = _f(100, "", "number of time steps", ge=1)
+    hours: Optional[float] = _f(None, "h", "run length in hours (replaces steps; "
+                                "steps = hours*3600/dt must be whole)", gt=0,
+                                allow_inf_nan=False)
+    start: Any = _f("2000-01-01T00:00:00Z", "UTC", "time of the initial state (level 0), "
+                    "ISO 8601 UTC")
+
+
+def _options_of(table: str) -> dict[str, Any]:
+    out = {}
+    for name, o in OPTIONS.items():
+        if o.table == table:
+            out[name] = (_literal(o.choices), _f(o.default, "", o.description))
+    return out
+
+
+class _SolverBase(_Table):
+    tol: Optional[float] = _f(None, "K", "convergence tolerance (default 1e-10 direct, 1e-4 "
+                              "jacobi)", gt=0, allow_inf_nan=False)
+    max_iter: Optional[int] = _f(None, "", "most Newton iterations (direct) or sweeps "
+                                 "(jacobi) per step (default 50 or 100000)", ge=1)
+
+
+SolverTable = create_model("SolverTable", __base__=_SolverBase,
+                           method=(_literal(OPTIONS["solver"].choices),
+                                   _f("direct", "", OPTIONS["solver"].description)),
+                           time_scheme=(_literal(OPTIONS["time_scheme"].choices),
+                                        _f("backward_euler", "",
+                                           OPTIONS["time_scheme"].description)))
+
+
+class _PhysicsBase(_Table):
+    wind_min: float = _f(WIND_MIN, "m s-1", "lower limit of the wind speed in r_a (Noah-MP and "
+                         "CLM use 1 m s-1)", gt=0, allow_inf_nan=False)
+
+
+PhysicsTable = create_model("PhysicsTable", __base__=_PhysicsBase, **_options_of("physics"))
+
+
+class SoilTable(_Table):
+    """[soil]: soil layers (soil parameters may take one value per layer)."""
+
+    layer_bottoms: Optional[list[float]] = _f(None, "m", "depth of the bottom of each soil "
+                                              "layer, increasing; nodes take the parameters of "
+                                              "the first layer whose bottom is at or below "
+                                              "them", allow_inf_nan=False)
+
+
+class SiteTable(_Table):
+    """[site]: where the data come from."""
+
+    name: Optional[str] = _f(None, "", "site name (written into output files)")
+    latitude: Optional[float] = _f(None, "degrees_north", "site latitude", ge=-90, le=90)
+    longitude: Optional[float] = _f(None, "degrees_east", "site longitude", ge=-180, le=360)
+    measurement_height: Optional[float] = _f(None, "m", "height of the wind and air "
+                                             "temperature measurements above ground (z_ref)",
+                                             gt=0, allow_inf_nan=False)
+    displacement_height: Optional[float] = _f(None, "m", "zero-plane displacement height (d0)",
+                                              ge=0, allow_inf_nan=False)
+
+
+class _InitialBase(_Table):
+    profile: Optional[list[float]] = _f(None, "K", "temperature at every node "
+                                        "(kind = \"profile\")", gt=0, allow_inf_nan=False)
+    spinup_tol: float = _f(1e-3, "K", "spin-up stops when a day changes the profile by less "
+                           "than this (max norm)", gt=0, allow_inf_nan=False)
+    spinup_max_cycles: int = _f(365, "days", "most days of spin-up", ge=1)
+
+
+InitialTable = create_model("InitialTable", __base__=_InitialBase,
+                            kind=(_literal(OPTIONS["init"].choices),
+                                  _f("uniform", "", OPTIONS["init"].description)))
+
+
+def _parameter_fields() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in PARAMETERS.values():
+        if p.group == "site":
+            continue
+        typ = Optional[Union[float, list[float]]] if p.group == "soil" else Optional[float]
+        out[p.name] = (typ, _f(None, p.unit, f"{p.long_name}, physical bounds "
+                                             f"{p.bounds_text()}", allow_inf_nan=False))
+    out["h"] = (Optional[float], _f(None, "W m-2 K-1", "sensible heat transfer coefficient; h "
+                                    "and beta together may replace h_eff = h (1 + 1/beta)",
+                                    allow_inf_nan=False))
+    return out
+
+
+ParametersTable = create_model("ParametersTable", __base__=_Table, **_parameter_fields())
+
+_FORCING_VARS = tuple(v for v in FORCING if v not in ("Ttop", "Gtop", "Tbottom"))
+_GAP = Literal["error", "interpolate", "missing"]
+_QC = Literal["observed", "gapfilled", "any"]
+
+
+class SeriesTable(_Table):
+    """[forcing.top] / [forcing.bottom]: a prescribed boundary series."""
+
+    file: Optional[str] = _f(None, "", "file of the series (default: the forcing file); "
+                             "relative paths resolve against the config file's folder")
+    kind: Optional[Literal["netcdf", "csv"]] = _f(None, "", "file type (default: by suffix)")
+    name: Optional[str] = _f(None, "", "the variable's name in the file")
+    source: Literal["variable", "radiometric"] = _f("variable", "", "a variable of the file, or "
+                                                    "the radiometric surface temperature "
+                                                    "from LWup and LWdown")
+    emissivity: float = _f(0.95, "1", "emissivity for source = \"radiometric\"", gt=0, le=1)
+    variables: Optional[dict[str, str]] = _f(None, "", "the file's names for LWup, LWdown "
+                                             "(source = \"radiometric\")")
+    units: Optional[dict[str, str]] = _f(None, "", "units of variables that carry none")
+    utc_offset_hours: Optional[float] = _f(None, "h", "local standard time of a CSV file's "
+                                           "stamps minus UTC", ge=-14, le=14)
+    gap_policy: Optional[_GAP] = _f(None, "", "missing values: error, interpolate (up to "
+                                    "max_gap_hours) or missing")
+    max_gap_hours: Optional[float] = _f(None, "h", "longest gap filled by interpolation", ge=0)
+    qc: Optional[_QC] = _f(None, "", "quality flags counted as observed")
+
+
+class SoilMoistureTable(_Table):
+    """[forcing.soil_moisture]: the observed soil-moisture profile."""
+
+    file: Optional[str] = _f(None, "", "file (default: the forcing file)")
+    kind: Optional[Literal["netcdf", "csv"]] = _f(None, "", "file type (default: by suffix)")
+    names: list[str] = _f(..., "", "the file's soil-moisture variables, one per depth")
+    depths: list[float] = _f(..., "m", "depth of each variable", ge=0, allow_inf_nan=False)
+    units: Optional[dict[str, str]] = _f(None, "", "units of variables that carry none")
+    utc_offset_hours: Optional[float] = _f(None, "h", "local standard time minus UTC (CSV)",
+                                           ge=-14, le=14)
+    gap_policy: Optional[_GAP] = _f(None, "", "missing values")
+    max_gap_hours: Optional[float] = _f(None, "h", "longest gap filled by interpolation", ge=0)
+    qc: Optional[_QC] = _f(None, "", "quality flags counted as observed")
+
+
+class ForcingTable(_Table):
+    """[forcing]: the meteorological forcing."""
+
+    kind: Literal["paper_synthetic", "netcdf", "csv"] = _f("paper_synthetic", "",
+                                                           "source of the forcing")
+    k_peak: float = _f(800.0, "W m-2", "peak downward shortwave at solar noon", ge=0,
+                       allow_inf_nan=False)
+    lw_down: float = _f(100.0, "W m-2", "constant downward longwave", ge=0, allow_inf_nan=False)
+    t_air: float = _f(296.0, "K", "constant air temperature", gt=0, allow_inf_nan=False)
+    sunrise_h: float = _f(7.0, "h", "sunrise, hours after local midnight", ge=0,
+                          allow_inf_nan=False)
+    sunset_h: float = _f(21.0, "h", "sunset, hours after local midnight", ge=0,
+                         allow_inf_nan=False)
+    wind: Optional[float] = _f(None, "m s-1", "constant wind speed (instead of the file's)",
+                               ge=0, allow_inf_nan=False)
+    psurf: Optional[float] = _f(None, "Pa", "constant surface pressure", gt=0,
+                                allow_inf_nan=False)
+    qair: Optional[float] = _f(None, "kg kg-1", "constant specific humidity", ge=0,
+                               allow_inf_nan=False)
+    lai: Optional[float] = _f(None, "m2 m-2", "constant leaf area index", ge=0,
+                              allow_inf_nan=False)
+    soil_moisture: Optional[Union[float, SoilMoistureTable]] = _f(
+        None, "m3 m-3", "soil moisture: a constant (synthetic forcing) or a table of the "
+        "observed profile")
+    path: Optional[str] = _f(None, "", "forcing file (NetCDF or AmeriFlux/FLUXNET CSV); "
+                             "relative paths resolve against the config file's folder")
+    gap_policy: _GAP = _f("error", "", "what to do with missing forcing values")
+    max_gap_hours: float = _f(6.0, "h", "longest gap filled by gap_policy = \"interpolate\"",
+                              ge=0, allow_inf_nan=False)
+    resample: Literal["sample", "mean"] = _f("sample", "", "how file values map onto model "
+                                             "time levels")
+    qc: _QC = _f("observed", "", "quality flags counted as observed: observed (0), gapfilled "
+                 "(0, 1) or any (0-2)")
+    variables: Optional[dict[str, str]] = _f(None, "", "the file's variable name for "
+                                             f"{', '.join(_FORCING_VARS)} (when not the ALMA "
+                                             "name or a known alias)")
+    units: Optional[dict[str, str]] = _f(None, "", "units of the file's variables that carry "
+                                         "none (CSV)")
+    utc_offset_hours: Optional[float] = _f(None, "h", "local standard time of a CSV file's "
+                                           "stamps minus UTC (AmeriFlux, FLUXNET)", ge=-14,
+                                           le=14)
+    top: Optional[SeriesTable] = _f(None, "", "the prescribed top series (physics top)")
+    bottom: Optional[SeriesTable] = _f(None, "", "the prescribed bottom series (physics "
+                                       "bottom = \"series\")")
+
+
+_SYN_KEYS = ("k_peak", "lw_down", "t_air", "sunrise_h", "sunset_h")
+_FILE_KEYS = ("path", "gap_policy", "max_gap_hours", "resample", "qc", "variables", "units",
+              "utc_offset_hours")
+
+_OBSERVABLES = ("SoilTemp", "AvgSurfT", "LWup", "Qg", "Qh", "Qle", "Qh_plus_Qle", "LWnet",
+                "SWnet")
+
+
+class ObservationTable(_Table):
+    """[observations.NAME]: one observed series."""
+
+    variable: Literal[_OBSERVABLES] = _f(..., "", "what is observed")  # type: ignore[valid-type]
+    depth: Optional[float] = _f(None, "m", "depth (SoilTemp: required; Qg: default the top)",
+                                ge=0, allow_inf_nan=False)
+    file: str = _f(..., "", "text file (one value per model level) or a NetCDF/CSV file")
+    kind: Optional[Literal["netcdf", "csv", "text"]] = _f(None, "", "file type (default: by "
+                                                          "suffix)")
+    name: Optional[Union[str, list[str]]] = _f(None, "", "the variable in the file (default: "
+                                               "variable); a list is summed")
+    sigma: float = _f(1.0, "K or W m-2", "error scale: the loss weight is 1/sigma^2", gt=0,
+                      allow_inf_nan=False)
+    fit: bool = _f(True, "", "false: evaluated, not fitted")
+    gap_policy: _GAP = _f("missing", "", "gaps: missing (left out), error, interpolate")
+    qc: _QC = _f("observed", "", "quality flags counted as observed")
+    units: Optional[dict[str, str]] = _f(None, "", "units of variables that carry none (CSV)")
+    utc_offset_hours: Optional[float] = _f(None, "h", "local standard time minus UTC (CSV)",
+                                           ge=-14, le=14)
+
+
+class PublishedTable(_Table):
+    """[calibration.published]: published results to show beside ours."""
+
+    source: str = _f("", "", "where the results come from")
+    files: list[str] = _f(..., "", "text files of initial/final rows per trial")
+    columns: list[str] = _f(..., "", "parameter of each column")
+
+
+class CalibrationTable(_Table):
+    """[calibration]: what is fitted, how, and over which windows."""
+
+    free: list[str] = _f(["h_eff", "lambda", "C", "T_b"], "", "parameters to fit")
+    starts: int = _f(50, "", "number of starts drawn from the prior ranges", ge=1)
+    seed: int = _f(0, "", "seed of the starts", ge=0)
+    prior: dict[str, list[float]] = _f({}, "", "prior range [low, high] of each parameter's "
+                                       "starts (default: the vocabulary's)")
+    bounds: dict[str, list[float]] = _f({}, "", "calibration bounds [low, high] (default: the "
+                                        "vocabulary's), enforced by the transform")
+    adam_iterations: int = _f(150, "", "Adam iterations (all starts at once)", ge=0)
+    adam_lr: float = _f(0.05, "", "Adam learning rate in the prior-scaled space", gt=0)
+    lbfgs_iterations: int = _f(200, "", "most L-BFGS iterations per start", ge=0)
+    ftol: float = _f(1e-12, "", "L-BFGS stops a start when its relative loss change is below "
+                     "this", gt=0)
+    gtol: float = _f(1e-9, "", "... or when its largest gradient component is below this", gt=0)
+    calibration_hours: Optional[list[float]] = _f(None, "h", "calibration window [first, last] "
+                                                  "in hours after the start")
+    evaluation_hours: Optional[list[float]] = _f(None, "h", "evaluation window [first, last] in "
+                                                 "hours after the start")
+    calibration_window: Optional[list[Any]] = _f(None, "UTC", "calibration window as two UTC "
+                                                 "times")
+    evaluation_window: Optional[list[Any]] = _f(None, "UTC", "evaluation window as two UTC "
+                                                "times")
+    published: Optional[PublishedTable] = _f(None, "", "published results shown beside ours")
+
+
+#: table name -> model, in file order; [observations] holds one ObservationTable per name
+TABLES: dict[str, type[BaseModel]] = {
+    "grid": GridTable, "time": TimeTable, "solver": SolverTable, "physics": PhysicsTable,
+    "soil": SoilTable, "site": SiteTable, "initial": InitialTable,
+    "parameters": ParametersTable, "forcing": ForcingTable, "observations": ObservationTable,
+    "calibration": CalibrationTable,
+}
+#: tables written by to_dict even when the file leaves them out (their defaults matter)
+_CORE = ("grid", "time", "solver", "physics", "initial", "parameters", "forcing")
+#: tables whose entries are named sub-tables of one model
+_NAMED = {"observations": ObservationTable}
+
+_TYPE_WORDS = {
+    "float": "a number", "int": "an integer", "str": "a string", "bool": "true or false",
+    "datetime": "an ISO 8601 date-time (UTC), e.g. \"2000-01-01T00:00:00Z\"",
+    "float[]": "an array of numbers", "str{}": "a table of strings", "str[]": "an array of strings",
+    "table": "a table", "float|float[]": "a number or an array of numbers (one per layer)",
+    "str|str[]": "a string or an array of strings", "any[]": "an array",
+    "{float[]}": "a table of [low, high] arrays", "float|table": "a number or a table",
+}
+
+
+# ============================================================================ key info
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What docs and messages need to know about a key (read from the pydantic field)."""
+
+    name: str
     type: str
     default: Any
     unit: str
@@ -103,177 +363,189 @@ class Key(NamedTuple):
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     exclusive: bool = False
-    kinds: tuple[str, ...] | None = None
+    maximum: float | None = None
+    required: bool = False
 
 
-def _parameter_keys() -> dict[str, Key]:
-    keys: dict[str, Key] = {}
-    for f in dataclasses.fields(Params):
-        meta = f.metadata
-        lo, hi = meta["bounds"]
-        lb = "[" if meta["closed"][0] else "("
-        hb = "]" if meta["closed"][1] else ")"
-        name = public_name(f.name)
-        default = None if name == "beta" else REQUIRED
-        keys[name] = Key("float", default, meta["unit"],
-                         f"{meta['long_name']}, physical bounds {lb}{lo:g}, {hi:g}{hb}")
-    keys["h"] = Key("float", None, field_meta("h_eff")["unit"],
-                    "sensible heat transfer coefficient; h and beta together may replace "
-                    "h_eff = h (1 + 1/beta)", minimum=0.0, exclusive=True)
-    return keys
+def _type_word(ann: Any) -> tuple[str, tuple[str, ...] | None]:
+    import typing
+
+    origin = typing.get_origin(ann)
+    args = typing.get_args(ann)
+    if origin is Union:
+        inner = [a for a in args if a is not type(None)]
+        words = [_type_word(a) for a in inner]
+        if len(words) == 1:
+            return words[0]
+        kinds = "|".join(w for w, _ in words)
+        if kinds == "float|float[]":
+            return kinds, None
+        if kinds == "str|str[]":
+            return kinds, None
+        if kinds.startswith("float|") and "table" in kinds:
+            return "float|table", None
+        if "datetime" in kinds or kinds.startswith("str|"):
+            return "datetime", None
+        return kinds, None
+    if origin is Literal:
+        return "str", tuple(str(a) for a in args)
+    if origin is list:
+        inner, _ = _type_word(args[0]) if args else ("any", None)
+        return {"float": "float[]", "str": "str[]"}.get(inner, "any[]"), None
+    if origin is dict:
+        inner, _ = _type_word(args[1]) if len(args) > 1 else ("str", None)
+        return {"str": "str{}", "float[]": "{float[]}"}.get(inner, "table"), None
+    if ann is float:
+        return "float", None
+    if ann is int:
+        return "int", None
+    if ann is str:
+        return "str", None
+    if ann is bool:
+        return "bool", None
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return "table", None
+    if ann is Any:
+        return "datetime", None
+    return "any", None
 
 
-_SYN = ("paper_synthetic",)
-_NC = ("netcdf",)
-
-#: table name -> key name -> Key(type, default, unit, description, ...).
-SCHEMA: dict[str, dict[str, Key]] = {
-    "grid": {
-        "depth": Key("float", 1.0, "m", "depth of the bottom node (uniform grid)",
-                     minimum=0.0, exclusive=True),
-        "nodes": Key("int", 101, "", "number of nodes including surface and bottom "
-                     "(uniform grid)", minimum=3),
-        "node_depths": Key("float[]", None, "m", "depths of all nodes, 0 first, strictly "
-                           "increasing (non-uniform grid; replaces depth and nodes)"),
-    },
-    "time": {
-        "dt": Key("float", 3600.0, "s", "time step", minimum=0.0, exclusive=True),
-        "steps": Key("int", 100, "", "number of time steps", minimum=1),
-        "hours": Key("float", None, "h", "run length in hours (replaces steps; "
-                     "steps = hours*3600/dt must be whole)", minimum=0.0, exclusive=True),
-        "start": Key("datetime", "2000-01-01T00:00:00Z", "UTC",
-                     "time of the initial state (level 0)"),
-    },
-    "solver": {
-        "method": Key("str", "direct", "", "solver of each implicit step",
-                      choices=("direct", "jacobi")),
-        "tol": Key("float", Depends("method", {"direct": 1e-10, "jacobi": 1e-4}), "K",
-                   "convergence tolerance", minimum=0.0, exclusive=True),
-        "max_iter": Key("int", Depends("method", {"direct": 50, "jacobi": 100000}), "",
-                        "most Newton iterations (direct) or sweeps (jacobi) per step",
-                        minimum=1),
-    },
-    "physics": {
-        "longwave": Key("str", "paper", "", "longwave treatment at the surface",
-                        choices=("paper", "kirchhoff")),
-        "bottom": Key("str", "dirichlet", "", "bottom boundary condition",
-                      choices=("dirichlet", "zero_flux")),
-    },
-    "initial": {
-        "kind": Key("str", "uniform", "", "initial soil temperature",
-                    choices=("uniform", "profile", "spinup")),
-        "profile": Key("float[]", None, "K", "temperature at every node (kind = \"profile\")",
-                       minimum=0.0, exclusive=True),
-        "spinup_tol": Key("float", 1e-3, "K", "spin-up stops when a day changes the profile "
-                          "by less than this (max norm)", minimum=0.0, exclusive=True),
-        "spinup_max_cycles": Key("int", 365, "days", "most days of spin-up", minimum=1),
-    },
-    "parameters": _parameter_keys(),
-    "forcing": {
-        "kind": Key("str", "paper_synthetic", "", "source of the forcing",
-                    choices=("paper_synthetic", "netcdf")),
-        "k_peak": Key("float", 800.0, "W m-2", "peak downward shortwave at solar noon",
-                      minimum=0.0, kinds=_SYN),
-        "lw_down": Key("float", 100.0, "W m-2", "constant downward longwave", minimum=0.0,
-                       kinds=_SYN),
-        "t_air": Key("float", 296.0, "K", "constant air temperature", minimum=0.0,
-                     exclusive=True, kinds=_SYN),
-        "sunrise_h": Key("float", 7.0, "h", "sunrise, hours after local midnight",
-                         minimum=0.0, kinds=_SYN),
-        "sunset_h": Key("float", 21.0, "h", "sunset, hours after local midnight",
-                        minimum=0.0, kinds=_SYN),
-        "path": Key("str", REQUIRED, "", "NetCDF (ALMA/CF) file; relative paths resolve "
-                    "against the config file's folder", kinds=_NC),
-        "gap_policy": Key("str", "error", "", "what to do with missing forcing values",
-                          choices=("error", "interpolate"), kinds=_NC),
-        "max_gap_hours": Key("float", 6.0, "h", "longest gap filled by "
-                             "gap_policy = \"interpolate\"", minimum=0.0, kinds=_NC),
-        "resample": Key("str", "sample", "", "how file values map onto model time levels",
-                        choices=("sample", "mean"), kinds=_NC),
-        "variables": Key("str{}", None, "", "the file's variable name for SWdown, LWdown, Tair "
-                         "(when not the ALMA name or a known alias)",
-                         choices=("SWdown", "LWdown", "Tair"), kinds=_NC),
-    },
-}
-
-#: Tables accepted and passed through in ``RunConfig.tables`` without validation (yet).
-OPTIONAL_TABLES: tuple[str, ...] = ("observations", "calibration", "evaluation", "export")
-
-#: Order of the tables in ``RunConfig.tables`` and ``to_dict``.
-_ORDER = ("grid", "time", "solver", "physics", "initial", "parameters", "forcing")
-
-#: Other names accepted in [parameters] (Params.ALIASES), checked with the canonical key.
-_PARAM_ALIASES: dict[str, str] = {
-    alias: public_name(name) for alias, name in Params.ALIASES.items()
-    if alias != public_name(name)}
-
-_TYPE_WORDS = {
-    "float": "a number",
-    "int": "an integer",
-    "str": "a string",
-    "datetime": "an ISO 8601 date-time (UTC), e.g. \"2000-01-01T00:00:00Z\"",
-    "float[]": "an array of numbers",
-    "str{}": "a table of strings",
-}
+def keys(model: type[BaseModel]) -> dict[str, KeyInfo]:
+    """Key name -> :class:`KeyInfo` of a table model (docs/config.md is checked against it)."""
+    out = {}
+    for name, fld in model.model_fields.items():
+        typ, choices = _type_word(fld.annotation)
+        extra = fld.json_schema_extra or {}
+        lo = hi = None
+        exclusive = False
+        for m in fld.metadata:
+            if getattr(m, "gt", None) is not None:
+                lo, exclusive = float(m.gt), True
+            if getattr(m, "ge", None) is not None:
+                lo = float(m.ge)
+            if getattr(m, "le", None) is not None:
+                hi = float(m.le)
+        out[name] = KeyInfo(name, typ, None if fld.is_required() else fld.default,
+                            str(extra.get("unit", "")), fld.description or "", choices, lo,
+                            exclusive, hi, fld.is_required())
+    return out
 
 
-# --------------------------------------------------------------------------------------------
-# RunConfig
-# --------------------------------------------------------------------------------------------
+def json_schema() -> dict:
+    """JSON Schema of a whole config file (for editors; ``sebcal schema config``)."""
+    fields: dict[str, Any] = {}
+    for name, model in TABLES.items():
+        typ = dict[str, model] if name in _NAMED else model  # type: ignore[valid-type]
+        fields[name] = (Optional[typ], None)
+    root = create_model("SebcalConfig", __base__=_Table, **fields)
+    schema = root.model_json_schema()
+    schema["title"] = "sebcal configuration"
+    schema["$comment"] = "docs/config.md describes every key"
+    return schema
+
+
+# ============================================================================ RunConfig
 
 
 @dataclass(frozen=True, eq=False)
 class RunConfig:
-    """A validated run configuration (all values in SI units, defaults filled).
+    """A validated run configuration (SI units, defaults filled).
 
     Attributes:
         path: the config file, None when built from a mapping.
-        node_depths: node depths z_i [m], float64, z_0 = 0, strictly increasing (read-only).
-        uniform: True when built from [grid] depth/nodes (then the spacing is exactly dx).
-        dx: uniform spacing depth/(nodes-1) [m], None for given node depths.
-        dt: time step [s].
-        nt: number of time steps.
-        start: time of level 0, UTC, datetime64[s].
-        solver: "direct" or "jacobi".
-        tol: solver tolerance [K].
-        max_iter: most Newton iterations (direct) or sweeps (jacobi) per step.
-        longwave: "paper" or "kirchhoff".
-        bottom: "dirichlet" or "zero_flux".
-        init: "uniform", "profile" or "spinup".
-        init_profile: initial temperature at every node [K] for init = "profile", else None.
-        spinup_tol: spin-up tolerance [K].
-        spinup_max_cycles: most days of spin-up.
-        params: the physical parameters.
-        forcing: the [forcing] table (defaults filled, ``path`` absolute).
-        tables: every table as parsed, defaults filled (optional tables passed through).
+        spec: the model (grid, time step, options, solver settings, soil layers).
+        nt: number of time steps; start: time of level 0 (UTC, datetime64[s]).
+        params: the parameter values given (defaults for the options are filled by
+            spec.check_params).
+        forcing: the [forcing] table (defaults filled, paths absolute).
+        site: the [site] table.
+        observations: label -> [observations.NAME] table (paths absolute).
+        calibration: the [calibration] table (defaults filled), None when absent.
+        tables: every table as validated, defaults filled.
     """
 
     path: Path | None
-    node_depths: np.ndarray
-    uniform: bool
-    dx: float | None
-    dt: float
+    spec: ModelSpec
     nt: int
     start: np.datetime64
-    solver: str
-    tol: float
-    max_iter: int
-    longwave: str
-    bottom: str
-    init: str
-    init_profile: np.ndarray | None
-    spinup_tol: float
-    spinup_max_cycles: int
     params: Params
     forcing: dict
-    tables: dict
+    site: dict
+    observations: dict
+    calibration: dict | None
+    tables: dict = dc_field(repr=False)
 
-    __hash__ = None  # type: ignore[assignment]  # holds arrays and dicts
+    __hash__ = None  # type: ignore[assignment]
+
+    # ---- the model, for readability at call sites
+    @property
+    def node_depths(self) -> np.ndarray:
+        return self.spec.node_depths
 
     @property
     def nodes(self) -> int:
-        """Number of nodes (surface and bottom included)."""
-        return int(self.node_depths.size)
+        return self.spec.nz
+
+    @property
+    def dt(self) -> float:
+        return self.spec.dt
+
+    @property
+    def dx(self) -> float | None:
+        return self.spec.dx
+
+    @property
+    def uniform(self) -> bool:
+        return self.spec.uniform
+
+    @property
+    def options(self) -> dict:
+        return dict(self.spec.options)
+
+    @property
+    def solver(self) -> str:
+        return self.spec.options["solver"]
+
+    @property
+    def tol(self) -> float:
+        return float(self.spec.tol)
+
+    @property
+    def max_iter(self) -> int:
+        return int(self.spec.max_iter)
+
+    @property
+    def longwave(self) -> str:
+        return self.spec.options["longwave"]
+
+    @property
+    def bottom(self) -> str:
+        return self.spec.options["bottom"]
+
+    @property
+    def init(self) -> str:
+        return self.spec.options["init"]
+
+    @property
+    def init_profile(self) -> np.ndarray | None:
+        return self.spec.init_profile
+
+    @property
+    def spinup_tol(self) -> float:
+        return float(self.spec.spinup_tol)
+
+    @property
+    def spinup_max_cycles(self) -> int:
+        return int(self.spec.spinup_max_cycles)
+
+    @property
+    def base(self) -> Path:
+        """Folder that relative paths resolve against."""
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def full_params(self) -> Params:
+        """The parameters with the vocabulary defaults for the options filled."""
+        return self.spec.check_params(self.params)
 
     def to_dict(self) -> dict:
         """The full config, defaults filled, as plain JSON/TOML-serialisable values.
@@ -285,28 +557,16 @@ class RunConfig:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RunConfig):
             return NotImplemented
-        for f in dataclasses.fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-                if a is None or b is None or not np.array_equal(a, b):
-                    return False
-            elif f.name == "tables":
-                if _plain(a) != _plain(b):
-                    return False
-            elif a != b:
-                return False
-        return True
+        return self.path == other.path and _plain(self.tables) == _plain(other.tables)
 
 
-# --------------------------------------------------------------------------------------------
-# Public functions
-# --------------------------------------------------------------------------------------------
+# ============================================================================ entry points
 
 
 def load_config(path: str | os.PathLike) -> RunConfig:
     """Read and validate a TOML config file.
 
-    Relative paths inside it (``[forcing] path``) resolve against the file's folder.
+    Relative paths inside it resolve against the file's folder.
 
     Raises:
         ConfigError: the file is missing or unreadable, is not valid TOML (the message gives
@@ -317,7 +577,8 @@ def load_config(path: str | os.PathLike) -> RunConfig:
         raise ConfigError(f"config file '{p}' does not exist (absolute path tried: "
                           f"'{p.absolute()}'); check the name and the working directory.")
     if not p.is_file():
-        raise ConfigError(f"config file '{p}' is not a file; give the path of a .toml file.")
+        raise ConfigError(f"config file '{p}' is not a file (a directory?); give the path of a "
+                          ".toml file.")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -335,12 +596,12 @@ def load_config(path: str | os.PathLike) -> RunConfig:
 
 def parse_config(data: Mapping, base_dir: str | os.PathLike | None = None,
                  path: str | os.PathLike | None = None) -> RunConfig:
-    """Validate a config given as a mapping (e.g. parsed TOML, or ``RunConfig.to_dict()``).
+    """Validate a config given as a mapping (parsed TOML, or ``RunConfig.to_dict()``).
 
     Args:
-        data: table name -> table (a mapping of key -> value).
-        base_dir: folder against which relative paths resolve; default: the folder of
-            ``path``, else the current working directory.
+        data: table name -> table.
+        base_dir: folder relative paths resolve against (default: the folder of ``path``,
+            else the working directory).
         path: the config file the mapping came from (named in error messages).
 
     Raises:
@@ -357,56 +618,31 @@ def parse_config(data: Mapping, base_dir: str | os.PathLike | None = None,
     if not isinstance(data, Mapping):
         raise ctx.error(None, None, f"the config must be a mapping of tables, got "
                         f"{type(data).__name__}")
-
+    data = _plain_input(data)
     _check_tables(ctx, data)
-    tables: dict[str, dict] = {}
-    given = {name: _check_keys(ctx, name, data.get(name) or {}) for name in SCHEMA}
-    # the core tables always (with their defaults); tables added to SCHEMA later only when
-    # the file has them (an absent feature table means the feature is off)
-    for name in [*_ORDER, *(t for t in SCHEMA if t not in _ORDER and t in data)]:
-        tables[name] = _FINISH.get(name, _finish_generic)(ctx, name, given[name], tables)
-    for name in OPTIONAL_TABLES:
-        if name in data and name not in SCHEMA:
-            tables[name] = copy.deepcopy(dict(data[name]))
-
-    grid, time, solver = tables["grid"], tables["time"], tables["solver"]
-    physics, initial = tables["physics"], tables["initial"]
-    if "node_depths" in grid:
-        z = np.array(grid["node_depths"], dtype=np.float64)
-        uniform, dx = False, None
-    else:
-        n = grid["nodes"]
-        dx = grid["depth"] / (n - 1)
-        z = np.arange(n, dtype=np.float64) * grid["depth"] / (n - 1)
-        z[-1] = grid["depth"]
-        uniform = True
-    z.setflags(write=False)
-    profile = None
-    if "profile" in initial:
-        profile = np.array(initial["profile"], dtype=np.float64)
-        profile.setflags(write=False)
-    forcing = copy.deepcopy(tables["forcing"])
-    return RunConfig(
-        path=file, node_depths=z, uniform=uniform, dx=dx, dt=time["dt"], nt=time["steps"],
-        start=_parse_start(ctx, time["start"]), solver=solver["method"], tol=solver["tol"],
-        max_iter=solver["max_iter"], longwave=physics["longwave"], bottom=physics["bottom"],
-        init=initial["kind"], init_profile=profile, spinup_tol=initial["spinup_tol"],
-        spinup_max_cycles=initial["spinup_max_cycles"], params=ctx.params,
-        forcing=forcing, tables=tables)
+    tables: dict[str, Any] = {}
+    for name in TABLES:
+        if name in _CORE or name in data:
+            tables[name] = _FINISH[name](ctx, _validate(ctx, name, data.get(name, {})), tables)
+    spec = tables.pop("_spec")
+    params = tables.pop("_params")
+    return RunConfig(path=file, spec=spec, nt=tables["time"]["steps"],
+                     start=parse_time(tables["time"]["start"]), params=params,
+                     forcing=dict(tables["forcing"]), site=dict(tables.get("site", {})),
+                     observations=dict(tables.get("observations", {})),
+                     calibration=tables.get("calibration"),
+                     tables={k: v for k, v in tables.items()})
 
 
-# --------------------------------------------------------------------------------------------
-# Generic validation
-# --------------------------------------------------------------------------------------------
+# ============================================================================ validation
 
 
 class _Ctx:
     """Builds error messages that name the file, the table and the key."""
 
-    def __init__(self, file: Path | None, base: Path | None = None) -> None:
+    def __init__(self, file: Path | None, base: Path) -> None:
         self.file = file
-        self.base = base if base is not None else Path.cwd()
-        self.params: Params | None = None
+        self.base = base
 
     def error(self, table: str | None, key: str | None, msg: str) -> ConfigError:
         where = []
@@ -417,17 +653,17 @@ class _Ctx:
         prefix = ": ".join(where)
         return ConfigError(f"{prefix}: {msg}" if prefix else msg)
 
-
-def _suggest(word: str, names) -> str:
-    return did_you_mean(word, names)
+    def resolve(self, value: str) -> str:
+        p = Path(value).expanduser()
+        return os.path.abspath(p if p.is_absolute() else self.base / p)
 
 
 def _tables_of(key: str) -> list[str]:
-    return [t for t, keys in SCHEMA.items() if key in keys]
+    return [t for t, m in TABLES.items() if t not in _NAMED and key in m.model_fields]
 
 
 def _check_tables(ctx: _Ctx, data: Mapping) -> None:
-    valid = [*SCHEMA, *(t for t in OPTIONAL_TABLES if t not in SCHEMA)]
+    valid = list(TABLES)
     for name, value in data.items():
         if name in valid:
             if not isinstance(value, Mapping):
@@ -442,41 +678,65 @@ def _check_tables(ctx: _Ctx, data: Mapping) -> None:
                                 f"[{home[0]}]")
             raise ctx.error(None, None, f"unknown top-level key '{name}'; every key belongs "
                             f"in a table, valid tables: {', '.join(valid)}")
-        raise ctx.error(None, None, f"unknown table [{name}]{_suggest(name, valid)}; valid "
+        raise ctx.error(None, None, f"unknown table [{name}]{did_you_mean(name, valid)}; valid "
                         f"tables: {', '.join(valid)}")
     if "parameters" not in data:
-        needed = ", ".join(k for k, key in SCHEMA["parameters"].items()
-                           if key.default is REQUIRED)
-        raise ctx.error(None, None, "the [parameters] table is missing; parameters have no "
-                        f"defaults: give [parameters] with {needed} (or h and beta instead "
-                        "of h_eff)")
+        raise ctx.error(None, None, "the [parameters] table is missing; give [parameters] with "
+                        "the parameters the model uses (e.g. alpha, eps, lambda, C, T_b, "
+                        "h_eff for the published model; docs/config.md)")
 
 
-def _check_keys(ctx: _Ctx, table: str, values: Mapping) -> dict[str, Any]:
-    """Unknown keys, types, choices and minimum of each key given; returns converted values."""
-    schema = SCHEMA[table]
-    aliases = _PARAM_ALIASES if table == "parameters" else {}
-    kind_key = schema.get("kind")
-    kind = values.get("kind", kind_key.default if kind_key else None)
-    if kind_key is not None:
-        kind = _check_value(ctx, table, "kind", kind_key, kind)
+def _validate(ctx: _Ctx, name: str, values: Mapping) -> dict:
+    """One table through its model; the named sub-tables of [observations] one by one."""
+    model = TABLES[name]
+    if name in _NAMED:
+        out = {}
+        for label, sub in values.items():
+            where = f"{name}.{label}"
+            if not isinstance(sub, Mapping):
+                raise ctx.error(where, None, "must be a table such as [observations.T5] with "
+                                "variable = \"SoilTemp\", depth = 0.05, file = ...")
+            out[label] = _run_model(ctx, where, model, sub)
+        return out
+    if name == "parameters":
+        values = _canonical_parameters(ctx, values)
+    return _run_model(ctx, name, model, values)
+
+
+def _canonical_parameters(ctx: _Ctx, values: Mapping) -> dict:
     out: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
     for key, value in values.items():
-        name = aliases.get(key, key)
-        if name not in schema:
-            home = [t for t in _tables_of(str(key)) if t != table]
-            if home:
-                raise ctx.error(table, key, f"'{key}' does not belong in [{table}]; move it "
-                                f"to [{home[0]}]")
-            raise ctx.error(table, key, f"unknown key '{key}'"
-                            f"{_suggest(key, [*schema, *aliases])}; valid keys in [{table}]: "
-                            f"{', '.join(schema)}")
-        spec = schema[name]
-        if spec.kinds is not None and kind not in spec.kinds:
-            raise ctx.error(table, key, f"'{key}' is only used with kind = "
-                            f"{' or '.join(repr(k) for k in spec.kinds)}, but kind = "
-                            f"{kind!r}; remove it or change kind")
-        out[key] = _check_value(ctx, table, key, spec, value)
+        name = "lambda" if key == "lam" else resolve_alias(str(key))
+        if name in PARAMETERS and PARAMETERS[name].group == "site":
+            raise ctx.error("parameters", key, f"'{key}' is a property of the site: give it in "
+                            f"[site] as {'measurement_height' if name == 'z_ref' else 'displacement_height'}")
+        if name in given_as:
+            raise ctx.error("parameters", key, f"[parameters] gives parameter '{name}' twice, as "
+                            f"'{given_as[name]}' and as '{key}'; keep one of them")
+        given_as[name] = str(key)
+        out[name if (name in PARAMETERS or name == "h") else key] = value
+    return out
+
+
+def _run_model(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping) -> dict:
+    try:
+        obj = model.model_validate(dict(values))
+    except ValidationError as exc:
+        raise _translate(ctx, table, model, values, exc) from None
+    given = set(values)
+    out = {}
+    for k, fld in model.model_fields.items():
+        v = getattr(obj, k)
+        if isinstance(v, BaseModel):
+            sub = values.get(k, {})
+            v = {kk: getattr(v, kk) for kk in type(v).model_fields
+                 if kk in sub or getattr(v, kk) is not None}
+        elif isinstance(v, dict):
+            v = {kk: (vv.model_dump(exclude_none=True) if isinstance(vv, BaseModel) else vv)
+                 for kk, vv in v.items()}
+        if k in given:
+            out[k] = v
     return out
 
 
@@ -488,304 +748,487 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def _unit(spec: Key) -> str:
-    return f" [{spec.unit}]" if spec.unit else ""
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_))
-
-
-def _check_value(ctx: _Ctx, table: str, key: str, spec: Key, value: Any) -> Any:
-    t = spec.type
-
-    def bad_type() -> ConfigError:
-        hint = ""
-        if isinstance(value, str) and t in ("float", "int"):
-            try:
-                float(value)
-                hint = f" (write {key} = {value.strip()}, without quotes)"
-            except ValueError:
-                pass
-        elif t == "str" and spec.choices:
-            hint = f": one of {', '.join(chr(34) + c + chr(34) for c in spec.choices)}"
-        elif t == "str" and (_is_number(value) or isinstance(value, bool)):
-            hint = f" (write {key} = \"{value}\", in quotes)"
-        elif t == "int" and _is_number(value):
-            hint = f" (write a whole number without a decimal point, e.g. {key} = " \
-                   f"{int(value) if math.isfinite(value) else 1})"
-        return ctx.error(table, key, f"{key} = {_show(value)} has the wrong type; expected "
-                         f"{_TYPE_WORDS[t]}{_unit(spec)}{hint}")
-
-    if t == "float":
-        if not _is_number(value):
-            raise bad_type()
-        value = float(value)
-        _check_min(ctx, table, key, spec, value)
-        return value
-    if t == "int":
-        if not (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))):
-            raise bad_type()
-        value = int(value)
-        _check_min(ctx, table, key, spec, value)
-        return value
-    if t == "str":
-        if not isinstance(value, str):
-            raise bad_type()
-        if spec.choices is not None and value not in spec.choices:
-            raise ctx.error(table, key, f"{key} = \"{value}\" is not an allowed value"
-                            f"{_suggest(value, spec.choices)}; use one of "
-                            f"{', '.join(repr(c) for c in spec.choices)}")
-        return value
-    if t == "datetime":
-        _parse_start(ctx, value, table, key)
-        return value
-    if t == "float[]":
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
-        if not isinstance(value, (list, tuple)):
-            raise bad_type()
-        out = []
-        for i, v in enumerate(value):
-            if not _is_number(v):
-                raise ctx.error(table, key, f"{key}[{i}] = {_show(v)} is not a number; "
-                                f"{key} must be {_TYPE_WORDS[t]}{_unit(spec)}")
-            v = float(v)
-            _check_min(ctx, table, f"{key}[{i}]", spec, v)
-            out.append(v)
-        return out
-    if t == "str{}":
-        if not isinstance(value, Mapping):
-            raise bad_type()
-        for k, v in value.items():
-            if spec.choices is not None and k not in spec.choices:
-                raise ctx.error(table, f"{key}.{k}", f"unknown name '{k}'"
-                                f"{_suggest(k, spec.choices)}; {key} may name "
-                                f"{', '.join(spec.choices)}")
-            if not isinstance(v, str) or not v.strip():
-                raise ctx.error(table, f"{key}.{k}", f"{key}.{k} = {_show(v)} must be a "
-                                "non-empty string (the variable's name in the file)")
-        return {str(k): v for k, v in value.items()}
-    raise AssertionError(f"unknown schema type {t!r}")  # pragma: no cover
-
-
-def _check_min(ctx: _Ctx, table: str, key: str, spec: Key, value: float) -> None:
-    if not math.isfinite(value):
-        raise ctx.error(table, key, f"{key} = {value} must be a finite number{_unit(spec)}")
-    lo = spec.minimum
-    if lo is None:
-        return
-    if value < lo or (spec.exclusive and value == lo):
-        op = ">" if spec.exclusive else ">="
-        raise ctx.error(table, key, f"{key} = {value:g}{_unit(spec)} is out of range: the "
-                        f"{spec.description} must be {op} {lo:g}")
-
-
-def _fill(table: Mapping[str, Key], given: Mapping[str, Any], kind: str | None = None,
-          skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``given`` plus every default that applies (not REQUIRED/None, kind matching)."""
-    out = dict(given)
-    for key, spec in table.items():
-        if key in out or key in skip or spec.default is None or spec.default is REQUIRED:
+def _translate(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping,
+               exc: ValidationError) -> ConfigError:
+    """The first pydantic error as sebcal's message (file, table, key, what to do)."""
+    err = exc.errors()[0]
+    loc = list(err["loc"])
+    etype = err["type"]
+    # walk into nested tables: (sub, key, index...)
+    m: Any = model
+    vals: Any = values
+    tpath = table
+    while loc and isinstance(loc[0], str) and loc[0] in getattr(m, "model_fields", {}):
+        fld = m.model_fields[loc[0]]
+        sub_model = _submodel(fld.annotation)
+        if sub_model is not None and len(loc) > 1 and isinstance(vals.get(loc[0]), Mapping):
+            vals = vals[loc[0]]
+            tpath = f"{tpath}.{loc[0]}"
+            m = sub_model
+            loc = loc[1:]
+            while loc and not (isinstance(loc[0], str) and loc[0] in m.model_fields):
+                loc = loc[1:]          # union tags pydantic adds to the location
             continue
-        if spec.kinds is not None and kind not in spec.kinds:
-            continue
-        if not isinstance(spec.default, Depends):
-            out[key] = copy.deepcopy(spec.default)
-    for key, spec in table.items():
-        if key not in out and key not in skip and isinstance(spec.default, Depends):
-            out[key] = spec.default.resolve(out)
-    # keep the schema's key order
-    return {k: out[k] for k in table if k in out} | {k: v for k, v in out.items()
-                                                      if k not in table}
+        break
+    if not loc:
+        return ctx.error(tpath, None, err["msg"])
+    key = str(loc[0])
+    info = keys(m).get(key) if hasattr(m, "model_fields") else None
+    value = vals.get(key) if isinstance(vals, Mapping) else None
+    if etype == "extra_forbidden" or info is None:
+        valid = list(m.model_fields)
+        home = [t for t in _tables_of(key) if t != tpath]
+        if home and "." not in tpath:
+            return ctx.error(tpath, key, f"'{key}' does not belong in [{tpath}]; move it to "
+                             f"[{home[0]}]")
+        return ctx.error(tpath, key, f"unknown key '{key}'{did_you_mean(key, valid)}; valid "
+                         f"keys in [{tpath}]: {', '.join(valid)}")
+    unit = f" [{info.unit}]" if info.unit and info.unit not in ("UTC",) else ""
+    if etype == "missing":
+        return ctx.error(tpath, key, f"{key} is required in [{tpath}] ({info.description})")
+    indices = [x for x in loc[1:] if isinstance(x, int)]
+    label = key + "".join(f"[{i}]" for i in indices)
+    item = value
+    for i in indices:
+        try:
+            item = item[i]
+        except (TypeError, IndexError, KeyError):
+            break
+    if etype == "literal_error":
+        choices = info.choices or tuple(str(c) for c in err.get("ctx", {}).get("expected", ""))
+        return ctx.error(tpath, key, f"{key} = {_show(item)} is not an allowed value"
+                         f"{did_you_mean(item, choices)}; use one of "
+                         f"{', '.join(repr(c) for c in choices)}")
+    if etype == "finite_number":
+        return ctx.error(tpath, label, f"{label} = {item} must be a finite number{unit}")
+    if etype in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
+        bound = next(iter(err.get("ctx", {}).values()))
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than_equal": "<=",
+              "less_than": "<"}[etype]
+        return ctx.error(tpath, label, f"{label} = {item:g}{unit} is out of range: the "
+                         f"{info.description} must be {op} {float(bound):g}")
+    if indices and info.type.endswith("[]"):
+        return ctx.error(tpath, label, f"{label} = {_show(item)} is not a number; {key} must "
+                         f"be {_TYPE_WORDS[info.type]}{unit}")
+    hint = ""
+    t = info.type
+    if isinstance(item, str) and t in ("float", "int", "float|float[]"):
+        try:
+            float(item)
+            hint = f" (write {key} = {item.strip()}, without quotes)"
+        except ValueError:
+            pass
+    elif t == "str" and (isinstance(item, (int, float)) or isinstance(item, bool)):
+        hint = f" (write {key} = \"{item}\", in quotes)"
+    elif t == "int" and isinstance(item, (int, float)) and not isinstance(item, bool):
+        hint = (f" (write a whole number without a decimal point, e.g. {key} = "
+                f"{int(item) if math.isfinite(item) else 1})")
+    elif t == "str{}" and isinstance(item, Mapping):
+        bad = next((k for k, v in item.items() if not isinstance(v, str)), None)
+        if bad is not None:
+            return ctx.error(tpath, f"{key}.{bad}", f"{key}.{bad} = {_show(item[bad])} must be a "
+                             "non-empty string (the variable's name in the file)")
+    word = _TYPE_WORDS.get(t, t)
+    return ctx.error(tpath, key, f"{key} = {_show(item)} has the wrong type; expected "
+                     f"{word}{unit}{hint}")
 
 
-def _finish_generic(ctx: _Ctx, name: str, given: dict, tables: dict) -> dict:
-    """Required keys and defaults of a table without cross-key rules."""
-    missing = [k for k, s in SCHEMA[name].items() if s.default is REQUIRED and k not in given]
-    if missing:
-        raise ctx.error(name, missing[0], f"{missing[0]} is required in [{name}]")
-    kind = given.get("kind", getattr(SCHEMA[name].get("kind"), "default", None))
-    return _fill(SCHEMA[name], given, kind)
+def _submodel(ann: Any) -> type[BaseModel] | None:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for a in typing.get_args(ann):
+        sub = _submodel(a)
+        if sub is not None:
+            return sub
+    return None
 
 
-# --------------------------------------------------------------------------------------------
-# Cross-key rules, one function per table
-# --------------------------------------------------------------------------------------------
+# ============================================================================ cross-key rules
 
 
-def _finish_grid(ctx: _Ctx, name: str, given: dict, tables: dict) -> dict:
-    if "node_depths" in given:
-        both = [k for k in ("depth", "nodes") if k in given]
+def _finish_grid(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    if "node_depths" in t:
+        both = [k for k in ("depth", "nodes", "first_spacing", "top_depth") if k in t]
         if both:
-            raise ctx.error("grid", both[0], f"give either depth and nodes (a uniform grid) or "
-                            f"node_depths (a given grid), not both; remove "
+            raise ctx.error("grid", both[0], f"give either depth and nodes (a uniform or "
+                            f"stretched grid) or node_depths (a given grid), not both; remove "
                             f"{' and '.join(both)} or node_depths")
-        z = given["node_depths"]
+        z = t["node_depths"]
         if len(z) < 3:
             raise ctx.error("grid", "node_depths", f"node_depths has {len(z)} value(s); the "
-                            "grid needs at least 3 nodes (surface, interior, bottom)")
-        if z[0] != 0.0:
-            raise ctx.error("grid", "node_depths[0]", f"node_depths[0] = {z[0]:g} m; the first "
-                            "node is the surface and must be at depth 0.0")
+                            "grid needs at least 3 nodes (top, interior, bottom)")
+        if z[0] < 0:
+            raise ctx.error("grid", "node_depths[0]", f"node_depths[0] = {z[0]:g} m; depths are "
+                            "positive downward from the surface (0.0)")
         for i in range(1, len(z)):
             if not z[i] > z[i - 1]:
                 raise ctx.error("grid", f"node_depths[{i}]", f"node_depths[{i}] = {z[i]:g} m "
                                 f"is not deeper than node_depths[{i - 1}] = {z[i - 1]:g} m; "
                                 "depths must be strictly increasing (z positive downward)")
         return {"node_depths": list(z)}
-    return _fill(SCHEMA["grid"], given, skip=("node_depths",))
+    out = {"depth": t.get("depth", 1.0), "nodes": t.get("nodes", 101),
+           "top_depth": t.get("top_depth", 0.0)}
+    if not out["depth"] > out["top_depth"]:
+        raise ctx.error("grid", "depth", f"depth = {out['depth']:g} m must lie below top_depth "
+                        f"= {out['top_depth']:g} m")
+    if "first_spacing" in t:
+        out["first_spacing"] = t["first_spacing"]
+    return out
 
 
-def _finish_time(ctx: _Ctx, name: str, given: dict, tables: dict) -> dict:
-    if "steps" in given and "hours" in given:
+def _grid_nodes(g: dict) -> int:
+    return len(g["node_depths"]) if "node_depths" in g else g["nodes"]
+
+
+def _finish_time(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    if "steps" in t and "hours" in t:
         raise ctx.error("time", "hours", "give either steps or hours, not both; remove one")
-    out = _fill(SCHEMA["time"], given, skip=("steps",) if "hours" in given else ())
-    dt = out["dt"]
+    dt = float(t.get("dt", 3600.0))
     if dt != round(dt):
         raise ctx.error("time", "dt", f"dt = {dt:g} s must be a whole number of seconds (time "
                         "stamps are kept to the second)")
-    if "hours" in given:
-        hours = out.pop("hours")
-        steps = hours * 3600.0 / dt
-        n = round(steps)
-        if abs(steps - n) > 1e-9 * max(1.0, steps) or n < 1:
+    steps = t.get("steps", 100)
+    if "hours" in t:
+        hours = t["hours"]
+        n = hours * 3600.0 / dt
+        steps = round(n)
+        if abs(n - steps) > 1e-9 * max(1.0, n) or steps < 1:
             raise ctx.error("time", "hours", f"hours = {hours:g} with dt = {dt:g} s gives "
-                            f"{steps:g} steps; the run must be a whole number (>= 1) of steps: "
+                            f"{n:g} steps; the run must be a whole number (>= 1) of steps: "
                             f"make hours a multiple of dt/3600 = {dt / 3600.0:g} h, or give "
                             "steps instead")
-        out["steps"] = int(n)
-    return {"dt": dt, "steps": out["steps"], "start": _iso(_parse_start(ctx, out["start"]))}
+    try:
+        start = parse_time(t.get("start", "2000-01-01T00:00:00Z"))
+    except TimeError as exc:
+        raise ctx.error("time", "start", f"start = {_show(t.get('start'))}: {exc}") from None
+    return {"dt": dt, "steps": int(steps), "start": iso(start)}
 
 
-def _finish_initial(ctx: _Ctx, name: str, given: dict, tables: dict) -> dict:
-    out = _fill(SCHEMA["initial"], given)
-    grid = tables["grid"]
-    n = len(grid["node_depths"]) if "node_depths" in grid else grid["nodes"]
+def _finish_solver(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    method = t.get("method", "direct")
+    d_tol, d_iter = SOLVER_DEFAULTS[method]
+    return {"method": method, "tol": float(t.get("tol") or d_tol),
+            "max_iter": int(t.get("max_iter") or d_iter),
+            "time_scheme": t.get("time_scheme", "backward_euler")}
+
+
+def _finish_physics(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    out = {k: t.get(k, OPTIONS[k].default) for k in PhysicsTable.model_fields if k in OPTIONS}
+    out["wind_min"] = float(t.get("wind_min", WIND_MIN))
+    return out
+
+
+def _finish_soil(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    b = t.get("layer_bottoms")
+    if b is None:
+        return {}
+    if not b:
+        raise ctx.error("soil", "layer_bottoms", "layer_bottoms is empty; give the depth [m] of "
+                        "each layer's bottom, or leave [soil] out for a uniform soil")
+    for i, v in enumerate(b):
+        if not v > 0 or (i and not v > b[i - 1]):
+            raise ctx.error("soil", f"layer_bottoms[{i}]", f"layer_bottoms[{i}] = {v:g} m; the "
+                            "bottoms must be positive and strictly increasing")
+    return {"layer_bottoms": list(b)}
+
+
+def _finish_site(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    return dict(t)
+
+
+def _finish_initial(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    out = {"kind": t.get("kind", "uniform"), "spinup_tol": t.get("spinup_tol", 1e-3),
+           "spinup_max_cycles": t.get("spinup_max_cycles", 365)}
+    n = _grid_nodes(tables["grid"])
     if out["kind"] == "profile":
-        if "profile" not in out:
+        if "profile" not in t:
             raise ctx.error("initial", "profile", f"kind = \"profile\" needs profile = [...], "
                             f"the temperature [K] at each of the {n} nodes")
-        if len(out["profile"]) != n:
-            raise ctx.error("initial", "profile", f"profile has {len(out['profile'])} values "
+        if len(t["profile"]) != n:
+            raise ctx.error("initial", "profile", f"profile has {len(t['profile'])} values "
                             f"but the grid has {n} nodes; give one temperature [K] per node")
-    elif "profile" in out:
+        out["profile"] = list(t["profile"])
+    elif "profile" in t:
         raise ctx.error("initial", "profile", f"profile is only used with kind = \"profile\" "
                         f"(kind = \"{out['kind']}\"); set kind = \"profile\" or remove profile")
     return out
 
 
-def _finish_parameters(ctx: _Ctx, name: str, given: dict, tables: dict) -> dict:
-    canon = {_PARAM_ALIASES.get(k, k) for k in given}
-    missing = [k for k, spec in SCHEMA["parameters"].items()
-               if spec.default is REQUIRED and k not in canon]
-    if "h" in canon and "beta" in canon and "h_eff" in missing:
-        missing.remove("h_eff")
-    if missing:
-        more = " (or h and beta instead of h_eff)" if "h_eff" in missing else ""
-        needed = [k for k, s in SCHEMA["parameters"].items() if s.default is REQUIRED]
-        raise ctx.error("parameters", missing[0], f"missing parameter(s) {', '.join(missing)}"
-                        f"{more}; parameters have no defaults, give every one of "
-                        f"{', '.join(needed)}")
+def _spec(ctx: _Ctx, tables: dict) -> ModelSpec:
+    g, time, solver = tables["grid"], tables["time"], tables["solver"]
+    physics, initial = tables["physics"], tables["initial"]
+    soil = tables.get("soil", {})
+    dx = None
+    if "node_depths" in g:
+        z = np.array(g["node_depths"], dtype=np.float64)
+    elif "first_spacing" in g:
+        try:
+            z = stretched_grid(g["depth"], g["nodes"], g["first_spacing"], g["top_depth"])
+        except ConfigError as exc:
+            raise ctx.error("grid", "first_spacing", str(exc).replace("[grid] ", "")) from None
+    else:
+        z, dx = uniform_grid(g["depth"], g["nodes"], g["top_depth"])
+    options = {k: v for k, v in physics.items() if k in OPTIONS}
+    options["solver"] = solver["method"]
+    options["time_scheme"] = solver["time_scheme"]
+    options["init"] = initial["kind"]
+    if options["top"] == "seb" and z[0] != 0.0:
+        key = "node_depths[0]" if "node_depths" in g else "top_depth"
+        raise ctx.error("grid", key, f"{key} = {z[0]:g} m; with the surface energy balance at the "
+                        "top (physics top = \"seb\") the first node is the surface and must be at "
+                        "depth 0.0; a deeper top needs top = \"temperature\" or \"flux\"")
+    bottoms = soil.get("layer_bottoms", [])
+    if bottoms and bottoms[-1] < z[-1] - 1e-12:
+        raise ctx.error("soil", "layer_bottoms", f"the deepest layer bottom {bottoms[-1]:g} m is "
+                        f"above the bottom node ({z[-1]:g} m); the last layer must reach the "
+                        "bottom of the column")
     try:
-        params = Params.from_dict(given, where="parameters")
+        return ModelSpec(z, dx=dx, dt=time["dt"], options=options, tol=solver["tol"],
+                         max_iter=solver["max_iter"], spinup_tol=initial["spinup_tol"],
+                         spinup_max_cycles=initial["spinup_max_cycles"],
+                         wind_min=physics["wind_min"], layer_bottoms=tuple(bottoms),
+                         init_profile=initial.get("profile"))
+    except ConfigError as exc:
+        raise ctx.error("grid", None, str(exc)) from None
+
+
+def _finish_parameters(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    spec = _spec(ctx, tables)
+    tables["_spec"] = spec
+    values = dict(t)
+    site = tables.get("site", {})
+    if "measurement_height" in site:
+        values["z_ref"] = site["measurement_height"]
+    if "displacement_height" in site:
+        values["d0"] = site["displacement_height"]
+    try:
+        params = Params.from_dict(values, where="parameters")
+        full = spec.check_params(params)
     except ConfigError as exc:
         msg = str(exc)
         if "bounds" in msg:
             msg += "; give a value inside the bounds"
-        if "[parameters]" in msg:
-            raise ctx.error(None, None, msg) from None
-        named = re.match(r"parameter '([^']+)'", msg)
-        raise ctx.error("parameters", named[1] if named else None, msg) from None
-    ctx.params = params
-    return {k: v for k, v in params.to_dict().items() if v is not None}
+        import re
+
+        named = re.search(r"parameter '([^'\[]+)", msg)
+        missing = re.search(r"missing ([\w, ]+):", msg)
+        key = named[1] if named else (missing[1].split(",")[0] if missing else None)
+        if key in ("z_ref", "d0"):
+            raise ctx.error("site", "measurement_height" if key == "z_ref" else
+                            "displacement_height", msg.replace("[parameters] ", "")) from None
+        raise ctx.error("parameters", key, msg.replace("[parameters] ", "")) from None
+    tables["_params"] = params
+    del full
+    out = {k: v for k, v in params.to_dict().items() if k not in ("z_ref", "d0")}
+    return out
 
 
-def _finish_forcing(ctx: _Ctx, name: str, given: dict, tables: dict) -> dict:
-    kind = given.get("kind", SCHEMA["forcing"]["kind"].default)
-    out = _fill(SCHEMA["forcing"], given, kind)
-    if kind == "netcdf":
-        if "path" not in out or not out["path"].strip():
-            raise ctx.error("forcing", "path", "kind = \"netcdf\" needs path = \"<file.nc>\" "
-                            "(relative paths resolve against the config file's folder)")
-        p = Path(out["path"]).expanduser()
-        out["path"] = os.path.abspath(p if p.is_absolute() else ctx.base / p)
-    else:
+def _finish_forcing(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    kind = t.get("kind", "paper_synthetic")
+    spec: ModelSpec = tables["_spec"]
+    if kind == "paper_synthetic":
+        bad = [k for k in _FILE_KEYS if k in t]
+        if bad:
+            raise ctx.error("forcing", bad[0], f"'{bad[0]}' is only used with kind = 'netcdf' or "
+                            f"'csv', but kind = {kind!r}; remove it or change kind")
+        out = {"kind": kind, **{k: t.get(k, ForcingTable.model_fields[k].default)
+                                for k in _SYN_KEYS}}
+        for k in ("wind", "psurf", "qair", "lai", "soil_moisture", "top", "bottom"):
+            if k in t:
+                out[k] = t[k]
         if not out["sunrise_h"] < out["sunset_h"] <= 24.0:
             raise ctx.error("forcing", "sunset_h", f"sunrise_h = {out['sunrise_h']:g} and "
                             f"sunset_h = {out['sunset_h']:g}; they need 0 <= sunrise_h < "
                             "sunset_h <= 24 (hours after local midnight)")
+    else:
+        bad = [k for k in _SYN_KEYS if k in t]
+        if bad:
+            raise ctx.error("forcing", bad[0], f"'{bad[0]}' is only used with kind = "
+                            f"'paper_synthetic', but kind = {kind!r}; remove it or change kind")
+        if not t.get("path", "").strip():
+            raise ctx.error("forcing", "path", f"kind = \"{kind}\" needs path = \"<file>\" "
+                            "(relative paths resolve against the config file's folder)")
+        out = {"kind": kind}
+        for k in ForcingTable.model_fields:
+            if k in t and k not in _SYN_KEYS and k != "kind":
+                out[k] = t[k]
+        for k in ("gap_policy", "max_gap_hours", "resample", "qc"):
+            out.setdefault(k, ForcingTable.model_fields[k].default)
+        out["path"] = ctx.resolve(t["path"])
+        for k, v in (t.get("variables") or {}).items():
+            if k not in _FORCING_VARS:
+                raise ctx.error("forcing", f"variables.{k}", f"unknown name '{k}'"
+                                f"{did_you_mean(k, _FORCING_VARS)}; variables may name "
+                                f"{', '.join(_FORCING_VARS)}")
+            if not v.strip():
+                raise ctx.error("forcing", f"variables.{k}", f"variables.{k} = {_show(v)} must "
+                                "be a non-empty string (the variable's name in the file)")
+    sm = out.get("soil_moisture")
+    if isinstance(sm, Mapping):
+        sm = dict(sm)
+        if len(sm["names"]) != len(sm["depths"]) or not sm["names"]:
+            raise ctx.error("forcing.soil_moisture", "depths", f"names has {len(sm['names'])} "
+                            f"entries and depths {len(sm['depths'])}; give one depth [m] per "
+                            "soil-moisture variable")
+        if "file" in sm:
+            sm["file"] = ctx.resolve(sm["file"])
+        out["soil_moisture"] = sm
+    elif sm is not None and not (0 <= sm <= 1):
+        raise ctx.error("forcing", "soil_moisture", f"soil_moisture = {sm:g} must be a volume "
+                        "fraction in [0, 1] m3 m-3")
+    for which in ("top", "bottom"):
+        if which in out:
+            sub = dict(out[which])
+            if "file" in sub:
+                sub["file"] = ctx.resolve(sub["file"])
+            out[which] = sub
+    o = spec.options
+    if o["top"] != "seb" and "top" not in out:
+        raise ctx.error("physics", "top", f"top = \"{o['top']}\" needs the series in a "
+                        "[forcing.top] table (file, name; or source = \"radiometric\")")
+    if o["bottom"] == "series" and "bottom" not in out:
+        raise ctx.error("physics", "bottom", "bottom = \"series\" needs the series in a "
+                        "[forcing.bottom] table (file, name)")
+    if soil_moisture_needed(o) and out.get("soil_moisture") is None:
+        raise ctx.error("forcing", "soil_moisture", "the options use soil moisture (soil_thermal "
+                        "= \"johansen\" or surface_resistance = \"soil_moisture\"): give "
+                        "[forcing.soil_moisture] (names, depths) or a constant soil_moisture")
+    if kind == "paper_synthetic":
+        const = {"Wind": "wind", "PSurf": "psurf", "Qair": "qair", "LAI": "lai"}
+        lacking = [const[v] for v in forcing_needed(o) if v in const and const[v] not in out]
+        if lacking:
+            raise ctx.error("forcing", lacking[0], f"the options need {', '.join(lacking)}, which "
+                            "the synthetic forcing does not have; give constants "
+                            f"({', '.join(f'{k} = ...' for k in lacking)}) or a forcing file")
     return out
 
 
-#: Cross-key rules and defaults of a table: (ctx, table name, keys given, tables done so far)
-#: -> the table with defaults filled. Tables not named here use _finish_generic.
-_FINISH: dict[str, Callable[[_Ctx, str, dict, dict], dict]] = {
-    "grid": _finish_grid,
-    "time": _finish_time,
-    "initial": _finish_initial,
-    "parameters": _finish_parameters,
-    "forcing": _finish_forcing,
+def _finish_observations(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    spec: ModelSpec = tables["_spec"]
+    z = spec.node_depths
+    out = {}
+    for label, o in t.items():
+        where = f"observations.{label}"
+        o = {**{k: f.default for k, f in ObservationTable.model_fields.items()
+                if not f.is_required() and f.default is not None}, **o}
+        v = o["variable"]
+        if v == "SoilTemp" and o.get("depth") is None:
+            raise ctx.error(where, "depth", "SoilTemp needs a depth [m]")
+        if o.get("depth") is not None and not (z[0] - 1e-12 <= o["depth"] <= z[-1] + 1e-12):
+            raise ctx.error(where, "depth", f"{o['depth']!r} must be a number of metres within "
+                            f"the column [{z[0]:g}, {z[-1]:g}]")
+        if v == "Qg" and o.get("depth") is None:
+            o["depth"] = float(z[0])
+        o["file"] = ctx.resolve(o["file"])
+        kind = o.get("kind") or ("netcdf" if Path(o["file"]).suffix.lower() in
+                                 (".nc", ".nc4", ".cdf") else
+                                 "csv" if Path(o["file"]).suffix.lower() in (".csv", ".dat")
+                                 else "text")
+        if kind == "text":
+            extra = [k for k in ("name", "units", "utc_offset_hours") if k in o]
+            if extra:
+                raise ctx.error(where, extra[0], "only applies to NetCDF and CSV files")
+        out[label] = o
+    return out
+
+
+def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
+    out = {k: t.get(k, fld.default) for k, fld in CalibrationTable.model_fields.items()}
+    spec: ModelSpec = tables["_spec"]
+    free = out["free"]
+    valid = [p.name for p in PARAMETERS.values() if p.fittable] + ["h"]
+    for name in free:
+        if name not in valid:
+            raise ctx.error("calibration", "free", f"unknown parameter '{name}'"
+                            f"{did_you_mean(name, valid)}; choose from {', '.join(valid)}")
+    for key in ("prior", "bounds"):
+        for name, rng in out[key].items():
+            if name not in valid:
+                raise ctx.error(f"calibration.{key}", name, f"unknown parameter '{name}'"
+                                f"{did_you_mean(name, valid)}; {key} may name {', '.join(valid)}")
+            if name not in free:
+                raise ctx.error(f"calibration.{key}", name, f"'{name}' is not free ([calibration] "
+                                f"free = {free}); a {key} only applies to a fitted parameter")
+            if len(rng) != 2 or not rng[0] < rng[1]:
+                raise ctx.error(f"calibration.{key}", name, f"{name} = {rng} must be [low, high] "
+                                "with low < high")
+    for key in ("calibration_hours", "evaluation_hours"):
+        if out[key] is not None and len(out[key]) != 2:
+            raise ctx.error("calibration", key, f"{key} = {out[key]} must be [first, last] in "
+                            "hours after the run's start, e.g. [0, 150]")
+    for key in ("calibration_window", "evaluation_window"):
+        if out[key] is not None:
+            if len(out[key]) != 2:
+                raise ctx.error("calibration", key, f"{key} must be two UTC times")
+            try:
+                out[key] = [iso(parse_time(x)) for x in out[key]]
+            except TimeError as exc:
+                raise ctx.error("calibration", key, f"{key}: {exc}") from None
+    for a, b in (("calibration_hours", "calibration_window"),
+                 ("evaluation_hours", "evaluation_window")):
+        if out[a] is not None and out[b] is not None:
+            raise ctx.error("calibration", b, f"give {a} or {b}, not both")
+    if out["published"] is not None:
+        pub = dict(out["published"])
+        pub["files"] = [ctx.resolve(f) for f in pub["files"]]
+        out["published"] = pub
+    del spec
+    return out
+
+
+_FINISH = {
+    "grid": _finish_grid, "time": _finish_time, "solver": _finish_solver,
+    "physics": _finish_physics, "soil": _finish_soil, "site": _finish_site,
+    "initial": _finish_initial, "parameters": _finish_parameters, "forcing": _finish_forcing,
+    "observations": _finish_observations, "calibration": _finish_calibration,
 }
 
 
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
+# ============================================================================ helpers
 
 
-def _parse_start(ctx: _Ctx, value: Any, table: str = "time", key: str = "start"
-                 ) -> np.datetime64:
-    """UTC datetime64[s] of ISO text, a TOML date-time/date or a datetime64."""
-    example = "write it as start = \"2000-01-01T00:00:00Z\" (ISO 8601, UTC)"
-    if isinstance(value, np.datetime64):
-        if np.isnat(value):
-            raise ctx.error(table, key, f"{key} is NaT; {example}")
-        s = value.astype("datetime64[s]")
-        if s != value:
-            raise ctx.error(table, key, f"{key} = {value} is not a whole second; {example}")
-        return s
-    if isinstance(value, str):
-        try:
-            when = _dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ctx.error(table, key, f"{key} = \"{value}\" is not an ISO 8601 date-time; "
-                            f"{example}") from None
-    elif isinstance(value, _dt.datetime):
-        when = value
-    elif isinstance(value, _dt.date):
-        when = _dt.datetime(value.year, value.month, value.day)
-    else:
-        raise ctx.error(table, key, f"{key} = {_show(value)} has the wrong type; {example}")
-    if when.tzinfo is not None:
-        when = when.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-    if when.microsecond:
-        raise ctx.error(table, key, f"{key} = {_show(value)} has a fraction of a second; "
-                        "give whole seconds")
-    return np.datetime64(when, "s")
-
-
-def _iso(t: np.datetime64) -> str:
-    return f"{np.datetime_as_string(t, unit='s')}Z"
-
-
-def _plain(value: Any) -> Any:
-    """A deep copy with only JSON/TOML-friendly types (dict, list, str, int, float, bool)."""
+def _plain_input(value: Any) -> Any:
+    """numpy scalars and arrays as Python values (pydantic's strict mode wants them)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain_input(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain_input(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (np.bool_,)):
+        return [_plain_input(v) for v in value.tolist()]
+    if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
         return float(value)
     if isinstance(value, np.datetime64):
-        return _iso(value.astype("datetime64[s]"))
+        try:
+            return iso(parse_time(value))
+        except TimeError:
+            return str(value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy with only JSON/TOML-friendly types (dict, list, str, int, float, bool)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, BaseModel):
+        return _plain(value.model_dump(exclude_none=True))
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.datetime64):
+        return iso(value)
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
         return value.isoformat()
     if isinstance(value, os.PathLike):
