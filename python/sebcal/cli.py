@@ -53,8 +53,16 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
           f"({res.failed} failed), loss {p['fit']['loss']:.4g}, {p['fit']['elapsed_s']:.1f} s")
     for name, v in p["parameters"].items():
         if v.get("fitted"):
-            std = "–" if v["std"] is None else f"{v['std']:.3g}"
-            print(f"  {name:6s} = {v['value']:.6g} ± {std} {v['unit']}")
+            vals = v["value"] if isinstance(v["value"], list) else [v["value"]]
+            stds = v["std"] if isinstance(v["std"], list) else [v["std"]]
+            for k, (x, s) in enumerate(zip(vals, stds)):
+                label = name if len(vals) == 1 else f"{name}[layer {k + 1}]"
+                std = "–" if s is None else f"{s:.3g}"
+                print(f"  {label:8s} = {x:.6g} ± {std} {v['unit']}")
+    if p.get("verdict"):
+        print(f"  verdict: {p['verdict']['status']}")
+        for r in p["verdict"]["reasons"]:
+            print(f"    - {r}")
     print("  identifiability: " + ("ok" if p["identifiability"]["ok"] else "PROBLEMS"))
     for f in p["identifiability"]["findings"]:
         print(f"    - {f}")

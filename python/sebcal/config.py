@@ -24,7 +24,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional, Union
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -56,6 +56,9 @@ def _literal(choices: tuple[str, ...]) -> Any:
 
 
 Number = float
+#: a finite number (elements of arrays; pydantic applies allow_inf_nan to the element)
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Positive = Annotated[float, Field(allow_inf_nan=False, gt=0)]
 TimeText = Union[str, _dt.datetime, _dt.date]
 
 
@@ -69,9 +72,8 @@ class GridTable(_Table):
                       allow_inf_nan=False)
     nodes: int = _f(101, "", "number of nodes including top and bottom (uniform or stretched "
                     "grid)", ge=3)
-    node_depths: Optional[list[float]] = _f(None, "m", "depths of all nodes, the top first, "
-                                            "strictly increasing (replaces depth and nodes)",
-                                            allow_inf_nan=False)
+    node_depths: Optional[list[Finite]] = _f(None, "m", "depths of all nodes, the top first, "
+                                             "strictly increasing (replaces depth and nodes)")
     top_depth: float = _f(0.0, "m", "depth of the top node: 0 (the surface) with a surface "
                           "energy balance, the sensor depth with a prescribed top", ge=0,
                           allow_inf_nan=False)
@@ -126,10 +128,10 @@ PhysicsTable = create_model("PhysicsTable", __base__=_PhysicsBase, **_options_of
 class SoilTable(_Table):
     """[soil]: soil layers (soil parameters may take one value per layer)."""
 
-    layer_bottoms: Optional[list[float]] = _f(None, "m", "depth of the bottom of each soil "
-                                              "layer, increasing; nodes take the parameters of "
-                                              "the first layer whose bottom is at or below "
-                                              "them", allow_inf_nan=False)
+    layer_bottoms: Optional[list[Finite]] = _f(None, "m", "depth of the bottom of each soil "
+                                               "layer, increasing; nodes take the parameters of "
+                                               "the first layer whose bottom is at or below "
+                                               "them")
 
 
 class SiteTable(_Table):
@@ -146,8 +148,8 @@ class SiteTable(_Table):
 
 
 class _InitialBase(_Table):
-    profile: Optional[list[float]] = _f(None, "K", "temperature at every node "
-                                        "(kind = \"profile\")", gt=0, allow_inf_nan=False)
+    profile: Optional[list[Positive]] = _f(None, "K", "temperature at every node "
+                                           "(kind = \"profile\")")
     spinup_tol: float = _f(1e-3, "K", "spin-up stops when a day changes the profile by less "
                            "than this (max norm)", gt=0, allow_inf_nan=False)
     spinup_max_cycles: int = _f(365, "days", "most days of spin-up", ge=1)
@@ -165,7 +167,7 @@ def _parameter_fields() -> dict[str, Any]:
             continue
         typ = Optional[Union[float, list[float]]] if p.group == "soil" else Optional[float]
         out[p.name] = (typ, _f(None, p.unit, f"{p.long_name}, physical bounds "
-                                             f"{p.bounds_text()}", allow_inf_nan=False))
+                                             f"{p.bounds_text()}"))
     out["h"] = (Optional[float], _f(None, "W m-2 K-1", "sensible heat transfer coefficient; h "
                                     "and beta together may replace h_eff = h (1 + 1/beta)",
                                     allow_inf_nan=False))
@@ -207,7 +209,8 @@ class SoilMoistureTable(_Table):
     file: Optional[str] = _f(None, "", "file (default: the forcing file)")
     kind: Optional[Literal["netcdf", "csv"]] = _f(None, "", "file type (default: by suffix)")
     names: list[str] = _f(..., "", "the file's soil-moisture variables, one per depth")
-    depths: list[float] = _f(..., "m", "depth of each variable", ge=0, allow_inf_nan=False)
+    depths: list[Annotated[float, Field(allow_inf_nan=False, ge=0)]] = _f(
+        ..., "m", "depth of each variable")
     units: Optional[dict[str, str]] = _f(None, "", "units of variables that carry none")
     utc_offset_hours: Optional[float] = _f(None, "h", "local standard time minus UTC (CSV)",
                                            ge=-14, le=14)
@@ -305,8 +308,9 @@ class CalibrationTable(_Table):
     free: list[str] = _f(["h_eff", "lambda", "C", "T_b"], "", "parameters to fit")
     starts: int = _f(50, "", "number of starts drawn from the prior ranges", ge=1)
     seed: int = _f(0, "", "seed of the starts", ge=0)
-    prior: dict[str, list[float]] = _f({}, "", "prior range [low, high] of each parameter's "
-                                       "starts (default: the vocabulary's)")
+    start_range: dict[str, list[float]] = _f({}, "", "range [low, high] the starts of each "
+                                             "parameter are drawn from (default: the "
+                                             "vocabulary's)")
     bounds: dict[str, list[float]] = _f({}, "", "calibration bounds [low, high] (default: the "
                                         "vocabulary's), enforced by the transform")
     adam_iterations: int = _f(150, "", "Adam iterations (all starts at once)", ge=0)
@@ -1143,7 +1147,7 @@ def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
         if name not in valid:
             raise ctx.error("calibration", "free", f"unknown parameter '{name}'"
                             f"{did_you_mean(name, valid)}; choose from {', '.join(valid)}")
-    for key in ("prior", "bounds"):
+    for key in ("start_range", "bounds"):
         for name, rng in out[key].items():
             if name not in valid:
                 raise ctx.error(f"calibration.{key}", name, f"unknown parameter '{name}'"

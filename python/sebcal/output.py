@@ -17,20 +17,21 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import SebcalError
+from .forcing.alma import NETCDF_LOCK
+from .vocabulary import FLUXES, FORCING
 
 FILL = -9999.0
 
-#: ALMA name -> (long name, units, positive direction / comment)
+#: ALMA name -> (long name, units, positive direction)
 VARIABLES: dict[str, tuple[str, str, str]] = {
     "AvgSurfT": ("average surface temperature (temperature of the top soil node)", "K", ""),
-    "SWnet": ("net shortwave radiation", "W m-2", "down"),
-    "LWdown": ("downward longwave radiation", "W m-2", "down"),
-    "LWup": ("upward longwave radiation (emitted plus reflected)", "W m-2", "up"),
-    "Qh": ("sensible heat flux", "W m-2", "up"),
-    "Qle": ("latent heat flux", "W m-2", "up"),
-    "Qh_plus_Qle": ("total turbulent heat flux h_eff (Ts - Ta)", "W m-2", "up"),
-    "Qg": ("ground heat flux into the soil at the surface", "W m-2", "down"),
+    **{f.name: (f.long_name, "W m-2", f.positive) for f in FLUXES.values()},
 }
+#: forcing variables written beside the output: name -> (long name, units, positive)
+FORCING_ATTRS: dict[str, tuple[str, str, str]] = {
+    v.name: (f"{v.long_name} (forcing)", v.unit,
+             "down" if v.name in ("SWdown", "LWdown") else "")
+    for v in FORCING.values()}
 
 
 @contextmanager
@@ -59,7 +60,8 @@ def write_text(path: str | Path, text: str) -> None:
 def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.ndarray,
                      fluxes: Mapping[str, np.ndarray], *, config: Mapping[str, Any] | None = None,
                      title: str = "sebcal forward run", extra: Mapping[str, np.ndarray] | None = None,
-                     attrs: Mapping[str, Any] | None = None) -> Path:
+                     attrs: Mapping[str, Any] | None = None,
+                     site: Mapping[str, Any] | None = None) -> Path:
     """Write a run to a CF/ALMA NetCDF file.
 
     Args:
@@ -71,8 +73,11 @@ def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.nd
             Qh_plus_Qle), each shape (nt+1,); NaN values are written as fill values.
         config: the full run configuration, stored as JSON in the global attribute ``config``.
         title: global title.
-        extra: further time series (name -> array (nt+1,)) with attributes from ``attrs``.
+        extra: further time series (name -> array (nt+1,)) with attributes from ``attrs``
+            (forcing variables get theirs from the vocabulary).
         attrs: per extra variable {"long_name": .., "units": ..}.
+        site: the [site] table: name, latitude, longitude become global attributes and
+            scalar coordinate variables.
 
     Returns:
         The path written.
@@ -86,7 +91,7 @@ def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.nd
     t0 = time[0]
     seconds = (time - t0).astype("timedelta64[s]").astype(np.float64)
     start_iso = str(t0).replace("T", " ")
-    with atomic_path(path, ".nc") as tmp:
+    with atomic_path(path, ".nc") as tmp, NETCDF_LOCK:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
             ds.title = title
             ds.Conventions = "CF-1.8, ALMA"
@@ -95,6 +100,17 @@ def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.nd
             ds.history = (f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}"
                           f" written by sebcal {__version__}")
             ds.time_shown_in = "UTC"
+            site = dict(site or {})
+            if site.get("name"):
+                ds.site_name = str(site["name"])
+            for key, units, std in (("latitude", "degrees_north", "latitude"),
+                                    ("longitude", "degrees_east", "longitude")):
+                if site.get(key) is not None:
+                    setattr(ds, f"site_{key}", float(site[key]))
+                    v = ds.createVariable(key, "f8", ())
+                    v.units = units
+                    v.standard_name = std
+                    v[...] = float(site[key])
             if config is not None:
                 ds.config = json.dumps(config, default=_json_default, sort_keys=True)
             ds.createDimension("time", len(time))
@@ -132,12 +148,17 @@ def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.nd
                 if positive:
                     v.positive = positive
                 if name in ("Qh", "Qle") and np.all(np.isnan(data)):
-                    v.comment = ("not computed: the Bowen ratio beta is not given, so only "
-                                 "Qh_plus_Qle is known; set beta (or h and beta) to split it")
+                    v.comment = ("not computed: with turbulence = h_eff and no Bowen ratio only "
+                                 "Qh_plus_Qle is known; set beta to split it, or use "
+                                 "turbulence = bulk")
                 v[:] = _filled(data)
             for name, data in (extra or {}).items():
                 v = ds.createVariable(name, "f8", ("time",), fill_value=FILL)
-                for key, val in (attrs or {}).get(name, {}).items():
+                own = (attrs or {}).get(name)
+                if own is None and name in FORCING_ATTRS:
+                    ln, un, pos = FORCING_ATTRS[name]
+                    own = {"long_name": ln, "units": un, **({"positive": pos} if pos else {})}
+                for key, val in (own or {}).items():
                     setattr(v, key, val)
                 v[:] = _filled(np.asarray(data, dtype=np.float64))
     return path

@@ -35,7 +35,7 @@ class RunResult:
 
 def forcing_for(config: RunConfig) -> Forcing:
     """The forcing a configuration names, at its model time levels."""
-    return load_forcing(config.forcing, config.start, config.nt, config.dt)
+    return load_forcing(config.forcing, config.start, config.nt, config.dt, config.options)
 
 
 def run(config: RunConfig, backend: str = "fortran", forcing: Forcing | None = None) -> RunResult:
@@ -50,13 +50,13 @@ def run(config: RunConfig, backend: str = "fortran", forcing: Forcing | None = N
         raise ConfigError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
     forcing = forcing or forcing_for(config)
     if backend == "fortran":
-        from .fortran import simulate_config
+        from .fortran import simulate
 
-        sim = simulate_config(config, forcing)
+        sim = simulate(config.spec, forcing, config.params)
         return RunResult(forcing, sim.z, sim.T, sim.fluxes, backend)
-    from .autodiff import simulate_config as torch_simulate_config
+    from .autodiff import simulate as torch_simulate
 
-    z, T, fluxes = torch_simulate_config(config, forcing)
+    z, T, fluxes = torch_simulate(config.spec, forcing, config.params)
     return RunResult(forcing, z, T, fluxes, backend)
 
 
@@ -66,9 +66,8 @@ def write_run(result: RunResult, config: RunConfig, out: str | Path) -> Path:
 
     cfg = config.to_dict()
     cfg["backend"] = result.backend
-    return write_simulation(out, result.forcing.time, result.z, result.T, result.fluxes,
-                            config=cfg, title=f"sebcal forward run ({result.backend} backend)",
-                            extra={"Tair": result.forcing.t_air, "SWdown": result.forcing.sw_down},
-                            attrs={"Tair": {"long_name": "air temperature (forcing)", "units": "K"},
-                                   "SWdown": {"long_name": "downward shortwave radiation (forcing)",
-                                              "units": "W m-2", "positive": "down"}})
+    f = result.forcing
+    extra = {k: f.data[k] for k in ("Tair", "SWdown", "LWdown") if k in f.data}
+    return write_simulation(out, f.time, result.z, result.T, result.fluxes, config=cfg,
+                            title=f"sebcal forward run ({result.backend} backend)",
+                            extra=extra, site=config.site)

@@ -115,8 +115,9 @@ def transfer(params: Calibrated | str | os.PathLike | Mapping, grid: str,
         ConfigError: bad grid, params.json or config; ForcingError: unreadable forcing or
         observations.
     """
-    from ..fortran import simulate_config
-    from ..observations import load_observations, metrics, model_equivalent, windows
+    from ..calibration.report import node_lambda
+    from ..fortran import simulate
+    from ..observations import load_observations, metrics, model_equivalents, windows
     from ..runner import forcing_for
 
     cal = params if isinstance(params, Calibrated) else load_params(params)
@@ -124,6 +125,7 @@ def transfer(params: Calibrated | str | os.PathLike | Mapping, grid: str,
     fine = cal.config
     cfg = dict(cal.config_dict)
     cfg["grid"] = {"node_depths": [float(z) for z in z_host]}
+    cfg.pop("soil", None) if fine.spec.nlayers == 1 else None
     if fine.init == "profile":
         init = dict(cfg.get("initial", {}))
         init["profile"] = [float(t) for t in np.interp(z_host, fine.node_depths,
@@ -131,14 +133,17 @@ def transfer(params: Calibrated | str | os.PathLike | Mapping, grid: str,
         cfg["initial"] = init
     coarse = parse_config(cfg, base_dir=cal.path.parent if cal.path else None)
     forcing = forcing_for(fine)
-    s_fine = simulate_config(fine, forcing, cal.params)
-    s_host = simulate_config(coarse, forcing, cal.params)
+    s_fine = simulate(fine.spec, forcing, cal.params)
+    s_host = simulate(coarse.spec, forcing, cal.params)
     obs = load_observations(fine)
     win = windows(fine)
+    eq_f = model_equivalents(obs, s_fine.z, s_fine.T, s_fine.fluxes,
+                             node_lambda(fine.spec, cal.params, forcing))
+    eq_h = model_equivalents(obs, s_host.z, s_host.T, s_host.fluxes,
+                             node_lambda(coarse.spec, cal.params, forcing))
     rows = []
     for o in obs:
-        m_f = model_equivalent(o, s_fine.z, s_fine.T, s_fine.fluxes, cal.params.lam)
-        m_h = model_equivalent(o, s_host.z, s_host.T, s_host.fluxes, cal.params.lam)
+        m_f, m_h = eq_f[o.label], eq_h[o.label]
         for wname, mask, span in (("calibration", win.calibration, win.calibration_span),
                                   ("evaluation", win.evaluation, win.evaluation_span)):
             if not mask.any():

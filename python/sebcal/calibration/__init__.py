@@ -6,7 +6,6 @@ identifiability report (docs/calibration.md).
 """
 
 from .run import CalibrationResult, calibrate, calibration_settings
-from .space import DEFAULT_PRIOR, FREE_NAMES, Space
+from .space import Coordinate, Space
 
-__all__ = ["calibrate", "CalibrationResult", "calibration_settings", "Space", "FREE_NAMES",
-           "DEFAULT_PRIOR"]
+__all__ = ["calibrate", "CalibrationResult", "calibration_settings", "Space", "Coordinate"]

@@ -68,9 +68,9 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
     d = space.dphys_du({k: np.array([x]) for k, x in phys.items()})[0]
     rel = v * d / np.array([abs(phys[n]) for n in space.free])      # d ln p along v
     order = np.argsort(-np.abs(rel))
-    names = [space.free[k] for k in order]
+    names = [space.coords[k].name for k in order]
     top = abs(rel[order[0]])
-    involved = [space.free[k] for k in order if abs(rel[k]) > 0.2 * top]
+    involved = [space.coords[k].name for k in order if abs(rel[k]) > 0.2 * top]
     if set(involved) == {"h", "beta"} or {"h", "beta"} <= set(involved):
         return ("h and beta: only h(1+1/beta) is constrained (they enter the temperatures only "
                 "through h_eff)")
@@ -95,10 +95,11 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
     return f"{a} and {b} {move}{extra}: only about {combo} is constrained"
 
 
-#: typical ranges of bulk values for soils and urban ground materials, for a plausibility note
-#: (dry sand to wet clay, asphalt and concrete; Oke et al. 2017, Urban Climates, table A3.1)
-PLAUSIBLE = {"lambda": (0.1, 3.0), "C": (0.9e6, 4.0e6), "alpha": (0.05, 0.5),
-             "h_eff": (2.0, 100.0)}
+def plausible(coord) -> tuple[float, float]:
+    """The vocabulary's plausible range of a coordinate's parameter."""
+    from ..vocabulary import H_SENSIBLE, PARAMETERS
+
+    return (H_SENSIBLE if coord.name == "h" else PARAMETERS[coord.name]).plausible
 
 
 def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
@@ -171,10 +172,12 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
         else:
             findings.append(f"multi-start: the {int(good.sum())} of {int(ok.sum())} starts that "
                             "fit as well as the best agree within 1 % in every parameter")
-    for name, (lo, hi) in PLAUSIBLE.items():
-        if name in space.free and not lo <= phys_best[name] <= hi:
+    for c in space.coords:
+        lo, hi = plausible(c)
+        name = c.label
+        if not lo <= phys_best[name] <= hi:
             findings.append(f"{name} = {phys_best[name]:.4g} is outside the range typical of soils "
-                            f"and urban ground materials ({lo:g} to {hi:g}): the fitted value may "
+                            f"and land surfaces ({lo:g} to {hi:g} {c.unit}): the fitted value may "
                             "compensate for a process or a mismatch the model does not represent "
                             "(e.g. sensors that see different surfaces)")
     if not weak_any:

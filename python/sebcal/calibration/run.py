@@ -13,60 +13,25 @@ import numpy as np
 import torch
 
 from ..config import RunConfig, load_config
-from ..errors import ConfigError, SebcalError, did_you_mean
+from ..errors import ConfigError, SebcalError
 from ..observations import load_observations, windows
 from ..output import write_text
 from ..runner import forcing_for
 from .analysis import identifiability, laplace
 from .objective import Objective
 from .optimize import OptimState, adam, hessian, lbfgs
-from .space import UNITS, Space
+from .space import Space
 
-SCHEMA_VERSION = 1
-
-#: [calibration] keys: default, description
-CALIBRATION_KEYS: dict[str, tuple[Any, str]] = {
-    "free": (["h_eff", "lambda", "C", "T_b"], "parameters to fit"),
-    "starts": (50, "number of starts drawn from the prior ranges"),
-    "seed": (0, "seed of the starts"),
-    "prior": ({}, "prior ranges [low, high] per parameter (default: the published ranges)"),
-    "adam_iterations": (150, "Adam iterations (all starts at once)"),
-    "adam_lr": (0.05, "Adam learning rate in the prior-scaled space"),
-    "lbfgs_iterations": (200, "most L-BFGS iterations per start"),
-    "ftol": (1e-12, "L-BFGS stops a start when its relative loss change is below this"),
-    "gtol": (1e-9, "... or when its largest gradient component is below this"),
-    "calibration_hours": (None, "calibration window [first, last] in hours after the start"),
-    "evaluation_hours": (None, "evaluation window [first, last] in hours after the start"),
-    "calibration_window": (None, "calibration window as two UTC times"),
-    "evaluation_window": (None, "evaluation window as two UTC times"),
-    "published": (None, "published results to show beside ours: {files = [...], columns = "
-                        "[...]} (text files of initial/final rows per trial)"),
-}
+SCHEMA_VERSION = 2
 
 
 def calibration_settings(config: RunConfig) -> dict[str, Any]:
-    """The [calibration] table with defaults filled and keys checked."""
-    table = dict(config.tables.get("calibration", {}))
-    where = f"{config.path}: " if config.path else ""
-    for key in table:
-        if key not in CALIBRATION_KEYS:
-            hint = did_you_mean(key, CALIBRATION_KEYS)
-            raise ConfigError(f"{where}[calibration] unknown key '{key}'{hint}; valid keys: "
-                              f"{', '.join(CALIBRATION_KEYS)}")
-    out = {k: table.get(k, v[0]) for k, v in CALIBRATION_KEYS.items()}
-    for key in ("starts", "adam_iterations", "lbfgs_iterations", "seed"):
-        val = out[key]
-        if not isinstance(val, int) or isinstance(val, bool) or val < (1 if key == "starts" else 0):
-            raise ConfigError(f"{where}[calibration] {key} = {val!r} must be a whole number "
-                              f"{'>= 1' if key == 'starts' else '>= 0'}")
-    for key in ("adam_lr", "ftol", "gtol"):
-        val = out[key]
-        if not isinstance(val, (int, float)) or isinstance(val, bool) or not val > 0:
-            raise ConfigError(f"{where}[calibration] {key} = {val!r} must be a positive number")
-    if not isinstance(out["free"], list) or not all(isinstance(x, str) for x in out["free"]):
-        raise ConfigError(f"{where}[calibration] free must be a list of names, e.g. "
-                          "[\"h_eff\", \"lambda\", \"C\", \"T_b\"]")
-    return out
+    """The [calibration] table with defaults filled (validated by the config schema)."""
+    if config.calibration is not None:
+        return dict(config.calibration)
+    from ..config import CalibrationTable
+
+    return {k: f.default for k, f in CalibrationTable.model_fields.items()}
 
 
 @dataclass
@@ -81,7 +46,6 @@ class CalibrationResult:
 
 def _fingerprint(config: RunConfig, settings: Mapping[str, Any]) -> str:
     d = config.to_dict()
-    d["observations"] = config.tables.get("observations", {})
     d["calibration"] = dict(settings)
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -115,12 +79,13 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
     obs = load_observations(config)
     win = windows(config)
     forcing = forcing_for(config)
-    space = Space.build(settings["free"], config.params, settings["prior"])
+    space = Space.build(settings["free"], config.full_params(), config.spec.nlayers,
+                        settings["start_range"], settings["bounds"])
     if "T_init" in space.free and config.init != "uniform":
         raise ConfigError(f"{config.path or 'config'}: [calibration] free has T_init, which needs "
                           f"[initial] kind = \"uniform\" (got \"{config.init}\"): a spin-up or a "
                           "given profile already sets the initial state")
-    objective = Objective(config, forcing, obs, win.calibration, space)
+    objective = Objective(config.spec, forcing, obs, win.calibration, space)
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     ckpt = out_dir / "checkpoint.json"
@@ -202,4 +167,4 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
     return CalibrationResult(out_dir, params, phys_best, nf)
 
 
-__all__ = ["calibrate", "CalibrationResult", "calibration_settings", "UNITS", "SCHEMA_VERSION"]
+__all__ = ["calibrate", "CalibrationResult", "calibration_settings", "SCHEMA_VERSION"]

@@ -1,17 +1,20 @@
-"""The optimisation space: bounded/positive parameters mapped to unbounded, prior-scaled ones.
+"""The optimisation space: bounded parameters mapped to unbounded, range-scaled coordinates.
 
-Each free parameter p gets a transform g to the real line (logit for the bounded albedo and
-emissivity, log for the positive ones) and is then scaled by its prior range,
+Every free coordinate p (a parameter, or one soil layer's value of it) has calibration bounds
+(lo, hi) (docs/calibration.md: the vocabulary's defaults or ``[calibration.bounds]``) and a
+start range (``[calibration.start_range]``). With g = ln p for parameters that span decades
+(scale "log") and g = p otherwise,
 
-    u = (g(p) - g(centre)) / (g(hi) - g(lo)),     centre = (lo + hi)/2 in g-space,
+    q = (g - g(lo)) / (g(hi) - g(lo)),   x = logit(q),   u = (x - x_c) / (x_hi - x_lo),
 
-so that the prior range of every parameter has width 1 in u. One optimiser step size then
-serves all parameters, whatever their units (K, J m-3 K-1, ...), and the bounds can never be
-crossed. T_b is positive (log); its prior range (290-303 K) sets its scale.
+x_c, x_lo, x_hi being x at the centre and the ends of the start range. The bounds can never be
+crossed (q stays in (0, 1)), and every start range has width 1 in u, so one optimiser step
+size serves all parameters whatever their units.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -19,158 +22,234 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, did_you_mean
-from ..params import Params, field_meta
-
-#: names a calibration may free (public names)
-#: T_init is a uniform initial soil temperature [K] distinct from the deep temperature T_b
-#: (without it, a uniform initial state is T_b itself, as in the published model)
-FREE_NAMES = ("alpha", "h_eff", "h", "beta", "lambda", "C", "T_b", "eps", "T_init")
-#: units of each, for reports
-UNITS = {"alpha": "1", "eps": "1", "lambda": "W m-1 K-1", "C": "J m-3 K-1", "T_b": "K", "T_init": "K",
-         "h_eff": "W m-2 K-1", "h": "W m-2 K-1", "beta": "1"}
-#: default prior ranges (published ranges, model.md sec. 3.3 and 4.2)
-DEFAULT_PRIOR = {"alpha": (0.05, 0.5), "eps": (0.9, 1.0), "lambda": (0.47, 0.8),
-                 "C": (2.0e6, 2.5e6), "T_b": (290.0, 303.0), "T_init": (290.0, 303.0),
-                 "h_eff": (6.45, 30.35),
-                 "h": (5.0, 20.0), "beta": (0.5, 5.0)}
-_BOUNDED = {"alpha": (0.0, 1.0), "eps": (0.0, 1.0)}
+from ..params import Params
+from ..vocabulary import H_SENSIBLE, PARAMETERS, parameter
 
 
-def _g(name: str, p):
-    lib = torch if isinstance(p, torch.Tensor) else np
-    if name in _BOUNDED:
-        lo, hi = _BOUNDED[name]
-        q = (p - lo) / (hi - lo)
-        return lib.log(q) - lib.log1p(-q)
-    return lib.log(p)
+@dataclass(frozen=True)
+class Coordinate:
+    """One free coordinate: a parameter, or one soil layer of it."""
 
+    name: str                      # vocabulary name (or "h")
+    layer: int | None              # 0-based soil layer, None for a surface parameter
+    label: str                     # "lambda" or "lambda_2" (1-based layer)
+    unit: str
+    bounds: tuple[float, float]
+    start: tuple[float, float]
+    log: bool
 
-def _g_inv(name: str, x):
-    lib = torch if isinstance(x, torch.Tensor) else np
-    if name in _BOUNDED:
-        lo, hi = _BOUNDED[name]
-        return lo + (hi - lo) / (1 + lib.exp(-x))
-    return lib.exp(x)
+    def g(self, p):
+        lib = torch if isinstance(p, torch.Tensor) else np
+        return lib.log(p) if self.log else p
 
+    def g_inv(self, x):
+        lib = torch if isinstance(x, torch.Tensor) else np
+        return lib.exp(x) if self.log else x
 
-def _dp_dg(name: str, p: np.ndarray) -> np.ndarray:
-    """dp/dg at p (for error propagation)."""
-    if name in _BOUNDED:
-        lo, hi = _BOUNDED[name]
-        q = (p - lo) / (hi - lo)
-        return (hi - lo) * q * (1 - q)
-    return p
+    def _q(self, p):
+        glo, ghi = self.g(self.bounds[0]), self.g(self.bounds[1])
+        return (self.g(p) - glo) / (ghi - glo)
+
+    def _x(self, p):
+        q = self._q(np.asarray(p, dtype=np.float64))
+        return np.log(q) - np.log1p(-q)
+
+    @property
+    def affine(self) -> tuple[float, float]:
+        """(x_c, width) of the start range in logit space."""
+        lo, hi = self.start
+        xl, xh = float(self._x(lo)), float(self._x(hi))
+        xc = float(self._x(self.g_inv(0.5 * (self.g(lo) + self.g(hi)))))
+        return xc, xh - xl
+
+    def to_u(self, p):
+        xc, w = self.affine
+        return (self._x(p) - xc) / w
+
+    def to_p(self, u):
+        xc, w = self.affine
+        glo, ghi = float(self.g(self.bounds[0])), float(self.g(self.bounds[1]))
+        lib = torch if isinstance(u, torch.Tensor) else np
+        q = 1.0 / (1.0 + lib.exp(-(xc + w * u)))
+        return self.g_inv(glo + (ghi - glo) * q)
+
+    def dp_du(self, p):
+        """dp/du at p."""
+        xc, w = self.affine
+        glo, ghi = float(self.g(self.bounds[0])), float(self.g(self.bounds[1]))
+        q = self._q(np.asarray(p, dtype=np.float64))
+        dg = (ghi - glo) * q * (1 - q) * w
+        return dg * (np.asarray(p) if self.log else 1.0)
+
+    def at_bound(self, p: float, rel: float = 1e-3) -> str | None:
+        """'lower' or 'upper' when p lies within rel of the bound in g (q < rel or > 1 - rel)."""
+        q = float(self._q(np.float64(p)))
+        if q < rel:
+            return "lower"
+        if q > 1 - rel:
+            return "upper"
+        return None
 
 
 @dataclass(frozen=True)
 class Space:
-    """Free parameters, their prior ranges and the fixed rest.
+    """The free coordinates and the fixed rest.
 
     Attributes:
-        free: names of the free parameters (public names, order of the u vector).
-        prior: name -> (lo, hi) prior range in physical units.
-        fixed: Params giving the values of parameters that are not free.
+        coords: the free coordinates (order of the u vector).
+        fixed: Params giving every other value (defaults filled for the options).
+        nlayers: soil layers of the model.
     """
 
-    free: tuple[str, ...]
-    prior: Mapping[str, tuple[float, float]]
+    coords: tuple[Coordinate, ...]
     fixed: Params
+    nlayers: int = 1
 
     @classmethod
-    def build(cls, free: Sequence[str], fixed: Params,
-              prior: Mapping[str, Sequence[float]] | None = None) -> "Space":
+    def build(cls, free: Sequence[str], fixed: Params, nlayers: int = 1,
+              start_range: Mapping[str, Sequence[float]] | None = None,
+              bounds: Mapping[str, Sequence[float]] | None = None) -> "Space":
+        """Coordinates for the free names (soil parameters give one per layer).
+
+        Raises:
+            ConfigError: an empty or malformed free list, an unknown name, h without beta,
+                ranges outside the physical bounds.
+        """
         free = tuple(free)
         if not free:
             raise ConfigError("[calibration] free is empty: name the parameters to fit, e.g. "
                               "free = [\"h_eff\", \"lambda\", \"C\", \"T_b\"]")
+        valid = [p.name for p in PARAMETERS.values() if p.fittable] + ["h"]
         for name in free:
-            if name not in FREE_NAMES:
-                hint = did_you_mean(name, FREE_NAMES)
-                raise ConfigError(f"[calibration] free: unknown parameter '{name}'{hint}; "
-                                  f"choose from {', '.join(FREE_NAMES)}")
+            if name not in valid:
+                raise ConfigError(f"[calibration] free: unknown parameter '{name}'"
+                                  f"{did_you_mean(name, valid)}; choose from {', '.join(valid)}")
         if len(set(free)) != len(free):
             raise ConfigError(f"[calibration] free lists a parameter twice: {list(free)}")
         if "h_eff" in free and ("h" in free or "beta" in free):
             raise ConfigError("[calibration] free: give h_eff, or h and beta "
                               "(h_eff = h (1 + 1/beta)), not both")
-        if ("h" in free) != ("beta" in free):
-            raise ConfigError("[calibration] free: h and beta go together (h_eff = h (1 + 1/beta));"
-                              " to fit one turbulent coefficient use h_eff")
-        if ("h" in free or "beta" in free) and fixed.beta is None:
-            fixed = fixed.replace(beta=1.5)  # only a starting value: both are drawn from priors
-        pri: dict[str, tuple[float, float]] = {}
+        if ("h" in free) != ("beta" in free) and "h" in free:
+            raise ConfigError("[calibration] free: h goes with beta (h_eff = h (1 + 1/beta)); to "
+                              "fit one turbulent coefficient use h_eff")
+        if "h" in free and fixed.get("beta") is None:
+            fixed = fixed.replace(beta=1.5)       # a start value only: both are drawn
+        coords = []
         for name in free:
-            lo, hi = (prior or {}).get(name, DEFAULT_PRIOR[name])
-            try:
-                lo, hi = float(lo), float(hi)
-            except (TypeError, ValueError):
-                raise ConfigError(f"[calibration.prior] {name} must be [low, high]") from None
-            blo, bhi = field_meta({"lambda": "lam", "h": "h_eff", "T_init": "T_b"}.get(name, name))["bounds"]
-            if not (blo < lo < hi < bhi):
-                raise ConfigError(f"[calibration.prior] {name} = [{lo:g}, {hi:g}] must be "
-                                  f"increasing and strictly inside the physical bounds "
-                                  f"({blo:g}, {bhi:g}) [{UNITS[name]}]")
-            pri[name] = (lo, hi)
-        return cls(free, pri, fixed)
+            p = H_SENSIBLE if name == "h" else parameter(name)
+            b = tuple(float(x) for x in (bounds or {}).get(name, p.calib))
+            s = tuple(float(x) for x in (start_range or {}).get(name, p.prior))
+            if not (p.in_bounds(b[0]) or b[0] == p.bounds[0]) or not p.in_bounds(b[1]) \
+                    or not b[0] < b[1]:
+                raise ConfigError(f"[calibration.bounds] {name} = [{b[0]:g}, {b[1]:g}] must be "
+                                  f"increasing and inside the physical bounds "
+                                  f"{p.bounds_text()} [{p.unit}]")
+            if p.scale == "log" and b[0] <= 0:
+                raise ConfigError(f"[calibration.bounds] {name}: the lower bound must be > 0 "
+                                  f"({name} is fitted on a log scale)")
+            if not (b[0] < s[0] < s[1] < b[1]):
+                raise ConfigError(f"[calibration.start_range] {name} = [{s[0]:g}, {s[1]:g}] "
+                                  f"must be increasing and strictly inside the calibration "
+                                  f"bounds ({b[0]:g}, {b[1]:g}) [{p.unit}]")
+            layers = [None] if p.group != "soil" else list(range(nlayers))
+            for k in layers:
+                label = name if k is None or nlayers == 1 else f"{name}_{k + 1}"
+                coords.append(Coordinate(name, None if nlayers == 1 else k, label, p.unit, b, s,
+                                         p.scale == "log"))
+        return cls(tuple(coords), fixed, nlayers)
 
+    # ---------------------------------------------------------------- shapes
     @property
     def size(self) -> int:
-        return len(self.free)
+        return len(self.coords)
 
-    def _affine(self, name: str) -> tuple[float, float]:
-        lo, hi = self.prior[name]
-        glo, ghi = float(_g(name, np.float64(lo))), float(_g(name, np.float64(hi)))
-        return 0.5 * (glo + ghi), ghi - glo
+    @property
+    def free(self) -> tuple[str, ...]:
+        """Coordinate labels (order of u)."""
+        return tuple(c.label for c in self.coords)
 
     def to_u(self, phys: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Physical values (name -> (B,)) to u (B, P)."""
-        cols = []
-        for name in self.free:
-            c, s = self._affine(name)
-            cols.append((_g(name, np.asarray(phys[name], dtype=np.float64)) - c) / s)
-        return np.stack(cols, axis=-1)
+        """label -> physical values (B,) to u (B, P)."""
+        return np.stack([c.to_u(np.asarray(phys[c.label], dtype=np.float64))
+                         for c in self.coords], axis=-1)
 
     def to_phys(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
-        """u (B, P) to physical values name -> (B,), differentiably."""
-        out = {}
-        for k, name in enumerate(self.free):
-            c, s = self._affine(name)
-            out[name] = _g_inv(name, c + s * u[..., k])
-        return out
+        """u (B, P) to label -> physical values (B,), differentiably."""
+        return {c.label: c.to_p(u[..., k]) for k, c in enumerate(self.coords)}
 
     def to_phys_np(self, u: np.ndarray) -> dict[str, np.ndarray]:
-        with torch.no_grad():
-            return {k: v.numpy() for k, v in self.to_phys(torch.as_tensor(u)).items()}
+        return {c.label: np.asarray(c.to_p(np.asarray(u[..., k], dtype=np.float64)))
+                for k, c in enumerate(self.coords)}
 
     def dphys_du(self, phys: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Diagonal Jacobian dp/du at phys, shape (B, P)."""
-        cols = []
-        for name in self.free:
-            _, s = self._affine(name)
-            cols.append(_dp_dg(name, np.asarray(phys[name], dtype=np.float64)) * s)
-        return np.stack(cols, axis=-1)
+        """Diagonal Jacobian dp/du at phys, (B, P)."""
+        return np.stack([c.dp_du(np.asarray(phys[c.label], dtype=np.float64))
+                         for c in self.coords], axis=-1)
 
     def draw(self, n: int, seed: int) -> dict[str, np.ndarray]:
-        """n starts drawn uniformly from the prior ranges (physical units), reproducibly."""
+        """n starts drawn uniformly (in g) from the start ranges, reproducibly."""
         rng = np.random.default_rng(seed)
-        u = rng.random((n, self.size))
-        return {name: self.prior[name][0] + (self.prior[name][1] - self.prior[name][0]) * u[:, k]
-                for k, name in enumerate(self.free)}
-
-    def full(self, phys: Mapping[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
-        """All model parameters (alpha, eps, lambda, C, T_b, h_eff, beta; T_init when free) as
-        (B,) tensors."""
-        f = self.fixed
-        base = {"alpha": f.alpha, "eps": f.eps, "lambda": f.lam, "C": f.C, "T_b": f.T_b,
-                "h_eff": f.h_eff, "beta": f.beta}
-        out: dict[str, torch.Tensor] = {}
-        for name, val in base.items():
-            if name in phys:
-                out[name] = phys[name]
-            elif val is not None:
-                out[name] = torch.full((batch,), float(val), dtype=torch.float64)
-        if "h" in phys:
-            out["h_eff"] = phys["h"] * (1 + 1 / phys["beta"])
-        if "T_init" in phys:
-            out["T_init"] = phys["T_init"]
+        r = rng.random((n, self.size))
+        out = {}
+        for k, c in enumerate(self.coords):
+            glo, ghi = c.g(c.start[0]), c.g(c.start[1])
+            out[c.label] = np.asarray(c.g_inv(glo + (ghi - glo) * r[:, k]))
         return out
+
+    # ---------------------------------------------------------------- model parameters
+    def model_params(self, phys: Mapping[str, torch.Tensor], batch: int
+                     ) -> dict[str, torch.Tensor]:
+        """Every model parameter as tensors: surface (B,), soil (B, nlayers); free values from
+        ``phys`` (label -> (B,)), the rest from ``fixed``; h and beta give h_eff."""
+        nl = self.nlayers
+        out: dict[str, torch.Tensor] = {}
+        for name, v in self.fixed.items():
+            if PARAMETERS[name].group == "soil":
+                vals = torch.tensor(self.fixed.layers(name, nl), dtype=torch.float64)
+                out[name] = vals.unsqueeze(0).expand(batch, nl)
+            else:
+                out[name] = torch.full((batch,), float(v), dtype=torch.float64)
+        by_name: dict[str, list] = {}
+        for c in self.coords:
+            by_name.setdefault(c.name, []).append(c)
+        for name, cs in by_name.items():
+            if name == "h":
+                continue
+            if PARAMETERS[name].group == "soil":
+                cols = [out[name][:, k] for k in range(nl)] if name in out else \
+                    [torch.zeros(batch, dtype=torch.float64) for _ in range(nl)]
+                for c in cs:
+                    if c.layer is None:
+                        cols = [phys[c.label]] * nl
+                    else:
+                        cols[c.layer] = phys[c.label]
+                out[name] = torch.stack(cols, dim=1)
+            else:
+                out[name] = phys[cs[0].label]
+        if "h" in by_name:
+            out["h_eff"] = phys["h"] * (1 + 1 / phys["beta"])
+        return out
+
+    def params_at(self, phys: Mapping[str, float]) -> Params:
+        """Full Params at one point (label -> value)."""
+        d = dict(self.fixed)
+        nl = self.nlayers
+        for c in self.coords:
+            if c.name == "h":
+                continue
+            if c.layer is None:
+                d[c.name] = float(phys[c.label])
+            else:
+                vals = list(Params(d).layers(c.name, nl)) if c.name in d else [0.0] * nl
+                vals[c.layer] = float(phys[c.label])
+                d[c.name] = tuple(vals)
+        if "h" in phys:
+            d["h_eff"] = float(phys["h"]) * (1 + 1 / float(phys["beta"]))
+        return Params(d)
+
+
+def finite(x: float) -> bool:
+    return isinstance(x, float) and math.isfinite(x)
+
+
+__all__ = ["Coordinate", "Space"]
