@@ -111,14 +111,14 @@ contains
         'surface (0 m), got ', z(1), ' m'
       return
     end if
-    call check_surface(psurf, iopt, errflg, errmsg)
-    if (errflg /= 0) return
-    call check_soil(psoil, iopt, errflg, errmsg)
-    if (errflg /= 0) return
     if (iopt(io_solver) == solver_jacobi) then
       call check_jacobi(iopt, rset, errflg, errmsg)
       if (errflg /= 0) return
     end if
+    call check_surface(psurf, iopt, errflg, errmsg)
+    if (errflg /= 0) return
+    call check_soil(psoil, iopt, errflg, errmsg)
+    if (errflg /= 0) return
 
     if (allocated(col%z)) deallocate (col%z, col%h, col%w, col%a, col%c, col%psoil)
     allocate (col%z(0:n), col%h(1:n), col%w(0:n), col%a(0:n), col%c(0:n), col%psoil(npsoil, 0:n))

@@ -48,6 +48,39 @@ def paper_params():
                              "h": 15.0, "beta": 1.5})
 
 
+@pytest.fixture(scope="session")
+def paper_spec():
+    """The published model: 1 m, 101 nodes, dx = 0.01 m, hourly, default options."""
+    from sebcal.spec import paper_spec as make
+
+    return make()
+
+
 def paper_grid() -> tuple[np.ndarray, float]:
     """The published grid: 1 m, 101 nodes, dx = 0.01 m."""
     return np.arange(101) * 0.01, 0.01
+
+
+def synthetic_forcing(nt: int = 96, dt: float = 1800.0, soil_moisture: bool = True):
+    """Two days of smooth diurnal forcing with every variable the options can use."""
+    from sebcal.forcing import Forcing, SoilMoisture
+
+    t = np.arange(nt + 1) * dt
+    h = (t / 3600.0) % 24
+    data = dict(SWdown=np.clip(800 * np.sin(np.pi * (h - 6) / 12), 0, None),
+                LWdown=330 + 10 * np.sin(t / 4e4), Tair=293 + 5 * np.sin(np.pi * (h - 9) / 12),
+                Wind=2 + np.sin(t / 5e4), PSurf=np.full(nt + 1, 1e5),
+                Qair=np.full(nt + 1, 0.008), LAI=2 + 0.1 * np.sin(t / 1e5),
+                Ttop=295 + 8 * np.sin(np.pi * (h - 10) / 12),
+                Gtop=60 * np.sin(np.pi * (h - 8) / 12), Tbottom=290 + 0.01 * t / 3600)
+    sm = None
+    if soil_moisture:
+        sm = SoilMoisture([0.02, 0.1, 0.5], np.c_[0.15 + 0.05 * np.sin(t / 3e4),
+                                                  np.full(nt + 1, 0.22), np.full(nt + 1, 0.3)])
+    return Forcing((t.astype(np.int64)).astype("datetime64[s]"), dt, data, sm, "synthetic")
+
+
+#: a parameter set every option can use
+ALL_PARAMS = dict(alpha=0.2, eps=0.95, T_b=291.0, h_eff=20.0, z0m=0.02, z_ref=10.0, r_s=150.0,
+                  tau_sw=0.6, tau_lw=0.7, porosity=0.45, lambda_dry=0.25, lambda_solids=3.0,
+                  C_dry=1.2e6, **{"lambda": 0.8, "C": 2.2e6})

@@ -33,6 +33,23 @@ class RunResult:
     backend: str
 
 
+def jacobi_warning(spec, nt: int) -> str | None:
+    """A warning when the published Jacobi iteration is used outside the published set-up
+    (1 m column of 101 nodes, hourly steps, at most 200 steps), where its stop on an increment
+    of 1e-4 K leaves errors of tenths of a kelvin (docs/theory.md sec. 4); None otherwise."""
+    if spec.options["solver"] != "jacobi":
+        return None
+    z = spec.node_depths
+    published = (spec.nz == 101 and abs(z[-1] - 1.0) < 1e-12 and spec.dt == 3600.0
+                 and nt <= 200 and spec.tol >= 1e-4)
+    if published:
+        return None
+    return (f"solver = \"jacobi\" (the published iteration, tol {spec.tol:g} K) outside the "
+            f"published set-up ({spec.nz} nodes to {z[-1]:g} m, dt {spec.dt:g} s, {nt} steps): "
+            "it stops on a small increment, not on a small error, and drifts by tenths of a "
+            "kelvin on fine grids and long runs; use the direct solver (docs/theory.md sec. 4)")
+
+
 def forcing_for(config: RunConfig) -> Forcing:
     """The forcing a configuration names, at its model time levels."""
     return load_forcing(config.forcing, config.start, config.nt, config.dt, config.options)
@@ -49,6 +66,11 @@ def run(config: RunConfig, backend: str = "fortran", forcing: Forcing | None = N
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
     forcing = forcing or forcing_for(config)
+    msg = jacobi_warning(config.spec, config.nt)
+    if msg:
+        import warnings
+
+        warnings.warn(msg, stacklevel=2)
     if backend == "fortran":
         from .fortran import simulate
 

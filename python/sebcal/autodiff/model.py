@@ -175,6 +175,8 @@ class SoilColumn(nn.Module):
             elif t.dim() == 1:
                 t = t.unsqueeze(1).expand(-1, nl) if nl == 1 or t.numel() != nl \
                     else t.unsqueeze(0)
+            elif t.shape[-1] == 1 and nl > 1:
+                t = t.expand(-1, nl)
             if t.shape[-1] != nl:
                 raise ValueError(f"parameter {name}: {t.shape[-1]} layer values for {nl} layers")
             soil[name] = t
