@@ -398,6 +398,7 @@ class DirectSolver:
             if hold is not None and hold[:, m].any():
                 vm = np.where(hold[:, m][:, None], rhs, vm)
             v[:, m] = vm
+            # E_m = dF_m/dS^(m-1) uses step m's own (frozen) coefficients
             carry = -self._et(vm, a, c, c0, g1,
                               None if dg_old is None else dg_old[:, m - 1])
             if hold is not None and hold[:, m].any():

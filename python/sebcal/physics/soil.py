@@ -46,7 +46,13 @@ def interface_conductivity(lam: Any, xp: Namespace | None = None) -> Any:
     both are equal, exactly)."""
     xp = xp or namespace(lam)
     a, b = lam[..., :-1], lam[..., 1:]
-    return xp.where(a == b, b, 2 * a * b / (a + b))
+    hm = 2 * a * b / (a + b)
+    exact = xp.where(a == b, b, hm)
+    if xp.is_torch:
+        # the value is exactly the node value when both are equal (as the Fortran computes
+        # it), the derivative that of the harmonic mean (1/2 each there, not 0 and 1)
+        return hm + (exact - hm).detach()
+    return exact
 
 
 def coefficients(lam: Any, C: Any, h: Any, w: Any, dt: float,
