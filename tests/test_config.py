@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sebcal.config import (OPTIONAL_TABLES, REQUIRED, SCHEMA, Depends, Key, RunConfig,
-                           load_config, parse_config)
+from sebcal.config import TABLES, KeyInfo, RunConfig, json_schema, keys, load_config, parse_config
 from sebcal.errors import ConfigError
 from sebcal.params import Params
 
@@ -69,7 +68,12 @@ def test_defaults_reproduce_the_paper(tmp_path):
     assert (cfg.longwave, cfg.bottom) == ("paper", "dirichlet")
     assert (cfg.init, cfg.init_profile) == ("uniform", None)
     assert (cfg.spinup_tol, cfg.spinup_max_cycles) == (1e-3, 365)
-    assert cfg.params == Params()
+    assert cfg.params == Params(PARAMS_DICT)
+    assert cfg.options == {"solver": "direct", "longwave": "paper", "bottom": "dirichlet",
+                           "init": "uniform", "turbulence": "h_eff", "stability": "neutral",
+                           "latent": "none", "surface_resistance": "constant",
+                           "canopy": "none", "soil_thermal": "constant", "top": "seb",
+                           "time_scheme": "backward_euler"}
     assert cfg.forcing == {"kind": "paper_synthetic", "k_peak": 800.0, "lw_down": 100.0,
                            "t_air": 296.0, "sunrise_h": 7.0, "sunset_h": 21.0}
     assert set(cfg.tables) == {"grid", "time", "solver", "physics", "initial", "parameters",
@@ -114,6 +118,19 @@ spinup_max_cycles = 30
     assert cfg.tables["time"] == {"dt": 1800.0, "steps": 96, "start": "2012-05-01T07:00:00Z"}
 
 
+def test_new_grid_kinds(tmp_path):
+    cfg = load_config(write(tmp_path, "[grid]\ndepth = 5.0\nnodes = 41\nfirst_spacing = 0.01\n"))
+    z = cfg.node_depths
+    assert z[0] == 0.0 and z[1] == pytest.approx(0.01) and z[-1] == 5.0 and cfg.dx is None
+    assert np.all(np.diff(np.diff(z)) > 0)                       # spacings grow
+    msg = error_of(tmp_path, "[grid]\ntop_depth = 0.05\n")
+    assert "[grid] top_depth" in msg and "temperature" in msg
+    cfg = load_config(write(tmp_path, '[grid]\ntop_depth = 0.05\ndepth = 1.05\n'
+                            '[physics]\ntop = "temperature"\n'
+                            '[forcing.top]\nfile = "x.nc"\nname = "T5"\n'))
+    assert cfg.node_depths[0] == 0.05 and cfg.forcing["top"]["file"] == str(tmp_path / "x.nc")
+
+
 # ------------------------------------------------------------------ grid
 
 
@@ -143,7 +160,7 @@ def test_both_uniform_and_node_depths_is_an_error(tmp_path, extra):
 
 def test_node_depths_must_start_at_zero(tmp_path):
     msg = error_of(tmp_path, "[grid]\nnode_depths = [0.01, 0.1, 0.2]\n")
-    assert "node_depths[0]" in msg and "0.0" in msg
+    assert "node_depths[0]" in msg and "0.0" in msg and "surface energy balance" in msg
 
 
 @pytest.mark.parametrize("depths,index", [("[0, 0.1, 0.3, 0.2, 0.5]", 3),
@@ -256,12 +273,15 @@ def test_max_iter_positive(tmp_path):
     ("physics", "bottom", "Dirichlet", "dirichlet"),
     ("initial", "kind", "spin-up", "spinup"),
     ("forcing", "kind", "netCDF", "netcdf"),
+    ("physics", "turbulence", "Bulk", "bulk"),
+    ("physics", "soil_thermal", "johanson", "johansen"),
+    ("solver", "time_scheme", "crank-nicolson", "crank_nicolson"),
 ])
 def test_unknown_option_value_suggests_near_one(tmp_path, table, key, value, near):
     msg = error_of(tmp_path, f'[{table}]\n{key} = "{value}"\n')
     assert f"[{table}] {key}" in msg
     assert f"did you mean '{near}'" in msg
-    for choice in SCHEMA[table][key].choices:
+    for choice in keys(TABLES[table])[key].choices:
         assert repr(choice) in msg
 
 
@@ -311,7 +331,7 @@ def test_spinup_limits(tmp_path, text):
 def test_unknown_table_suggests_near_name(tmp_path):
     msg = error_of(tmp_path, "[solvr]\nmethod = \"direct\"\n")
     assert "unknown table [solvr]" in msg and "did you mean 'solver'" in msg
-    for name in SCHEMA:
+    for name in TABLES:
         assert name in msg
 
 
@@ -497,7 +517,7 @@ def test_netcdf_forcing_defaults(tmp_path):
                             'variables = {SWdown = "SW_IN_F"}\n'))
     assert cfg.forcing == {"kind": "netcdf", "path": str(tmp_path / "x.nc"),
                            "gap_policy": "error", "max_gap_hours": 6.0, "resample": "sample",
-                           "variables": {"SWdown": "SW_IN_F"}}
+                           "qc": "observed", "variables": {"SWdown": "SW_IN_F"}}
 
 
 def test_netcdf_forcing_needs_path(tmp_path):
@@ -523,18 +543,16 @@ def test_forcing_errors(tmp_path, text, expect):
 
 
 def test_forcing_schema_matches_forcing_module():
-    forcing = pytest.importorskip("sebcal.forcing")
     import inspect
 
-    sig = inspect.signature(forcing.paper_synthetic)
-    for key, spec in SCHEMA["forcing"].items():
-        if spec.kinds == ("paper_synthetic",):
-            assert sig.parameters[key].default == spec.default, key
-    kinds = getattr(forcing, "_KINDS", None)
-    if kinds is not None:
-        for kind, keys in kinds.items():
-            ours = {k for k, s in SCHEMA["forcing"].items() if s.kinds and kind in s.kinds}
-            assert ours == set(keys), kind
+    from sebcal.forcing import paper_synthetic
+    from sebcal.forcing.load import SYNTHETIC_KEYS
+
+    sig = inspect.signature(paper_synthetic)
+    info = keys(TABLES["forcing"])
+    for key in ("k_peak", "lw_down", "t_air", "sunrise_h", "sunset_h"):
+        assert sig.parameters[key].default == info[key].default, key
+    assert set(SYNTHETIC_KEYS) <= set(info)
 
 
 def test_default_forcing_is_loadable():
@@ -544,17 +562,87 @@ def test_default_forcing_is_loadable():
     assert f.sw_down.shape == (49,)
 
 
-# ------------------------------------------------------------------ optional tables, to_dict
+# ------------------------------------------------------------------ every table validated
 
 
-def test_optional_tables_passed_through(tmp_path):
-    cfg = load_config(write(tmp_path, "[calibration]\nmethod = \"adam\"\nanything = [1, 2]\n"
-                            "[export]\n[observations]\nfoo = {bar = 1}\n"))
-    assert cfg.tables["calibration"] == {"method": "adam", "anything": [1, 2]}
-    assert cfg.tables["export"] == {}
-    assert cfg.tables["observations"] == {"foo": {"bar": 1}}
-    assert "evaluation" not in cfg.tables
-    assert set(OPTIONAL_TABLES) == {"observations", "calibration", "evaluation", "export"}
+def test_calibration_and_observation_tables_are_validated(tmp_path):
+    """No table is accepted and ignored: unknown keys and tables are errors."""
+    msg = error_of(tmp_path, '[calibration]\nmethod = "adam"\n')
+    assert "[calibration] method" in msg and "does not belong in [calibration]" in msg
+    msg = error_of(tmp_path, '[calibration]\noptimiser = "adam"\n')
+    assert "[calibration] optimiser" in msg and "unknown key" in msg
+    msg = error_of(tmp_path, "[export]\nfolder = 1\n")
+    assert "unknown table [export]" in msg
+    msg = error_of(tmp_path, "[evaluation]\n")
+    assert "unknown table [evaluation]" in msg
+    msg = error_of(tmp_path, '[observations.T5]\nvariable = "SoilTemp"\nfile = "x.txt"\n'
+                             'sigmaa = 1\n')
+    assert "[observations.T5] sigmaa" in msg and "did you mean 'sigma'" in msg
+    msg = error_of(tmp_path, '[observations.T5]\nvariable = "SoilTmp"\nfile = "x.txt"\n'
+                             "depth = 0.05\n")
+    assert "did you mean 'SoilTemp'" in msg
+    msg = error_of(tmp_path, '[calibration]\nfree = ["lamda"]\n')
+    assert "[calibration] free" in msg and "did you mean 'lambda'" in msg
+    msg = error_of(tmp_path, '[calibration]\nfree = ["lambda"]\n[calibration.bounds]\n'
+                             "lamda = [0.1, 2]\n")
+    assert "[calibration.bounds] lamda" in msg and "did you mean 'lambda'" in msg
+    msg = error_of(tmp_path, '[calibration]\nfree = ["lambda"]\n[calibration.start_range]\n'
+                             'lambda = "wide"\n')
+    assert "[calibration] start_range" in msg or "[calibration.start_range]" in msg
+    msg = error_of(tmp_path, '[calibration]\nfree = ["lambda"]\n[calibration.bounds]\n'
+                             "C = [1e6, 3e6]\n")
+    assert "not free" in msg
+
+
+def test_parameters_needed_by_the_options(tmp_path):
+    msg = error_of(tmp_path, '[physics]\nturbulence = "bulk"\n')
+    assert "z0m" in msg and "missing" in msg
+    msg = error_of(tmp_path, '[physics]\nturbulence = "bulk"\n[parameters]\nalpha = 0.2\n'
+                   "lambda = 0.8\nC = 2e6\nT_b = 290\nz0m = 0.05\n", params=False)
+    assert "[site] measurement_height" in msg
+    cfg = load_config(write(tmp_path, '[physics]\nturbulence = "bulk"\nlatent = "resistance"\n'
+                            "[site]\nmeasurement_height = 10\n"
+                            "[forcing]\nwind = 2.0\npsurf = 1e5\nqair = 0.008\n"
+                            "[parameters]\nalpha = 0.2\nlambda = 0.8\nC = 2e6\nT_b = 290\n"
+                            "z0m = 0.05\nr_s = 100\n", params=False))
+    full = cfg.full_params()
+    assert full["z_ref"] == 10.0 and full["z0h_ratio"] == 0.1 and full["eps"] == 0.95
+    msg = error_of(tmp_path, '[physics]\nturbulence = "bulk"\n[site]\nmeasurement_height = 10\n'
+                   "[parameters]\nalpha = 0.2\nlambda = 0.8\nC = 2e6\nT_b = 290\n"
+                   "z0m = 0.05\n", params=False)
+    assert "[forcing] wind" in msg and "synthetic" in msg
+
+
+def test_layered_soil_parameters(tmp_path):
+    cfg = load_config(write(tmp_path, "[soil]\nlayer_bottoms = [0.1, 0.5, 1.0]\n"
+                            "[parameters]\nalpha = 0.2\nlambda = [0.5, 0.8, 1.2]\nC = 2e6\n"
+                            "T_b = 290\nh_eff = 20\n", params=False))
+    assert cfg.spec.nlayers == 3 and cfg.params["lambda"] == (0.5, 0.8, 1.2)
+    msg = error_of(tmp_path, "[soil]\nlayer_bottoms = [0.1, 1.0]\n[parameters]\nalpha = 0.2\n"
+                   "lambda = [0.5, 0.8, 1.2]\nC = 2e6\nT_b = 290\nh_eff = 20\n", params=False)
+    assert "lambda" in msg and "3 values" in msg and "2 layers" in msg
+    msg = error_of(tmp_path, "[soil]\nlayer_bottoms = [0.1, 0.05]\n")
+    assert "layer_bottoms[1]" in msg
+    msg = error_of(tmp_path, "[soil]\nlayer_bottoms = [0.1, 0.5]\n")
+    assert "reach the bottom" in msg
+    msg = error_of(tmp_path, "[parameters]\nalpha = [0.2, 0.3]\nlambda = 0.8\nC = 2e6\n"
+                   "T_b = 290\nh_eff = 20\n", params=False)
+    assert "alpha" in msg and "one number" in msg
+
+
+def test_celsius_temperature_parameter_is_named(tmp_path):
+    msg = error_of(tmp_path, PARAMS.replace("T_b = 293.0", "T_b = 20.0"), params=False)
+    assert "T_b" in msg and "Celsius" in msg and "293.15" in msg
+
+
+def test_json_schema_for_editors():
+    s = json_schema()
+    props = s["properties"]
+    assert set(props) == set(TABLES)
+    import json
+
+    text = json.dumps(s)
+    assert "measurement_height" in text and "layer_bottoms" in text and "time_scheme" in text
 
 
 ROUND_TRIP_CASES = {
@@ -579,9 +667,16 @@ kind = "netcdf"
 path = "obs/site.nc"
 gap_policy = "interpolate"
 variables = {SWdown = "SW_IN_F", Tair = "TA_F"}
+[observations.T5]
+variable = "SoilTemp"
+depth = 0.05
+file = "obs.txt"
+sigma = 0.2
 [calibration]
-params = ["lambda", "C"]
-when = 2012-05-01T00:00:00Z
+free = ["lambda", "C"]
+calibration_window = [2012-05-01T09:00:00Z, "2012-05-01T20:00:00Z"]
+[calibration.bounds]
+lambda = [0.1, 3.0]
 """,
 }
 
@@ -638,39 +733,44 @@ def test_parse_config_accepts_numpy_values():
 
 
 def test_schema_entries_are_well_formed():
-    for table, keys in SCHEMA.items():
-        for name, spec in keys.items():
-            assert isinstance(spec, Key)
-            typ, default, unit, description = spec[:4]
-            assert typ in ("float", "int", "str", "datetime", "float[]", "str{}")
-            assert isinstance(unit, str) and description
-            if spec.choices and typ == "str" and isinstance(default, str):
-                assert default in spec.choices
-            if isinstance(default, Depends):
-                assert set(default.values) == set(keys[default.key].choices)
-    assert not set(SCHEMA) & set(OPTIONAL_TABLES)
-    required = [k for k, s in SCHEMA["parameters"].items() if s.default is REQUIRED]
-    assert required == ["alpha", "eps", "lambda", "C", "T_b", "h_eff"]
+    for table, model in TABLES.items():
+        for name, info in keys(model).items():
+            assert isinstance(info, KeyInfo)
+            assert info.description, (table, name)
+            if info.choices and isinstance(info.default, str):
+                assert info.default in info.choices
+    # option choices and defaults come from the vocabulary
+    from sebcal.vocabulary import OPTIONS
+
+    for name, o in OPTIONS.items():
+        key = {"solver": "method", "init": "kind"}.get(name, name)
+        info = keys(TABLES[o.table])[key]
+        assert info.choices == o.choices and info.default == o.default, name
 
 
 def test_docs_describe_every_key():
     doc = Path(__file__).resolve().parents[1] / "docs" / "config.md"
     text = doc.read_text(encoding="utf-8")
-    for table, keys in SCHEMA.items():
-        assert f"[{table}]" in text, table
-        for name in keys:
+    for table, model in TABLES.items():
+        assert f"[{table}" in text, table
+        for name in keys(model):
             assert f"`{name}`" in text, f"docs/config.md does not describe [{table}] {name}"
-    for table in OPTIONAL_TABLES:
-        assert f"[{table}]" in text
 
 
-def test_a_table_added_to_schema_is_validated(monkeypatch):
-    """How later features extend the config: an entry in SCHEMA is all that is needed."""
-    monkeypatch.setitem(SCHEMA, "export", {
-        "format": Key("str", "netcdf", "", "output format", choices=("netcdf", "csv")),
-        "folder": Key("str", REQUIRED, "", "output folder"),
-        "every": Key("int", 1, "", "write every n-th level", minimum=1),
-    })
+def test_a_table_added_to_tables_is_validated(monkeypatch):
+    """How later features extend the config: a pydantic model in TABLES is all it needs."""
+    from typing import Literal
+
+    from pydantic import Field
+
+    from sebcal.config import _Table
+
+    class ExportTable(_Table):
+        format: Literal["netcdf", "csv"] = Field("netcdf", description="output format")
+        folder: str = Field(..., description="output folder")
+        every: int = Field(1, ge=1, description="write every n-th level")
+
+    monkeypatch.setitem(TABLES, "export", ExportTable)
     assert "export" not in parse_config({"parameters": PARAMS_DICT}).tables
     cfg = parse_config({"parameters": PARAMS_DICT, "export": {"folder": "out"}})
     assert cfg.tables["export"] == {"format": "netcdf", "folder": "out", "every": 1}
@@ -690,5 +790,5 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.tom
 def test_example_configs_load(path):
     cfg = load_config(path)
     assert parse_config(cfg.to_dict(), path=cfg.path) == cfg
-    if cfg.forcing["kind"] == "netcdf":
+    if cfg.forcing["kind"] != "paper_synthetic":
         assert cfg.forcing["path"].startswith(str(path.parent))

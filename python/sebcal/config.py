@@ -376,6 +376,8 @@ def _type_word(ann: Any) -> tuple[str, tuple[str, ...] | None]:
 
     origin = typing.get_origin(ann)
     args = typing.get_args(ann)
+    if origin is Annotated:
+        return _type_word(args[0])
     if origin is Union:
         inner = [a for a in args if a is not type(None)]
         words = [_type_word(a) for a in inner]
@@ -627,7 +629,8 @@ def parse_config(data: Mapping, base_dir: str | os.PathLike | None = None,
     tables: dict[str, Any] = {}
     for name in TABLES:
         if name in _CORE or name in data:
-            tables[name] = _FINISH[name](ctx, _validate(ctx, name, data.get(name, {})), tables)
+            finish = _FINISH.get(name, _finish_generic(TABLES[name]))
+            tables[name] = finish(ctx, _validate(ctx, name, data.get(name, {})), tables)
     spec = tables.pop("_spec")
     params = tables.pop("_params")
     return RunConfig(path=file, spec=spec, nt=tables["time"]["steps"],
@@ -800,6 +803,9 @@ def _translate(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping,
             break
     if etype == "literal_error":
         choices = info.choices or tuple(str(c) for c in err.get("ctx", {}).get("expected", ""))
+        if not isinstance(item, str):
+            return ctx.error(tpath, key, f"{key} = {_show(item)} has the wrong type; expected a "
+                             f"string: one of {', '.join(repr(c) for c in choices)}")
         return ctx.error(tpath, key, f"{key} = {_show(item)} is not an allowed value"
                          f"{did_you_mean(item, choices)}; use one of "
                          f"{', '.join(repr(c) for c in choices)}")
@@ -824,6 +830,8 @@ def _translate(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping,
             pass
     elif t == "str" and (isinstance(item, (int, float)) or isinstance(item, bool)):
         hint = f" (write {key} = \"{item}\", in quotes)"
+    elif t == "float" and isinstance(item, list) and tpath == "parameters":
+        hint = " (one number: only soil parameters take one value per soil layer)"
     elif t == "int" and isinstance(item, (int, float)) and not isinstance(item, bool):
         hint = (f" (write a whole number without a decimal point, e.g. {key} = "
                 f"{int(item) if math.isfinite(item) else 1})")
@@ -832,6 +840,9 @@ def _translate(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping,
         if bad is not None:
             return ctx.error(tpath, f"{key}.{bad}", f"{key}.{bad} = {_show(item[bad])} must be a "
                              "non-empty string (the variable's name in the file)")
+    if t == "float|float[]":
+        return ctx.error(tpath, key, f"{key} = {_show(item)} has the wrong type; expected a "
+                         f"number{unit} (or an array of numbers, one per soil layer){hint}")
     word = _TYPE_WORDS.get(t, t)
     return ctx.error(tpath, key, f"{key} = {_show(item)} has the wrong type; expected "
                      f"{word}{unit}{hint}")
@@ -1180,6 +1191,16 @@ def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
         out["published"] = pub
     del spec
     return out
+
+
+def _finish_generic(model: type[BaseModel]):
+    """Defaults of a table without cross-key rules (given keys, then every default)."""
+    def finish(ctx: _Ctx, t: dict, tables: dict) -> dict:
+        out = {k: f.default for k, f in model.model_fields.items()
+               if not f.is_required() and f.default is not None}
+        out.update(t)
+        return {k: out[k] for k in model.model_fields if k in out}
+    return finish
 
 
 _FINISH = {
