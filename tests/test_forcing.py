@@ -101,9 +101,9 @@ def test_forcing_is_frozen_and_read_only():
         f.dt = 10.0
     with pytest.raises(ValueError):
         f.sw_down[0] = 1.0
-    with pytest.raises(ForcingError, match="sw_down has 2 values"):
-        Forcing(time=f.time, dt=3600.0, sw_down=[1.0, 2.0], lw_down=f.lw_down, t_air=f.t_air,
-                source="x")
+    with pytest.raises(ForcingError, match="SWdown has 2 values"):
+        Forcing(time=f.time, dt=3600.0, data={"SWdown": [1.0, 2.0], "LWdown": f.lw_down,
+                                              "Tair": f.t_air}, source="x")
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -263,13 +263,21 @@ def test_gap_with_qc3_is_an_error(tmp_path):
     vals = 290.0 + np.arange(20.0)                       # values present ...
     qc = np.zeros(20, dtype=int)
     qc[[4, 5]] = 3                                       # ... but flagged missing
-    qc[7] = 2                                            # ERA5-derived values are accepted
+    qc[7] = 2                                            # ERA5-derived: the QC policy decides
     p = _gap_file(tmp_path, vals, qc)
     with pytest.raises(ForcingError) as exc:
-        read_alma(p, ["Tair"], "2012-05-01T00:00:00", 9, 1800.0)
+        read_alma(p, ["Tair"], "2012-05-01T00:00:00", 9, 1800.0, qc="any")
     msg = str(exc.value)
     assert "2 missing value" in msg
     assert "first at 2012-05-01T02:00:00 UTC, last at 2012-05-01T02:30:00 UTC" in msg
+    # the default policy counts only observed values (qc 0): the ERA5 value is a gap too
+    with pytest.raises(ForcingError, match="3 missing value"):
+        read_alma(p, ["Tair"], "2012-05-01T00:00:00", 9, 1800.0)
+    vals[4:6] = 300.0
+    qc[[4, 5]] = 1                                       # gap-filled from observations
+    p = _gap_file(tmp_path, vals, qc)
+    d = read_alma(p, ["Tair"], "2012-05-01T00:00:00", 3, 1800.0, qc="gapfilled")
+    assert np.all(np.isfinite(d["Tair"]))
 
 
 def test_interpolate_fills_gap_linearly_in_time(tmp_path):
@@ -465,12 +473,11 @@ def test_load_forcing_netcdf_with_variable_names_and_gap_policy(tmp_path):
 
 
 @pytest.mark.parametrize("spec, match", [
-    ({"kind": "era5"}, 'valid kinds: "paper_synthetic", "netcdf"'),
-    ({}, "kind is missing"),
+    ({"kind": "era5"}, 'valid kinds: "paper_synthetic", "netcdf", "csv"'),
     ({"kind": "netcdf"}, "needs path"),
-    ({"kind": "paper_synthetic", "k_peek": 800.0}, "unknown key"),
-    ({"kind": "netcdf", "path": "x.nc", "variables": {"Wind": "WS"}}, "unknown key"),
+    ({"kind": "netcdf", "path": "x.nc"}, "does not exist"),
 ])
 def test_load_forcing_bad_specs(spec, match):
+    """load_forcing takes a validated [forcing] table (sebcal.config checks its keys)."""
     with pytest.raises(ForcingError, match=match):
         load_forcing(spec, "2012-05-01", 1, 3600.0)

@@ -55,7 +55,7 @@ class Params(Mapping[str, Any]):
         if not isinstance(values, Mapping):
             raise ConfigError(f"[{where}] must be a table of parameter values, got "
                               f"{type(values).__name__}")
-        out = dict(values)
+        out = {k: v for k, v in values.items() if v is not None}
         if "h" in out:
             h = out.pop("h")
             if "h_eff" in {resolve_alias(k) for k in out}:

@@ -83,7 +83,8 @@ class NetCDFTable(Table):
                           for name, v in ds.variables.items()}
             self._global = {a: ds.getncattr(a) for a in ds.ncattrs()}
             self._size = {d: len(dim) for d, dim in ds.dimensions.items()}
-        check_stamps(secs, self.where(var.name))
+            tname = var.name
+        check_stamps(secs, self.where(tname))
         self.stamps = secs
 
     def variables(self) -> list[str]:
