@@ -1,4 +1,10 @@
-"""Dependencies point one way: physics knows nothing of calibration, I/O front ends or the CLI."""
+"""The layers of the package, in one place (docs/architecture.md draws them).
+
+Dependencies point one way: the vocabulary knows nothing, the physics and the two backends
+know nothing of configuration, files, calibration, export or the command line, and nothing
+imports the CLI. Every module of the package is in exactly one layer, and may import only
+from its own layer (where the table allows) and the layers below it.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +16,50 @@ from conftest import ROOT
 
 PKG = ROOT / "python" / "sebcal"
 
-#: module (folder or file) -> sebcal modules it must never import
-FORBIDDEN = {
-    "autodiff": {"fortran", "cli", "calibration", "bridge", "runner", "verify", "output"},
-    "fortran.py": {"autodiff", "cli", "calibration", "bridge", "runner", "verify"},
-    "params.py": {"fortran", "autodiff", "cli", "calibration", "bridge", "config", "forcing"},
-    "forcing.py": {"fortran", "autodiff", "cli", "calibration", "bridge"},
-    "config.py": {"fortran", "autodiff", "cli", "calibration", "bridge"},
-    "calibration": {"cli", "bridge"},
-    "bridge": {"cli", "calibration"},
-}
+#: layer -> modules (files or packages). Lower layers first.
+LAYERS: list[tuple[str, set[str]]] = [
+    ("vocabulary", {"errors", "vocabulary", "times"}),
+    ("model", {"params", "spec", "physics"}),
+    ("backends", {"fortran", "fortran_wrap", "autodiff"}),
+    ("io", {"forcing", "config", "output", "observations", "paramsfile"}),
+    ("runs", {"runner", "verify", "calibration"}),
+    ("export", {"bridge"}),
+    ("interface", {"api", "bmi", "cli", "__init__", "__main__"}),
+]
+#: pairs inside one layer that must not import each other (importer, imported)
+SAME_LAYER_FORBIDDEN = {("fortran", "autodiff"), ("autodiff", "fortran"),
+                        ("config", "forcing"), ("config", "observations"),
+                        ("forcing", "config"), ("forcing", "observations")}
 
 
-def _sebcal_imports(path):
+def layer_of(module: str) -> int:
+    for i, (_, mods) in enumerate(LAYERS):
+        if module in mods:
+            return i
+    raise KeyError(module)
+
+
+def top_module(path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0].removesuffix(".py")
+
+
+def sebcal_imports(path) -> set[str]:
     tree = ast.parse(path.read_text())
     found = set()
+    depth = len(path.relative_to(PKG).parts) - 1          # 0 for sebcal/x.py
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             mod = node.module or ""
-            if node.level:                                  # relative: from ..x import y
+            if node.level:
+                if node.level <= depth:                    # inside the own package
+                    continue
                 parts = mod.split(".") if mod else [a.name for a in node.names]
                 found.add(parts[0])
             elif mod.startswith("sebcal."):
                 found.add(mod.split(".")[1])
+            elif mod == "sebcal":
+                found.update(a.name for a in node.names)
         elif isinstance(node, ast.Import):
             for a in node.names:
                 if a.name.startswith("sebcal."):
@@ -40,17 +67,31 @@ def _sebcal_imports(path):
     return found
 
 
-@pytest.mark.parametrize("where", sorted(FORBIDDEN))
-def test_import_directions(where):
-    target = PKG / where
-    files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
-    assert files, where
-    for f in files:
-        bad = _sebcal_imports(f) & FORBIDDEN[where]
-        assert not bad, f"{f.relative_to(ROOT)} imports {sorted(bad)}"
+FILES = sorted(p for p in PKG.rglob("*.py") if "fortran_wrap" not in p.parts)
+
+
+def test_every_module_is_in_one_layer():
+    names = {top_module(p) for p in FILES}
+    placed = set().union(*(m for _, m in LAYERS))
+    assert names <= placed, f"modules in no layer: {sorted(names - placed)}"
+    counts = [sum(n in m for _, m in LAYERS) for n in names]
+    assert all(c == 1 for c in counts)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(PKG)) for p in FILES])
+def test_imports_point_down(path):
+    me = top_module(path)
+    mine = layer_of(me)
+    for other in sebcal_imports(path):
+        if other == "__version__":
+            continue
+        theirs = layer_of(other)
+        assert theirs <= mine, (f"{path.relative_to(ROOT)} ({LAYERS[mine][0]}) imports {other} "
+                                f"({LAYERS[theirs][0]}, a higher layer)")
+        assert (me, other) not in SAME_LAYER_FORBIDDEN, f"{me} must not import {other}"
 
 
 def test_nothing_imports_the_cli():
-    for f in PKG.rglob("*.py"):
-        if f.name != "cli.py":
-            assert "cli" not in _sebcal_imports(f), f
+    for f in FILES:
+        if f.name != "cli.py" and f.name != "__main__.py":
+            assert "cli" not in sebcal_imports(f), f

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, FortranError
-from .forcing.core import Forcing
 from .params import Params
 from .spec import ModelSpec
 from .vocabulary import (CONSTANTS, ERROR_CODES, FLUX_NAMES, NFLUX, NFORC, NOPT, NPSOIL, NPSURF,
@@ -84,7 +83,7 @@ def _check(errflg: int, errmsg: Any, routine: str) -> None:
         raise FortranError(int(errflg), msg, routine)
 
 
-def _theta(spec: ModelSpec, forcing: Forcing, first: int = 0, last: int | None = None
+def _theta(spec: ModelSpec, forcing: Any, first: int = 0, last: int | None = None
            ) -> np.ndarray:
     th = forcing.theta_at(spec.node_depths, spec.options)
     if th is None:
@@ -96,13 +95,14 @@ def _dx(spec: ModelSpec) -> float:
     return float(spec.dx) if spec.dx else 0.0
 
 
-def simulate(spec: ModelSpec, forcing: Forcing, params: Params,
+def simulate(spec: ModelSpec, forcing: Any, params: Params,
              init_profile: Any = None) -> Simulation:
     """Run the Fortran scheme over the forcing's levels 0..nt.
 
     Args:
         spec: grid, time step, options and solver settings (spec.dt must equal forcing.dt).
-        forcing: the forcing at the model levels (the variables the options need).
+        forcing: a :class:`~sebcal.forcing.Forcing` at the model levels (the variables the
+            options need).
         params: physical parameters (defaults filled for the options).
         init_profile: initial temperature per node [K] (overrides spec.init_profile; used with
             init = "profile").

@@ -32,7 +32,9 @@ import numpy as np
 from .errors import ConfigError, ForcingError
 from .forcing.load import open_table
 from .forcing.series import sample
+from .physics.soil import node_properties
 from .times import iso, parse_time
+from .vocabulary import PARAMETERS
 
 #: observable -> (unit, needs a depth)
 OBSERVABLES: dict[str, tuple[str, bool]] = {
@@ -248,6 +250,17 @@ def model_equivalents(observations: Sequence[Observation], z: np.ndarray, T: np.
     lt = lt[None] if lt.dim() >= 1 else lt
     return {o.label: equivalent(o.variable, Tt, ft, z, lt, o.depth)[0].numpy()
             for o in observations}
+
+
+def node_lambda(spec: Any, params: Any, forcing: Any) -> np.ndarray:
+    """Node conductivity [W m-1 K-1]: (nz,), or (nt+1, nz) when it follows soil moisture."""
+    layer = spec.layer_of_nodes()
+    soil = {p.name: np.asarray(params.layers(p.name, spec.nlayers))[layer]
+            for p in PARAMETERS.values() if p.group == "soil" and p.name in params}
+    theta = forcing.theta_at(spec.node_depths, spec.options)
+    lam, _ = node_properties(soil, None if theta is None else theta.T,
+                             spec.options["soil_thermal"])
+    return np.asarray(lam, dtype=np.float64)
 
 
 def metrics(model: np.ndarray, observed: np.ndarray, mask: np.ndarray) -> dict[str, float]:

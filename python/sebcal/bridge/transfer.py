@@ -115,9 +115,9 @@ def transfer(params: Calibrated | str | os.PathLike | Mapping, grid: str,
         ConfigError: bad grid, params.json or config; ForcingError: unreadable forcing or
         observations.
     """
-    from ..calibration.report import node_lambda
     from ..fortran import simulate
-    from ..observations import load_observations, metrics, model_equivalents, windows
+    from ..observations import (load_observations, metrics, model_equivalents, node_lambda,
+                                windows)
     from ..runner import forcing_for
 
     cal = params if isinstance(params, Calibrated) else load_params(params)

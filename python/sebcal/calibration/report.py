@@ -13,12 +13,11 @@ import numpy as np
 
 from .. import __version__
 from ..fortran import simulate
-from ..observations import Observation, metrics, model_equivalents
+from ..observations import Observation, metrics, model_equivalents, node_lambda
 from ..output import atomic_path, write_simulation, write_text
 from ..params import Params
 from ..paramsfile import SCHEMA_VERSION, write_params
-from ..physics.soil import node_properties
-from ..vocabulary import PARAMETERS, parameter
+from ..vocabulary import parameter
 from .space import Space
 
 
@@ -27,17 +26,6 @@ def _num(x: Any) -> Any:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-def node_lambda(spec: Any, params: Params, forcing: Any) -> np.ndarray:
-    """Node conductivity [W m-1 K-1]: (nz,), or (nt+1, nz) when it follows soil moisture."""
-    layer = spec.layer_of_nodes()
-    soil = {p.name: np.asarray(params.layers(p.name, spec.nlayers))[layer]
-            for p in PARAMETERS.values() if p.group == "soil" and p.name in params}
-    theta = forcing.theta_at(spec.node_depths, spec.options)
-    lam, _ = node_properties(soil, None if theta is None else theta.T,
-                             spec.options["soil_thermal"])
-    return np.asarray(lam, dtype=np.float64)
 
 
 def best_run(config: Any, forcing: Any, params: Params, phys_best: Mapping[str, float]):
