@@ -20,25 +20,30 @@ from conftest import ROOT
 
 EX = ROOT / "examples"
 TRUTH = {"alpha": 0.2, "h_eff": 25.0, "lambda": 0.8, "C": 2.2e6, "T_b": 293.0}
+PAPER = Params({"alpha": 0.2, "eps": 0.95, "lambda": 0.8, "C": 2.2e6, "T_b": 293.0,
+                "h_eff": 25.0})
 
 
 # ------------------------------------------------------------------------------ the space
 
-def test_space_round_trip_bounds_and_prior_scaling():
-    sp = Space.build(["alpha", "lambda", "C", "T_b"], Params())
+def test_space_round_trip_bounds_and_range_scaling():
+    sp = Space.build(["alpha", "lambda", "C", "T_b"], PAPER)
     phys = sp.draw(200, seed=3)
-    for name, (lo, hi) in sp.prior.items():
-        assert phys[name].min() >= lo and phys[name].max() <= hi
+    for c in sp.coords:
+        lo, hi = c.start
+        assert phys[c.label].min() >= lo and phys[c.label].max() <= hi
     u = sp.to_u(phys)
     back = sp.to_phys_np(u)
     for name in sp.free:
-        assert np.allclose(back[name], phys[name], rtol=1e-13)
-    # the prior range has width 1 in u for every parameter
-    ends = sp.to_u({n: np.array(sp.prior[n]) for n in sp.free})
+        assert np.allclose(back[name], phys[name], rtol=1e-12)
+    # the start range has width 1 in u for every parameter
+    ends = sp.to_u({c.label: np.array(c.start) for c in sp.coords})
     assert np.allclose(ends[1] - ends[0], 1.0)
-    # no step in u leaves the physical bounds
-    far = sp.to_phys_np(np.full((1, 4), 5.0))     # five prior widths out
-    assert 0 < far["alpha"][0] < 1 and far["lambda"][0] > 0
+    # no step in u leaves the calibration bounds, however large
+    for big in (5.0, 50.0, -50.0):
+        far = sp.to_phys_np(np.full((1, 4), big))
+        for c in sp.coords:
+            assert c.bounds[0] <= far[c.label][0] <= c.bounds[1], (c.label, big)
     # dp/du matches a finite difference
     d = sp.dphys_du({n: v[:1] for n, v in phys.items()})[0]
     for k, name in enumerate(sp.free):
@@ -50,13 +55,29 @@ def test_space_round_trip_bounds_and_prior_scaling():
     assert np.array_equal(sp.draw(5, 7)["C"], sp.draw(5, 7)["C"])
 
 
+def test_layered_parameters_give_one_coordinate_per_layer():
+    sp = Space.build(["lambda", "T_b"], PAPER.replace(**{"lambda": (0.5, 0.9)}), nlayers=2)
+    assert sp.free == ("lambda_1", "lambda_2", "T_b")
+    mp = sp.model_params(sp.to_phys(torch.zeros(3, 3)), 3)
+    assert mp["lambda"].shape == (3, 2) and mp["C"].shape == (3, 2) and mp["T_b"].shape == (3,)
+    full = sp.params_at({"lambda_1": 0.4, "lambda_2": 1.1, "T_b": 290.0})
+    assert full["lambda"] == (0.4, 1.1) and full["C"] == 2.2e6
+
+
 @pytest.mark.parametrize("free,match", [(["lamda"], "did you mean 'lambda'"),
                                         (["h_eff", "h", "beta"], "not both"),
-                                        (["h"], "go together"), ([], "empty"),
+                                        (["h"], "goes with beta"), ([], "empty"),
                                         (["C", "C"], "twice")])
 def test_space_rejects_bad_free_lists(free, match):
     with pytest.raises(ConfigError, match=match):
-        Space.build(free, Params())
+        Space.build(free, PAPER)
+
+
+def test_space_rejects_ranges_outside_the_bounds():
+    with pytest.raises(ConfigError, match="start_range"):
+        Space.build(["lambda"], PAPER, start_range={"lambda": [0.01, 0.5]})
+    with pytest.raises(ConfigError, match="physical bounds"):
+        Space.build(["alpha"], PAPER, bounds={"alpha": [0.0, 1.5]})
 
 
 # ------------------------------------------------------------------------------ optimisers
@@ -99,7 +120,7 @@ def test_a_start_that_goes_to_nan_is_dropped_not_fatal():
 # ------------------------------------------------------------------------------ analysis
 
 def _analyse(H, free=("lambda", "C"), best=None, loss=1e-2, n=200, finals=None, losses=None):
-    sp = Space.build(list(free), Params())
+    sp = Space.build(list(free), PAPER)
     best = best or {"lambda": 0.8, "C": 2.2e6}
     lap = laplace(sp, best, np.array(H, float), loss, n)
     return sp, lap, identifiability(sp, best, lap, finals or [best], losses or [loss])
@@ -113,7 +134,7 @@ def test_laplace_standard_errors_match_a_linear_least_squares_problem():
     u_hat = np.linalg.lstsq(J, y, rcond=None)[0]
     S = float(((J @ u_hat - y) ** 2).sum())
     H_L = 2 * J.T @ J / 50                      # Hessian of L = S/N
-    sp = Space.build(["lambda", "C"], Params())
+    sp = Space.build(["lambda", "C"], PAPER)
     best = {"lambda": 0.8, "C": 2.2e6}
     lap = laplace(sp, best, H_L, S / 50, 50)
     cov_u = S / (50 - 2) * np.linalg.inv(J.T @ J)
@@ -124,7 +145,7 @@ def test_laplace_standard_errors_match_a_linear_least_squares_problem():
 
 def test_identifiability_names_a_lambda_C_valley():
     # a Hessian whose weak direction moves ln(lambda) and ln(C) together (lambda/C constant)
-    sp = Space.build(["lambda", "C"], Params())
+    sp = Space.build(["lambda", "C"], PAPER)
     d = sp.dphys_du({"lambda": np.array([0.8]), "C": np.array([2.2e6])})[0]
     v = np.array([0.8 / d[0], 2.2e6 / d[1]])          # d ln lambda = d ln C
     v /= np.linalg.norm(v)
@@ -139,7 +160,7 @@ def test_identifiability_names_a_lambda_C_valley():
 
 
 def test_identifiability_flags_h_and_beta():
-    sp = Space.build(["h", "beta"], Params(beta=1.5))
+    sp = Space.build(["h", "beta"], PAPER.replace(beta=1.5))
     best = {"h": 15.0, "beta": 1.5}
     d = sp.dphys_du({k: np.array([v]) for k, v in best.items()})[0]
     # h(1+1/beta) constant: d ln h = d ln(beta+1)... any singular direction will do
@@ -158,7 +179,8 @@ def test_identifiability_flags_h_and_beta():
 
 def _small(path, tmp_path, starts=6, extra=""):
     text = path.read_text().replace('"data/', f'"{EX}/data/')
-    text = text.replace("starts = 50", f"starts = {starts}") + extra
+    text = text.replace("starts = 50", f"starts = {starts}")
+    text = text.replace("[calibration]\n", "[calibration]\n" + extra, 1)
     p = tmp_path / path.name
     p.write_text(text)
     return p
@@ -257,7 +279,7 @@ def test_bad_calibration_tables_are_reported(tmp_path):
                         (('variable = "SoilTemp"', 'variable = "SoilTmp"'), "did you mean 'SoilTemp'"),
                         (("depth = 0.05", "depth = 5.0"), "within the column"),
                         (("sigma = 0.1            # K\n\n[calibration]", "sigma = -1\n\n[calibration]"),
-                         "positive")]:
+                         "sigma.*> 0")]:
         p = tmp_path / "bad.toml"
         p.write_text(base.replace(*edit))
         with pytest.raises((ConfigError, SebcalError), match=match):
@@ -297,19 +319,24 @@ def test_initial_temperature_can_be_fitted_apart_from_T_b(tmp_path):
         calibrate(path, tmp_path / "out2", progress=False, figures=False)
 
 
-def test_objective_marks_overflowing_starts_as_nan_instead_of_raising(tmp_path):
+def test_objective_keeps_starts_inside_the_bounds_and_marks_non_finite_ones(tmp_path):
     from sebcal.calibration.objective import Objective
     from sebcal.observations import load_observations, windows
     from sebcal.runner import forcing_for
 
     cfg = load_config(_small(EX / "paper_synthetic_2depth.toml", tmp_path))
-    sp = Space.build(["lambda", "C"], cfg.params)
-    obj = Objective(cfg, forcing_for(cfg), load_observations(cfg), windows(cfg).calibration, sp)
-    u = torch.tensor([[0.0, 0.0], [1e4, 0.0], [0.1, -0.1]], requires_grad=True)
+    sp = Space.build(["lambda", "C"], cfg.full_params())
+    obj = Objective(cfg.spec, forcing_for(cfg), load_observations(cfg),
+                    windows(cfg).calibration, sp)
+    u = torch.tensor([[0.0, 0.0], [1e4, 0.0], [float("inf"), -0.1], [0.1, -0.1]],
+                     requires_grad=True)
     loss = obj(u)
-    assert torch.isnan(loss[1]) and torch.isfinite(loss[[0, 2]]).all()
-    loss[[0, 2]].sum().backward()
-    assert torch.isfinite(u.grad).all() and (u.grad[1] == 0).all()
+    # an adversarial start lands on the bound (a valid, finite model), a non-finite one is NaN
+    assert torch.isfinite(loss[[0, 1, 3]]).all() and torch.isnan(loss[2])
+    assert sp.to_phys_np(u.detach().numpy()[1:2])["lambda"][0] == pytest.approx(
+        sp.coords[0].bounds[1])
+    loss[[0, 1, 3]].sum().backward()
+    assert torch.isfinite(u.grad).all() and (u.grad[2] == 0).all()
 
 
 def test_h_and_beta_fitted_separately_are_flagged_end_to_end(tmp_path):
@@ -317,6 +344,7 @@ def test_h_and_beta_fitted_separately_are_flagged_end_to_end(tmp_path):
     text = text.replace('free = ["alpha", "h_eff", "lambda", "C", "T_b"]',
                         'free = ["alpha", "h", "beta", "lambda", "C", "T_b"]')
     text = text.replace("h_eff = [6.45, 30.35]\n", "")
+    text = text.replace("[parameters]", "[parameters]\nbeta = 1.5")
     path = tmp_path / "hb.toml"
     path.write_text(text)
     p = calibrate(path, tmp_path / "out", progress=False, figures=False).params

@@ -773,7 +773,8 @@ def _translate(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping,
             tpath = f"{tpath}.{loc[0]}"
             m = sub_model
             loc = loc[1:]
-            while loc and not (isinstance(loc[0], str) and loc[0] in m.model_fields):
+            while loc and isinstance(loc[0], str) and (loc[0] == m.__name__ or "[" in loc[0]
+                                                        or loc[0] in _TYPE_TAGS):
                 loc = loc[1:]          # union tags pydantic adds to the location
             continue
         break
@@ -846,6 +847,9 @@ def _translate(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping,
     word = _TYPE_WORDS.get(t, t)
     return ctx.error(tpath, key, f"{key} = {_show(item)} has the wrong type; expected "
                      f"{word}{unit}{hint}")
+
+
+_TYPE_TAGS = {"float", "int", "str", "bool", "list", "dict"}
 
 
 def _submodel(ann: Any) -> type[BaseModel] | None:
