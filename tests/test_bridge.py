@@ -29,17 +29,12 @@ def wp_params_dict() -> dict:
 
     cfg = load_config(ROOT / "examples" / "west_phoenix.toml")
     d = cfg.to_dict()
-    obs = copy.deepcopy(cfg.tables["observations"])
-    for spec in obs.values():
-        spec["file"] = str((ROOT / "examples" / spec["file"]).resolve())
-    d["observations"] = obs
-    d["calibration"] = copy.deepcopy(cfg.tables["calibration"])
     p = {"alpha": (0.172, None, "1"), "eps": (0.95, None, "1"),
          "lambda": (0.826, 0.04, "W m-1 K-1"), "C": (C_WP, 7e4, "J m-3 K-1"),
          "T_b": (305.40, 0.04, "K"), "h_eff": (19.65, 0.1, "W m-2 K-1")}
     free = ["h_eff", "lambda", "C", "T_b"]
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "sebcal_version": "0.1.0",
         "parameters": {k: {"value": v, "std": s, "unit": u, "fitted": s is not None}
                        for k, (v, s, u) in p.items()},
@@ -55,6 +50,7 @@ def wp_params_dict() -> dict:
         "starts": [{"initial": {"h_eff": 20.0, "lambda": 0.6, "C": 2.2e6, "T_b": 300.0},
                     "final": {"h_eff": 19.65, "lambda": 0.826, "C": C_WP, "T_b": 305.4},
                     "loss": 812.4}],
+        "fit": {"loss": 812.4},
         "config": d,
     }
 
@@ -111,7 +107,7 @@ def test_load_params(wp):
 
 @pytest.mark.parametrize("edit, words", [
     (lambda d: d.pop("metrics"), ["missing field 'metrics'"]),
-    (lambda d: d.__setitem__("schema_version", 2), ["schema_version", "2", "version 1"]),
+    (lambda d: d.__setitem__("schema_version", 1), ["schema_version", "1", "version 2"]),
     (lambda d: d.pop("schema_version"), ["missing field 'schema_version'"]),
     (lambda d: d["parameters"]["lambda"].pop("std"), ["parameters.lambda.std"]),
     (lambda d: d["parameters"].pop("T_b"), ["parameters.T_b"]),
@@ -185,7 +181,7 @@ def test_sebcal_namelist_round_trip(wp, forcing, tmp_path):
     import f90nml
 
     from sebcal.bridge import export, load_params
-    from sebcal.fortran import Scheme, read_namelist, simulate, simulate_config
+    from sebcal.fortran import Column, read_namelist, simulate
 
     out = tmp_path / "sebcal.nml"
     res = export(wp, "sebcal", out)
@@ -198,27 +194,24 @@ def test_sebcal_namelist_round_trip(wp, forcing, tmp_path):
     assert "bowen" not in p
     assert nml["sebcal_grid"]["nodes"] == 101 and nml["sebcal_grid"]["depth"] == 1.0
     assert nml["sebcal_options"]["dt"] == 3600.0 and nml["sebcal_options"]["init"] == "uniform"
+    assert nml["sebcal_options"]["turbulence"] == "h_eff"
     assert "+/- 0.04" in out.read_text()          # uncertainty in a comment
 
-    f = read_namelist(out)                         # the Fortran scheme's own reader
-    assert f["params"] == cal.params
-    assert np.allclose(f["node_depths"], cal.config.node_depths, rtol=0, atol=1e-15)
-    assert f["dx"] == cal.config.dx                # uniform grid: spacing exactly dx
-    ref = simulate_config(cal.config, forcing, cal.params)
-    run = simulate(f["node_depths"], f["dt"], forcing.sw_down, forcing.lw_down, forcing.t_air,
-                   f["params"], dx=f["dx"] or None, solver=f["solver"], tol=f["tol"],
-                   max_iter=f["max_iter"], longwave=f["longwave"], bottom=f["bottom"],
-                   init=f["init"])
+    spec, params = read_namelist(out)              # the Fortran scheme's own reader
+    assert params == cal.params
+    assert np.allclose(spec.node_depths, cal.config.node_depths, rtol=0, atol=1e-15)
+    assert spec.dx == cal.config.dx                # uniform grid: spacing exactly dx
+    assert spec.options == cal.config.spec.options
+    ref = simulate(cal.config.spec, forcing, cal.params)
+    run = simulate(spec, forcing, params)
     assert np.array_equal(run.T, ref.T)
-    with Scheme(out) as s:                         # the host interface reads the file itself
-        T, fl = s.run(forcing.sw_down[1:], forcing.lw_down[1:], forcing.t_air[1:])
+    col = Column(spec, params)                     # a host-owned column from the file
+    T, fl = col.advance(forcing.rows(spec.options)[:, 1:])
     assert np.max(np.abs(T - ref.T[1:])) < 1e-9
     assert np.max(np.abs(fl["Qg"] - ref.fluxes["Qg"][1:])) < 1e-7
-    try:                                           # the PyTorch mirror, where it is installed
-        from sebcal.autodiff import simulate_config as torch_run
-    except ImportError:                            # pragma: no cover
-        return
-    _, T_t, _ = torch_run(cal.config, forcing, f["params"])
+    from sebcal.autodiff import simulate as torch_run
+
+    _, T_t, _ = torch_run(spec, forcing, params)
     assert np.max(np.abs(T_t - ref.T)) < 1e-8
 
 

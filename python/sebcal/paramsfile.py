@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 from .params import Params
-from .vocabulary import PARAMETERS, parameter
+from .vocabulary import OPTIONS, PARAMETERS, default_options, needed, parameter
 
 #: the params.json schema this sebcal writes and reads
 SCHEMA_VERSION = 2
@@ -39,7 +39,7 @@ class ParameterEntry(_Model):
 
     value: Values = Field(description="value in the unit (a list: one per soil layer)")
     std: Optional[Union[float, list[Optional[float]]]] = Field(
-        None, description="standard error (1 sigma) in the unit; null when fixed or undetermined")
+        description="standard error (1 sigma) in the unit; null when fixed or undetermined")
     unit: str = Field(description="SI unit (UDUNITS)")
     fitted: bool = Field(description="fitted (true) or fixed at the config's value")
     bounds: Optional[list[Number]] = Field(None, description="calibration bounds [low, high]")
@@ -188,6 +188,17 @@ class Calibrated:
         return f"{v:.6g}{pm} {unit} ({how})"
 
 
+def config_options(cfg: Mapping[str, Any]) -> dict[str, str]:
+    """The model options a config mapping selects (defaults for the rest)."""
+    opts = default_options()
+    for name, o in OPTIONS.items():
+        key = {"solver": "method", "init": "kind"}.get(name, name)
+        table = cfg.get(o.table) or {}
+        if key in table:
+            opts[name] = table[key]
+    return opts
+
+
 def _err(where: str, msg: str) -> ConfigError:
     return ConfigError(f"{where}: {msg}")
 
@@ -235,9 +246,11 @@ def load_params(source: str | os.PathLike | Mapping[str, Any]) -> Calibrated:
         doc = ParamsFile.model_validate(data)
     except ValidationError as exc:
         e = exc.errors()[0]
-        fld = ".".join(str(x) for x in e["loc"])
-        raise _err(where, f"field '{fld}': {e['msg']} (params.json schema version "
-                   f"{SCHEMA_VERSION}; `sebcal schema params` prints it)") from None
+        loc = [str(x) for x in e["loc"] if not str(x).startswith(("list[", "float", "int"))]
+        fld = ".".join(loc)
+        what = f"missing field '{fld}'" if e["type"] == "missing" else f"field '{fld}': {e['msg']}"
+        raise _err(where, f"{what} (params.json schema version {SCHEMA_VERSION}; `sebcal "
+                   "schema params` prints it)") from None
     values: dict[str, Any] = {}
     std: dict[str, Any] = {}
     fitted: dict[str, bool] = {}
@@ -276,6 +289,11 @@ def load_params(source: str | os.PathLike | Mapping[str, Any]) -> Calibrated:
     try:
         config = parse_config(cfg, base_dir=base)
     except ConfigError as exc:
+        missing = [n for n in needed(config_options(cfg)) if n not in values
+                   and PARAMETERS[n].default is None and PARAMETERS[n].group != "site"]
+        if missing:
+            raise _err(where, f"missing field 'parameters.{missing[0]}' (the config's model "
+                       "uses it)") from None
         raise _err(where, f"field 'config': {exc}") from None
     return Calibrated(path, data, config.full_params(), std, fitted,
                       None if doc.verdict is None else doc.verdict.model_dump(), config)

@@ -331,24 +331,65 @@ def _read_namelist_template(tpl: Path):
     except Exception as exc:
         raise ConfigError(f"template {tpl}: not a readable Fortran namelist ({exc})") from None
 
+#: vocabulary name -> &sebcal_params / &sebcal_soil member (fortran/sebcal_namelist.f90)
+NML_NAMES = {"alpha": "alpha", "eps": "emissivity", "h_eff": "h_eff", "beta": "bowen",
+             "T_b": "t_bottom", "z0m": "z0m", "z0h_ratio": "z0h_ratio", "d0": "d0",
+             "z_ref": "z_ref", "r_s": "r_s", "rs_a": "rs_a", "rs_b": "rs_b", "tau_sw": "tau_sw",
+             "tau_lw": "tau_lw", "k_ext": "k_ext", "lambda": "lambda", "C": "heat_capacity",
+             "porosity": "porosity", "lambda_dry": "lambda_dry",
+             "lambda_solids": "lambda_solids", "C_dry": "c_dry"}
+
+
+def sebcal_groups(cal: Calibrated) -> dict[str, dict[str, Any]]:
+    """The namelist groups of the scheme for a calibration: every parameter its options use,
+    the grid, the soil layers and every option (docs/fortran.md)."""
+    from ..vocabulary import PARAMETERS
+
+    cfg = cal.config
+    spec = cfg.spec
+    full = cal.params
+    params: dict[str, Any] = {}
+    soil: dict[str, Any] = {}
+    for name, value in full.items():
+        p = PARAMETERS[name]
+        if p.group == "state" or name not in NML_NAMES:
+            continue
+        if p.group == "soil":
+            soil[NML_NAMES[name]] = [float(v) for v in full.layers(name, spec.nlayers)]
+        else:
+            params[NML_NAMES[name]] = float(value)
+    if spec.nlayers == 1:
+        params.update({k: v[0] for k, v in soil.items()})
+        soil = {}
+    else:
+        soil = {"nlayers": spec.nlayers, "layer_bottoms": list(spec.layer_bottoms), **soil}
+    z = spec.node_depths
+    grid = ({"nodes": int(spec.nz), "depth": float(z[-1]), "top_depth": float(z[0])}
+            if spec.uniform else {"nodes": int(spec.nz), "node_depths": [float(x) for x in z]})
+    opts: dict[str, Any] = {"dt": float(spec.dt)}
+    opts.update({k: v for k, v in spec.options.items()})
+    opts.update(tol=float(spec.tol), max_iter=int(spec.max_iter),
+                spinup_tol=float(spec.spinup_tol), spinup_max_cycles=int(spec.spinup_max_cycles),
+                wind_min=float(spec.wind_min))
+    if spec.init_profile is not None:
+        opts["init_profile"] = [float(t) for t in spec.init_profile]
+    groups = {"sebcal_params": params}
+    if soil:
+        groups["sebcal_soil"] = soil
+    groups.update(sebcal_grid=grid, sebcal_options=opts)
+    return groups
+
+
 def _write_sebcal(cal: Calibrated, ctx: Context, out: Path, tpl: Path | None):
     items = [_item(e, cal, ctx) for e in MAPPINGS["sebcal"] if cal.value(e.param) is not None]
-    cfg = cal.config
     if tpl is None:
-        params = {it.entry.address[1]: it.host_value for it in items}
-        grid = ({"nodes": int(cfg.nodes), "depth": float(cfg.node_depths[-1])} if cfg.uniform
-                else {"nodes": int(cfg.nodes), "node_depths": [float(z) for z in cfg.node_depths]})
-        opts = {"dt": float(cfg.dt), "solver": cfg.solver, "longwave": cfg.longwave,
-                "bottom": cfg.bottom, "init": cfg.init, "tol": float(cfg.tol),
-                "max_iter": int(cfg.max_iter), "spinup_tol": float(cfg.spinup_tol),
-                "spinup_max_cycles": int(cfg.spinup_max_cycles)}
-        if cfg.init_profile is not None:
-            opts["init_profile"] = [float(t) for t in cfg.init_profile]
-        nml = _nml({"sebcal_params": params, "sebcal_grid": grid, "sebcal_options": opts})
+        groups = sebcal_groups(cal)
+        nml = _nml(groups)
         text = str(nml) + "\n"
         text = nmledit.insert_comment(text, "sebcal_grid", None,
                                       "grid, time step and options of the calibration run "
                                       "(params.json config)")
+        items = [it for it in items if it.entry.address[1] in groups["sebcal_params"]]
     else:
         text = tpl.read_text()
         before = text
