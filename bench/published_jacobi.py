@@ -1,6 +1,6 @@
 """Faithful re-run of the published forward model and its gradient (the speed baseline).
 
-A transcription of the published notebooks' solver as model.md sections 1.4 and 8 describe it
+A transcription of the published notebooks' solver as docs/theory.md sec. 5.3 describe it
 (Huang, Heaney & van Reeuwijk, RuiyueH/SEB-model): a ``torch.nn.Conv1d(1, 1, 3, bias=False)``
 whose weight is set to [1, 0, 1] through ``.weight.data`` (and keeps requires_grad=True, as
 published), Jacobi sweeps with first guess T^n, simultaneous update, lagged T0^3 and the

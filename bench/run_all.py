@@ -321,11 +321,11 @@ def write_doc(info, fort, batch, pub, speedups, rows, yr, elapsed, quick) -> Non
           fmt_row(["Fortran, published Jacobi, forward only", "1", f"{fort['jacobi_ms']:.1f} ms",
                    "-", "-", f"{fort['jacobi_ms']:.1f} ms"]), "",
           "The published loop is the faithful transcription in bench/published_jacobi.py "
-          "(model.md sections 1.4 and 8: Conv1d [1, 0, 1] sweeps, increment stop 1e-4 K, "
+          "(docs/theory.md sec. 5.3: Conv1d [1, 0, 1] sweeps, increment stop 1e-4 K, "
           "autograd through every sweep, 1-depth loss against Target_T2.txt), run at 1 thread, "
           "its fastest setting (more threads only add synchronisation to its tiny operations; "
           "on this VM a 2-thread run is many times slower when the other core is busy). "
-          f"Its loss at the true parameters is {pub['loss']:.2e} K^2 (model.md: 8.8e-10), which "
+          f"Its loss at the true parameters is {pub['loss']:.2e} K^2 (published: 8.8e-10), which "
           "confirms the transcription.", "",
           "**Allocator.** Every forward + backward allocates a few arrays of B x levels x nodes "
           "doubles (4 MiB at B = 50). glibc returns such blocks to the kernel when they are "

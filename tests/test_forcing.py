@@ -1,8 +1,8 @@
 """Tests of sebcal.forcing: the paper's synthetic forcing and the ALMA NetCDF reader.
 
-Reference numbers come from the published model (model.md section 1.5: hourly K_down) and from
-an independent inspection of the Urban-PLUMBER US-WestPhoenix file (model.md section 5: window
-ranges of SWdown, LWdown and Tair). Error cases use small NetCDF files written in tmp_path.
+Reference numbers come from the published model (docs/theory.md sec. 5.1: hourly K_down) and
+from an independent inspection of the Urban-PLUMBER US-WestPhoenix file (docs/forcing.md,
+"The bundled West Phoenix file": window ranges of SWdown, LWdown and Tair). Error cases use small NetCDF files written in tmp_path.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ DATA = Path(__file__).parents[1] / "examples" / "data"
 WP = DATA / "US-WestPhoenix_clean_observations_v1.nc"
 WP_START = "2012-05-01T07:00:00"
 
-# model.md 1.5: K_down at 07..21 h (published forward notebook)
+# docs/theory.md sec. 5.1: K_down at 07..21 h (published forward notebook)
 PAPER_KDOWN_07_21 = [0.0, 178.0167, 347.1070, 498.7918, 625.4652, 720.7751, 779.9423, 800.0,
                      779.9423, 720.7751, 625.4652, 498.7918, 347.107, 178.0167, 0.0]
 
@@ -116,7 +116,7 @@ def test_paper_synthetic_rejects_bad_arguments(kwargs, match):
 
 
 # ------------------------------------------------------------------------------------------
-# the West Phoenix file (published numbers, model.md section 5)
+# the West Phoenix file (numbers in docs/forcing.md, checked by an independent inspection)
 # ------------------------------------------------------------------------------------------
 
 
