@@ -9,13 +9,15 @@ STAMPS := $(VENV)/.stamps
 SRC    := $(shell find python/sebcal fortran -type f \( -name '*.py' -o -name '*.f90' -o -name 'meson.build' -o -name 'kind_map' -o -name 'string_lengths' \) -not -path '*/__pycache__/*') meson.build pyproject.toml
 # torch is pinned here (a CPU build is on local disk); pyproject.toml states the range users need
 TORCH_PIN := torch==2.13.0
-BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.0 "pytest>=7" "pyyaml>=6"
+BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.0 "pytest>=7" "pyyaml>=6" "ruff>=0.5"
 
-.PHONY: test demo bench install gfortran driver clean help
+.PHONY: test lint docs demo bench install gfortran driver clean help
 
 help:
 	@echo "make demo    install what is missing, then run the West Phoenix and synthetic calibrations"
 	@echo "make test    install what is missing, then run the test suite"
+	@echo "make docs    regenerate the generated tables in docs/ (config keys, parameters)"
+	@echo "make lint    ruff check"
 	@echo "make bench   run the benchmarks in bench/ (long)"
 	@echo "make driver  build the stand-alone Fortran driver (no Python) in build/"
 
@@ -45,7 +47,13 @@ $(STAMPS)/install: $(STAMPS)/deps $(SRC) | gfortran
 
 install: gfortran $(STAMPS)/install
 
-test: install
+lint: $(STAMPS)/deps
+	$(PY) -m ruff check python tests bench tools
+
+docs: install
+	$(PY) tools/gen_docs.py
+
+test: install lint
 	$(PY) -m pytest -q
 
 DEMO_OUT := demo-out
@@ -65,8 +73,9 @@ bench: install
 driver: gfortran
 	@mkdir -p build
 	gfortran -O2 -fimplicit-none -Jbuild -o build/sebcal_driver \
-	  fortran/sebcal_const.f90 fortran/sebcal_column.f90 fortran/sebcal_simulate.f90 \
-	  fortran/sebcal_namelist.f90 fortran/sebcal_scheme.f90 fortran/driver/sebcal_driver.f90
+	  fortran/sebcal_const.f90 fortran/sebcal_surface.f90 fortran/sebcal_soil.f90 \
+	  fortran/sebcal_column.f90 fortran/sebcal_simulate.f90 fortran/sebcal_namelist.f90 \
+	  fortran/driver/sebcal_driver.f90
 	@echo "built build/sebcal_driver (usage: build/sebcal_driver NAMELIST FORCING.txt OUT.txt)"
 
 clean:

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 TRUTH = {"alpha": 0.2, "h_eff": 25.0, "lambda": 0.8, "C": 2.2e6, "T_b": 293.0}
-PUBLISHED_ITERATIONS = 151     # per trial (the published optimiser capped each run at 151 iterations: the runs hit the iteration cap)
+# per trial: the published optimiser capped each run at 151 iterations, and the runs hit the cap
+PUBLISHED_ITERATIONS = 151
 PUBLISHED_TRIALS = 50
 PUBLISHED_WORKERS = 2
 

@@ -37,7 +37,8 @@ def synthetic_forcing(nt: int = 100, dt: float = 3600.0):
     t = np.arange(nt + 1) * dt
     t24 = np.mod(t, 86400.0)
     trise, tset = 7 * 3600.0, 21 * 3600.0
-    theta = (t24 - trise) / (tset - trise) * math.pi / 2 + (t24 - tset) / (tset - trise) * math.pi / 2
+    theta = ((t24 - trise) / (tset - trise) * math.pi / 2
+             + (t24 - tset) / (tset - trise) * math.pi / 2)
     theta = np.clip(theta, -math.pi / 2, math.pi / 2)
     K = torch.tensor(800.0 * np.cos(theta), dtype=torch.float64)
     L = torch.full((nt + 1,), 100.0, dtype=torch.float64)

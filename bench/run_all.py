@@ -184,7 +184,8 @@ def main() -> int:
     t_start = time.perf_counter()
     info = machine()
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}, {info['memory_gib']:.0f} GiB, "
-          f"torch {info['torch']} ({info['torch_threads']} threads), load {info['load_at_start']:.2f}")
+          f"torch {info['torch']} ({info['torch_threads']} threads), "
+          f"load {info['load_at_start']:.2f}")
 
     # 1. Fortran
     fort = bench_fortran(1000 if args.quick else 5000)
@@ -237,8 +238,9 @@ def main() -> int:
         r = scaling_case(*c)
         rows.append(r)
         print("[3] " + (json.dumps(r) if "error" in r else
-                        f"B={r['B']:5d} nt={r['nt']:6d} nz={r['nz']:4d}: total {r['total_s']:.3f} s "
-                        f"({r['per_set_ms']:.3f} ms per set), peak RSS {r['peak_rss_mib']:.0f} MiB"))
+                        f"B={r['B']:5d} nt={r['nt']:6d} nz={r['nz']:4d}: "
+                        f"total {r['total_s']:.3f} s ({r['per_set_ms']:.3f} ms per set), "
+                        f"peak RSS {r['peak_rss_mib']:.0f} MiB"))
     yr = scaling_case(*year, timeout=1800)
     print("[3] year: " + (json.dumps(yr) if "error" in yr else
                           f"B={yr['B']} nt={yr['nt']} nz={yr['nz']}: total {yr['total_s']:.1f} s, "
@@ -258,12 +260,13 @@ def main() -> int:
     if not args.no_write:
         write_doc(info, fort, batch, pub, speedups, rows, yr, elapsed, args.quick)
         doc = ROOT / "docs" / "performance.md"
-        doc.write_text(doc.read_text().rstrip() + "\n\n" + "\n".join(bench_calibration.markdown(calib)))
+        doc.write_text(doc.read_text().rstrip() + "\n\n"
+                       + "\n".join(bench_calibration.markdown(calib)))
     return 0
 
 
 def write_doc(info, fort, batch, pub, speedups, rows, yr, elapsed, quick) -> None:
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sp_d, best_d = speedups["default"]
     tuned = "reuse" in speedups
     L = ["# Performance", "",

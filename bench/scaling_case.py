@@ -3,9 +3,10 @@
 Usage: python bench/scaling_case.py B NT NZ [DT] [REPEATS]
 
 Prints one JSON line: forward/backward seconds (median over REPEATS in-process runs after a
-warm-up on a tiny problem and, unless the case is large, one unmeasured run of the case), peak resident memory of the process (VmHWM from /proc/self/status, else getrusage
-maxrss; it includes the ~0.3 GiB of the Python/torch runtime; ``rss_before_mib`` is the level
-before the measured runs).
+warm-up on a tiny problem and, unless the case is large, one unmeasured run of the case), peak
+resident memory of the process (VmHWM from /proc/self/status, else getrusage maxrss; it includes
+the ~0.3 GiB of the Python/torch runtime; ``rss_before_mib`` is the level before the measured
+runs).
 The run is the paper column (1 m) with NZ nodes, NT steps of DT seconds of the paper's synthetic
 forcing, B random parameter sets from the published prior ranges, and a loss on the soil
 temperature at 5 and 15 cm (the observation operator), so gradients flow to every parameter.

@@ -17,14 +17,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import ALL_PARAMS, synthetic_forcing
 from sebcal import fortran
 from sebcal.autodiff import FLUX_NAMES, ColumnError, SoilColumn, observe, param_tensors
 from sebcal.autodiff import solver as solver_mod
 from sebcal.forcing import paper_synthetic
 from sebcal.params import Params
 from sebcal.spec import ModelSpec, paper_spec
-
-from conftest import ALL_PARAMS, synthetic_forcing
 
 PAPER = Path(__file__).resolve().parents[1] / "examples" / "data" / "paper"
 F64 = torch.float64
@@ -113,7 +112,7 @@ def test_jacobi_reproduces_published_targets_line_for_line(paper_params):
     for name, node in (("T1", 0), ("T2", 5)):
         target = (PAPER / f"Target_{name}.txt").read_text().split()
         assert len(target) == 101
-        mine = ["%-7.6e" % v for v in T[:, node]]
+        mine = [f"{v:<7.6e}" for v in T[:, node]]
         bad = [i for i, (a, b) in enumerate(zip(mine, target)) if a != b]
         assert not bad, f"{name}: lines {bad[:5]} differ, e.g. {mine[bad[0]]} vs {target[bad[0]]}"
     assert int(out.n_iter.sum()) == 13307            # docs/theory.md sec. 4: 13,307 sweeps

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -445,8 +444,7 @@ def test_clm(wp, tmp_path):
 # -------------------------------------------------------------------------------- SUEWS
 
 def test_suews_template(wp, tmp_path):
-    from sebcal.bridge import export
-    from sebcal.bridge import yamlmini
+    from sebcal.bridge import export, yamlmini
 
     tpl = TPL / "suews_config_excerpt.yml"
     out = tmp_path / "config_suews.yml"
@@ -467,14 +465,13 @@ def test_suews_template(wp, tmp_path):
     _template_lines_kept(tpl, out, ("0.172", "0.95", "0.826", "2447000.0"))
     assert "# OHM" in out.read_text() and "# bare soil" in out.read_text()
     assert res.warnings and all("surface not given" not in w for w in res.warnings)
-    import yaml                                    # a test dependency (pyproject [test])
+    import yaml  # a test dependency (pyproject [test])
 
     assert yaml.safe_load(out.read_text()) == b    # a real YAML parser reads the same values
 
 
 def test_suews_fragment_and_errors(wp, tmp_path):
-    from sebcal.bridge import export
-    from sebcal.bridge import yamlmini
+    from sebcal.bridge import export, yamlmini
     from sebcal.errors import ConfigError
 
     out = tmp_path / "frag.yml"

@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import ROOT
 from sebcal.calibration import Space, calibrate
 from sebcal.calibration.analysis import identifiability, laplace
 from sebcal.calibration.optimize import OptimState, adam, hessian, lbfgs
 from sebcal.config import load_config
 from sebcal.errors import ConfigError, SebcalError
 from sebcal.params import Params
-
-from conftest import ROOT
 
 EX = ROOT / "examples"
 TRUTH = {"alpha": 0.2, "h_eff": 25.0, "lambda": 0.8, "C": 2.2e6, "T_b": 293.0}
@@ -275,10 +274,12 @@ def test_interrupt_leaves_a_checkpoint_and_resume_continues(tmp_path, monkeypatc
 
 def test_bad_calibration_tables_are_reported(tmp_path):
     base = _small(EX / "paper_synthetic_2depth.toml", tmp_path).read_text()
+    sigma_line = "sigma = 0.1            # K\n\n[calibration]"
     for edit, match in [(("starts = 6", "strats = 6"), "did you mean 'starts'"),
-                        (('variable = "SoilTemp"', 'variable = "SoilTmp"'), "did you mean 'SoilTemp'"),
+                        (('variable = "SoilTemp"', 'variable = "SoilTmp"'),
+                         "did you mean 'SoilTemp'"),
                         (("depth = 0.05", "depth = 5.0"), "within the column"),
-                        (("sigma = 0.1            # K\n\n[calibration]", "sigma = -1\n\n[calibration]"),
+                        ((sigma_line, "sigma = -1\n\n[calibration]"),
                          "sigma.*> 0")]:
         p = tmp_path / "bad.toml"
         p.write_text(base.replace(*edit))

@@ -10,9 +10,8 @@ import netCDF4
 import numpy as np
 import pytest
 
-from sebcal.cli import main
-
 from conftest import ROOT
+from sebcal.cli import main
 
 EXAMPLES = ROOT / "examples"
 
@@ -75,8 +74,8 @@ def test_run_jacobi_config_reproduces_targets_through_the_cli(tmp_path, paper_ta
     assert main(["run", str(path), "--out", str(out)]) == 0
     with netCDF4.Dataset(out) as ds:
         T = ds["SoilTemp"][:]
-    assert ["%-7.6e" % v for v in T[:, 0]] == paper_targets["T1"]
-    assert ["%-7.6e" % v for v in T[:, 5]] == paper_targets["T2"]
+    assert [f"{v:<7.6e}" for v in T[:, 0]] == paper_targets["T1"]
+    assert [f"{v:<7.6e}" for v in T[:, 5]] == paper_targets["T2"]
 
 
 def test_run_west_phoenix_example(tmp_path, capsys):

@@ -2,7 +2,8 @@
 
 Reference numbers come from the published model (docs/theory.md sec. 5.1: hourly K_down) and
 from an independent inspection of the Urban-PLUMBER US-WestPhoenix file (docs/forcing.md,
-"The bundled West Phoenix file": window ranges of SWdown, LWdown and Tair). Error cases use small NetCDF files written in tmp_path.
+"The bundled West Phoenix file": window ranges of SWdown, LWdown and Tair). Error cases use
+small NetCDF files written in tmp_path.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ import numpy as np
 import pytest
 
 from sebcal.errors import ForcingError
-from sebcal.forcing import (ALIASES, Forcing, file_time_range, load_forcing, paper_synthetic,
-                            read_alma, variable_depth)
+from sebcal.forcing import (
+    ALIASES,
+    Forcing,
+    file_time_range,
+    load_forcing,
+    paper_synthetic,
+    read_alma,
+    variable_depth,
+)
 
 DATA = Path(__file__).parents[1] / "examples" / "data"
 WP = DATA / "US-WestPhoenix_clean_observations_v1.nc"

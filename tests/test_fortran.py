@@ -8,16 +8,15 @@ import subprocess
 
 import numpy as np
 import pytest
+from sebcal.fortran_wrap import sebcal_api as raw
 
+from conftest import paper_grid
 from sebcal import fortran
 from sebcal.errors import ConfigError, FortranError
 from sebcal.forcing import Forcing
-from sebcal.fortran_wrap import sebcal_api as raw
 from sebcal.params import SIGMA, Params
 from sebcal.spec import ModelSpec, paper_spec
 from sebcal.vocabulary import CONSTANTS, NFLUX, NFORC, NOPT, NPSOIL, NPSURF, NRSET
-
-from conftest import paper_grid
 
 pytestmark = pytest.mark.physics
 
@@ -33,7 +32,7 @@ def test_jacobi_reproduces_published_targets_line_for_line(paper_forcing, paper_
                                                            paper_targets):
     sim = fortran.simulate(paper_spec(solver="jacobi"), paper_forcing, paper_params)
     for name, node in (("T1", 0), ("T2", 5)):
-        ours = ["%-7.6e" % v for v in sim.T[:, node]]
+        ours = [f"{v:<7.6e}" for v in sim.T[:, node]]
         assert ours == paper_targets[name], name
     # the published run took 13,307 sweeps in total (docs/theory.md sec. 4)
     assert int(sim.n_iter.sum()) == 13307
@@ -163,10 +162,10 @@ def test_damped_surface_wave_closed_form_and_convergence_orders():
     p_cn = np.log2(np.array(e_cn[:-1]) / np.array(e_cn[1:]))
     p_z = np.log2(np.array(e_z[:-1]) / np.array(e_z[1:]))
     print("\ndamped wave, max error over day 2 [K]:")
-    print("  backward Euler dt [s]:", dts, ["%.3e" % e for e in e_t], "order", np.round(p_t, 2))
-    print("  Crank-Nicolson dt [s]:", dts[:3], ["%.3e" % e for e in e_cn], "order",
+    print("  backward Euler dt [s]:", dts, [f"{e:.3e}" for e in e_t], "order", np.round(p_t, 2))
+    print("  Crank-Nicolson dt [s]:", dts[:3], [f"{e:.3e}" for e in e_cn], "order",
           np.round(p_cn, 2))
-    print("  dz [m]:", dzs, ["%.3e" % e for e in e_z], "order", np.round(p_z, 2))
+    print("  dz [m]:", dzs, [f"{e:.3e}" for e in e_z], "order", np.round(p_z, 2))
     assert np.all(np.abs(p_t - 1) < 0.15), p_t
     assert np.all(np.abs(p_cn - 2) < 0.2), p_cn
     assert np.all(np.abs(p_z - 2) < 0.2), p_z

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import ALL_PARAMS, synthetic_forcing
 from sebcal import fortran
 from sebcal.autodiff import simulate as torch_simulate
 from sebcal.config import parse_config
@@ -17,8 +18,6 @@ from sebcal.physics.soil import node_properties
 from sebcal.physics.surface import CP_AIR, KARMAN, LV, R_DRY, qsat, surface_balance
 from sebcal.spec import ModelSpec, stretched_grid
 from sebcal.verify import verify
-
-from conftest import ALL_PARAMS, synthetic_forcing
 
 pytestmark = pytest.mark.physics
 
@@ -212,7 +211,7 @@ def _dirichlet_error(backend, dz, dt, top="temperature"):
 def test_prescribed_top_reproduces_the_closed_form_solution(backend, top):
     errs = [_dirichlet_error(backend, dz, 5.0, top) for dz in (0.04, 0.02, 0.01)]
     order = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
-    print(f"\n{backend} top {top}: errors {['%.2e' % e for e in errs]}, order {np.round(order, 2)}")
+    print(f"\n{backend} top {top}: errors {[f'{e:.2e}' for e in errs]}, order {np.round(order, 2)}")
     assert np.all(np.abs(order - 2) < 0.3), order
     # dz = 1 cm, dt = 5 s: within a few hundredths of a kelvin of the exact wave (10 K)
     assert errs[-1] < (0.02 if top == "temperature" else 0.03)

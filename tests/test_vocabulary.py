@@ -9,9 +9,8 @@ import re
 
 import pytest
 
-from sebcal import vocabulary as V
-
 from conftest import ROOT
+from sebcal import vocabulary as V
 
 CONST = (ROOT / "fortran" / "sebcal_const.f90").read_text()
 
@@ -91,7 +90,7 @@ def test_options_codes_and_slots():
         for choice in o.choices:
             assert o.code(choice) == fortran_int(prefix[name] + codes[choice]), (name, choice)
     assert V.NOPT == fortran_int("nopt") and V.NRSET == fortran_int("nrset")
-    for name, (where, k) in V.SETTINGS.items():
+    for name, (_where, k) in V.SETTINGS.items():
         fname = {"max_iter": "io_max_iter", "spinup_max_cycles": "io_spinup_max",
                  "tol": "rs_tol", "theta": "rs_theta", "spinup_tol": "rs_spinup_tol",
                  "wind_min": "rs_wind_min"}[name]

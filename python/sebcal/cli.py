@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
 from .errors import SebcalError
@@ -103,6 +103,23 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    if args.what == "config":
+        from .config import json_schema
+        schema = json_schema()
+    else:
+        from .paramsfile import json_schema as params_schema
+        schema = params_schema()
+    text = json.dumps(schema, indent=2) + "\n"
+    if args.out:
+        from .output import write_text
+        write_text(Path(args.out), text)
+        print(f"sebcal schema: wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sebcal",
@@ -113,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="forward run of the scheme, written as CF/ALMA NetCDF",
-                       description="Run the soil/SEB scheme as CONFIG says and write a NetCDF file.")
+                       description="Run the soil/SEB scheme as CONFIG says and write a "
+                                   "NetCDF file.")
     p.add_argument("config", help="run configuration (TOML); see docs/config.md")
     p.add_argument("--out", required=True, help="output NetCDF file")
     p.add_argument("--backend", choices=("fortran", "torch"), default="fortran",
@@ -171,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", choices=("centres", "boundaries"), default="centres",
                    help="host nodes at layer centres (default) or layer boundaries")
     p.set_defaults(func=_cmd_transfer)
+
+    p = sub.add_parser("schema", help="JSON Schema of the config file or of params.json",
+                       description="Print the JSON Schema of a config file (for editors: "
+                                   "taplo, VS Code 'Even Better TOML') or of params.json.")
+    p.add_argument("what", choices=("config", "params"), nargs="?", default="config")
+    p.add_argument("--out", default=None, help="write to this file instead of stdout")
+    p.set_defaults(func=_cmd_schema)
     return parser
 
 

@@ -22,9 +22,12 @@ import datetime as _dt
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field as dc_field
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -33,8 +36,16 @@ from .errors import ConfigError, did_you_mean
 from .params import Params
 from .spec import ModelSpec, stretched_grid, uniform_grid
 from .times import TimeError, iso, parse_time
-from .vocabulary import (FORCING, OPTIONS, PARAMETERS, SOLVER_DEFAULTS, WIND_MIN,
-                         forcing_needed, resolve_alias, soil_moisture_needed)
+from .vocabulary import (
+    FORCING,
+    OPTIONS,
+    PARAMETERS,
+    SOLVER_DEFAULTS,
+    WIND_MIN,
+    forcing_needed,
+    resolve_alias,
+    soil_moisture_needed,
+)
 
 __all__ = ["RunConfig", "TABLES", "KeyInfo", "keys", "json_schema", "load_config",
            "parse_config"]
@@ -72,12 +83,12 @@ class GridTable(_Table):
                       allow_inf_nan=False)
     nodes: int = _f(101, "", "number of nodes including top and bottom (uniform or stretched "
                     "grid)", ge=3)
-    node_depths: Optional[list[Finite]] = _f(None, "m", "depths of all nodes, the top first, "
+    node_depths: list[Finite] | None = _f(None, "m", "depths of all nodes, the top first, "
                                              "strictly increasing (replaces depth and nodes)")
     top_depth: float = _f(0.0, "m", "depth of the top node: 0 (the surface) with a surface "
                           "energy balance, the sensor depth with a prescribed top", ge=0,
                           allow_inf_nan=False)
-    first_spacing: Optional[float] = _f(None, "m", "first node spacing of a stretched grid "
+    first_spacing: float | None = _f(None, "m", "first node spacing of a stretched grid "
                                         "(spacings grow geometrically down to depth)", gt=0,
                                         allow_inf_nan=False)
 
@@ -87,7 +98,7 @@ class TimeTable(_Table):
 
     dt: float = _f(3600.0, "s", "time step", gt=0, allow_inf_nan=False)
     steps: int = _f(100, "", "number of time steps", ge=1)
-    hours: Optional[float] = _f(None, "h", "run length in hours (replaces steps; "
+    hours: float | None = _f(None, "h", "run length in hours (replaces steps; "
                                 "steps = hours*3600/dt must be whole)", gt=0,
                                 allow_inf_nan=False)
     start: Any = _f("2000-01-01T00:00:00Z", "UTC", "time of the initial state (level 0), "
@@ -103,9 +114,9 @@ def _options_of(table: str) -> dict[str, Any]:
 
 
 class _SolverBase(_Table):
-    tol: Optional[float] = _f(None, "K", "convergence tolerance (default 1e-10 direct, 1e-4 "
+    tol: float | None = _f(None, "K", "convergence tolerance (default 1e-10 direct, 1e-4 "
                               "jacobi)", gt=0, allow_inf_nan=False)
-    max_iter: Optional[int] = _f(None, "", "most Newton iterations (direct) or sweeps "
+    max_iter: int | None = _f(None, "", "most Newton iterations (direct) or sweeps "
                                  "(jacobi) per step (default 50 or 100000)", ge=1)
 
 
@@ -128,7 +139,7 @@ PhysicsTable = create_model("PhysicsTable", __base__=_PhysicsBase, **_options_of
 class SoilTable(_Table):
     """[soil]: soil layers (soil parameters may take one value per layer)."""
 
-    layer_bottoms: Optional[list[Finite]] = _f(None, "m", "depth of the bottom of each soil "
+    layer_bottoms: list[Finite] | None = _f(None, "m", "depth of the bottom of each soil "
                                                "layer, increasing; nodes take the parameters of "
                                                "the first layer whose bottom is at or below "
                                                "them")
@@ -137,18 +148,18 @@ class SoilTable(_Table):
 class SiteTable(_Table):
     """[site]: where the data come from."""
 
-    name: Optional[str] = _f(None, "", "site name (written into output files)")
-    latitude: Optional[float] = _f(None, "degrees_north", "site latitude", ge=-90, le=90)
-    longitude: Optional[float] = _f(None, "degrees_east", "site longitude", ge=-180, le=360)
-    measurement_height: Optional[float] = _f(None, "m", "height of the wind and air "
+    name: str | None = _f(None, "", "site name (written into output files)")
+    latitude: float | None = _f(None, "degrees_north", "site latitude", ge=-90, le=90)
+    longitude: float | None = _f(None, "degrees_east", "site longitude", ge=-180, le=360)
+    measurement_height: float | None = _f(None, "m", "height of the wind and air "
                                              "temperature measurements above ground (z_ref)",
                                              gt=0, allow_inf_nan=False)
-    displacement_height: Optional[float] = _f(None, "m", "zero-plane displacement height (d0)",
+    displacement_height: float | None = _f(None, "m", "zero-plane displacement height (d0)",
                                               ge=0, allow_inf_nan=False)
 
 
 class _InitialBase(_Table):
-    profile: Optional[list[Positive]] = _f(None, "K", "temperature at every node "
+    profile: list[Positive] | None = _f(None, "K", "temperature at every node "
                                            "(kind = \"profile\")")
     spinup_tol: float = _f(1e-3, "K", "spin-up stops when a day changes the profile by less "
                            "than this (max norm)", gt=0, allow_inf_nan=False)
@@ -165,7 +176,7 @@ def _parameter_fields() -> dict[str, Any]:
     for p in PARAMETERS.values():
         if p.group == "site":
             continue
-        typ = Optional[Union[float, list[float]]] if p.group == "soil" else Optional[float]
+        typ = Optional[float | list[float]] if p.group == "soil" else Optional[float]
         out[p.name] = (typ, _f(None, p.unit, f"{p.long_name}, physical bounds "
                                              f"{p.bounds_text()}"))
     out["h"] = (Optional[float], _f(None, "W m-2 K-1", "sensible heat transfer coefficient; h "
@@ -184,39 +195,39 @@ _QC = Literal["observed", "gapfilled", "any"]
 class SeriesTable(_Table):
     """[forcing.top] / [forcing.bottom]: a prescribed boundary series."""
 
-    file: Optional[str] = _f(None, "", "file of the series (default: the forcing file); "
+    file: str | None = _f(None, "", "file of the series (default: the forcing file); "
                              "relative paths resolve against the config file's folder")
-    kind: Optional[Literal["netcdf", "csv"]] = _f(None, "", "file type (default: by suffix)")
-    name: Optional[str] = _f(None, "", "the variable's name in the file")
+    kind: Literal["netcdf", "csv"] | None = _f(None, "", "file type (default: by suffix)")
+    name: str | None = _f(None, "", "the variable's name in the file")
     source: Literal["variable", "radiometric"] = _f("variable", "", "a variable of the file, or "
                                                     "the radiometric surface temperature "
                                                     "from LWup and LWdown")
     emissivity: float = _f(0.95, "1", "emissivity for source = \"radiometric\"", gt=0, le=1)
-    variables: Optional[dict[str, str]] = _f(None, "", "the file's names for LWup, LWdown "
+    variables: dict[str, str] | None = _f(None, "", "the file's names for LWup, LWdown "
                                              "(source = \"radiometric\")")
-    units: Optional[dict[str, str]] = _f(None, "", "units of variables that carry none")
-    utc_offset_hours: Optional[float] = _f(None, "h", "local standard time of a CSV file's "
+    units: dict[str, str] | None = _f(None, "", "units of variables that carry none")
+    utc_offset_hours: float | None = _f(None, "h", "local standard time of a CSV file's "
                                            "stamps minus UTC", ge=-14, le=14)
-    gap_policy: Optional[_GAP] = _f(None, "", "missing values: error, interpolate (up to "
+    gap_policy: _GAP | None = _f(None, "", "missing values: error, interpolate (up to "
                                     "max_gap_hours) or missing")
-    max_gap_hours: Optional[float] = _f(None, "h", "longest gap filled by interpolation", ge=0)
-    qc: Optional[_QC] = _f(None, "", "quality flags counted as observed")
+    max_gap_hours: float | None = _f(None, "h", "longest gap filled by interpolation", ge=0)
+    qc: _QC | None = _f(None, "", "quality flags counted as observed")
 
 
 class SoilMoistureTable(_Table):
     """[forcing.soil_moisture]: the observed soil-moisture profile."""
 
-    file: Optional[str] = _f(None, "", "file (default: the forcing file)")
-    kind: Optional[Literal["netcdf", "csv"]] = _f(None, "", "file type (default: by suffix)")
+    file: str | None = _f(None, "", "file (default: the forcing file)")
+    kind: Literal["netcdf", "csv"] | None = _f(None, "", "file type (default: by suffix)")
     names: list[str] = _f(..., "", "the file's soil-moisture variables, one per depth")
     depths: list[Annotated[float, Field(allow_inf_nan=False, ge=0)]] = _f(
         ..., "m", "depth of each variable")
-    units: Optional[dict[str, str]] = _f(None, "", "units of variables that carry none")
-    utc_offset_hours: Optional[float] = _f(None, "h", "local standard time minus UTC (CSV)",
+    units: dict[str, str] | None = _f(None, "", "units of variables that carry none")
+    utc_offset_hours: float | None = _f(None, "h", "local standard time minus UTC (CSV)",
                                            ge=-14, le=14)
-    gap_policy: Optional[_GAP] = _f(None, "", "missing values")
-    max_gap_hours: Optional[float] = _f(None, "h", "longest gap filled by interpolation", ge=0)
-    qc: Optional[_QC] = _f(None, "", "quality flags counted as observed")
+    gap_policy: _GAP | None = _f(None, "", "missing values")
+    max_gap_hours: float | None = _f(None, "h", "longest gap filled by interpolation", ge=0)
+    qc: _QC | None = _f(None, "", "quality flags counted as observed")
 
 
 class ForcingTable(_Table):
@@ -232,18 +243,18 @@ class ForcingTable(_Table):
                           allow_inf_nan=False)
     sunset_h: float = _f(21.0, "h", "sunset, hours after local midnight", ge=0,
                          allow_inf_nan=False)
-    wind: Optional[float] = _f(None, "m s-1", "constant wind speed (instead of the file's)",
+    wind: float | None = _f(None, "m s-1", "constant wind speed (instead of the file's)",
                                ge=0, allow_inf_nan=False)
-    psurf: Optional[float] = _f(None, "Pa", "constant surface pressure", gt=0,
+    psurf: float | None = _f(None, "Pa", "constant surface pressure", gt=0,
                                 allow_inf_nan=False)
-    qair: Optional[float] = _f(None, "kg kg-1", "constant specific humidity", ge=0,
+    qair: float | None = _f(None, "kg kg-1", "constant specific humidity", ge=0,
                                allow_inf_nan=False)
-    lai: Optional[float] = _f(None, "m2 m-2", "constant leaf area index", ge=0,
+    lai: float | None = _f(None, "m2 m-2", "constant leaf area index", ge=0,
                               allow_inf_nan=False)
-    soil_moisture: Optional[Union[float, SoilMoistureTable]] = _f(
+    soil_moisture: float | SoilMoistureTable | None = _f(
         None, "m3 m-3", "soil moisture: a constant (synthetic forcing) or a table of the "
         "observed profile")
-    path: Optional[str] = _f(None, "", "forcing file (NetCDF or AmeriFlux/FLUXNET CSV); "
+    path: str | None = _f(None, "", "forcing file (NetCDF or AmeriFlux/FLUXNET CSV); "
                              "relative paths resolve against the config file's folder")
     gap_policy: _GAP = _f("error", "", "what to do with missing forcing values")
     max_gap_hours: float = _f(6.0, "h", "longest gap filled by gap_policy = \"interpolate\"",
@@ -252,16 +263,16 @@ class ForcingTable(_Table):
                                              "time levels")
     qc: _QC = _f("observed", "", "quality flags counted as observed: observed (0), gapfilled "
                  "(0, 1) or any (0-2)")
-    variables: Optional[dict[str, str]] = _f(None, "", "the file's variable name for "
+    variables: dict[str, str] | None = _f(None, "", "the file's variable name for "
                                              f"{', '.join(_FORCING_VARS)} (when not the ALMA "
                                              "name or a known alias)")
-    units: Optional[dict[str, str]] = _f(None, "", "units of the file's variables that carry "
+    units: dict[str, str] | None = _f(None, "", "units of the file's variables that carry "
                                          "none (CSV)")
-    utc_offset_hours: Optional[float] = _f(None, "h", "local standard time of a CSV file's "
+    utc_offset_hours: float | None = _f(None, "h", "local standard time of a CSV file's "
                                            "stamps minus UTC (AmeriFlux, FLUXNET)", ge=-14,
                                            le=14)
-    top: Optional[SeriesTable] = _f(None, "", "the prescribed top series (physics top)")
-    bottom: Optional[SeriesTable] = _f(None, "", "the prescribed bottom series (physics "
+    top: SeriesTable | None = _f(None, "", "the prescribed top series (physics top)")
+    bottom: SeriesTable | None = _f(None, "", "the prescribed bottom series (physics "
                                        "bottom = \"series\")")
 
 
@@ -277,20 +288,20 @@ class ObservationTable(_Table):
     """[observations.NAME]: one observed series."""
 
     variable: Literal[_OBSERVABLES] = _f(..., "", "what is observed")  # type: ignore[valid-type]
-    depth: Optional[float] = _f(None, "m", "depth (SoilTemp: required; Qg: default the top)",
+    depth: float | None = _f(None, "m", "depth (SoilTemp: required; Qg: default the top)",
                                 ge=0, allow_inf_nan=False)
     file: str = _f(..., "", "text file (one value per model level) or a NetCDF/CSV file")
-    kind: Optional[Literal["netcdf", "csv", "text"]] = _f(None, "", "file type (default: by "
+    kind: Literal["netcdf", "csv", "text"] | None = _f(None, "", "file type (default: by "
                                                           "suffix)")
-    name: Optional[Union[str, list[str]]] = _f(None, "", "the variable in the file (default: "
+    name: str | list[str] | None = _f(None, "", "the variable in the file (default: "
                                                "variable); a list is summed")
     sigma: float = _f(1.0, "K or W m-2", "error scale: the loss weight is 1/sigma^2", gt=0,
                       allow_inf_nan=False)
     fit: bool = _f(True, "", "false: evaluated, not fitted")
     gap_policy: _GAP = _f("missing", "", "gaps: missing (left out), error, interpolate")
     qc: _QC = _f("observed", "", "quality flags counted as observed")
-    units: Optional[dict[str, str]] = _f(None, "", "units of variables that carry none (CSV)")
-    utc_offset_hours: Optional[float] = _f(None, "h", "local standard time minus UTC (CSV)",
+    units: dict[str, str] | None = _f(None, "", "units of variables that carry none (CSV)")
+    utc_offset_hours: float | None = _f(None, "h", "local standard time minus UTC (CSV)",
                                            ge=-14, le=14)
 
 
@@ -319,15 +330,15 @@ class CalibrationTable(_Table):
     ftol: float = _f(1e-12, "", "L-BFGS stops a start when its relative loss change is below "
                      "this", gt=0)
     gtol: float = _f(1e-9, "", "... or when its largest gradient component is below this", gt=0)
-    calibration_hours: Optional[list[float]] = _f(None, "h", "calibration window [first, last] "
+    calibration_hours: list[float] | None = _f(None, "h", "calibration window [first, last] "
                                                   "in hours after the start")
-    evaluation_hours: Optional[list[float]] = _f(None, "h", "evaluation window [first, last] in "
+    evaluation_hours: list[float] | None = _f(None, "h", "evaluation window [first, last] in "
                                                  "hours after the start")
-    calibration_window: Optional[list[Any]] = _f(None, "UTC", "calibration window as two UTC "
+    calibration_window: list[Any] | None = _f(None, "UTC", "calibration window as two UTC "
                                                  "times")
-    evaluation_window: Optional[list[Any]] = _f(None, "UTC", "evaluation window as two UTC "
+    evaluation_window: list[Any] | None = _f(None, "UTC", "evaluation window as two UTC "
                                                 "times")
-    published: Optional[PublishedTable] = _f(None, "", "published results shown beside ours")
+    published: PublishedTable | None = _f(None, "", "published results shown beside ours")
 
 
 #: table name -> model, in file order; [observations] holds one ObservationTable per name
@@ -378,7 +389,7 @@ def _type_word(ann: Any) -> tuple[str, tuple[str, ...] | None]:
     args = typing.get_args(ann)
     if origin is Annotated:
         return _type_word(args[0])
-    if origin is Union:
+    if origin is Union or origin is types.UnionType:
         inner = [a for a in args if a is not type(None)]
         words = [_type_word(a) for a in inner]
         if len(words) == 1:
@@ -448,6 +459,55 @@ def json_schema() -> dict:
     schema["title"] = "sebcal configuration"
     schema["$comment"] = "docs/config.md describes every key"
     return schema
+
+
+def _md_value(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return f'`"{value}"`'
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float) and value == int(value) and abs(value) < 1e15:
+        return f"`{int(value)}`"
+    if isinstance(value, BaseModel):
+        return "table"
+    return f"`{value}`"
+
+
+def _md_type(info: KeyInfo) -> str:
+    if info.choices:
+        return " / ".join(f'`"{c}"`' for c in info.choices)
+    word = info.type.replace("|", " or ")
+    if info.minimum is not None:
+        lo = int(info.minimum) if info.minimum == int(info.minimum) else info.minimum
+        word += f" ({'>' if info.exclusive else '>='} {lo})"
+    if info.maximum is not None:
+        hi = int(info.maximum) if info.maximum == int(info.maximum) else info.maximum
+        word += f" (<= {hi})"
+    return word
+
+
+def markdown_reference() -> str:
+    """The key tables of docs/config.md, generated from :data:`TABLES` (``make docs``).
+
+    A test compares docs/config.md with this text, so the reference cannot drift from the
+    schema that validates the files.
+    """
+    lines: list[str] = []
+    for table, model in TABLES.items():
+        head = f"[{table}.NAME]" if table in _NAMED else f"[{table}]"
+        lines += [f"### `{head}`", ""]
+        if (model.__doc__ or "").strip():
+            lines += [" ".join((model.__doc__ or "").strip().split("\n\n")[0].split()), ""]
+        lines += ["| key | type | default | unit | description |", "|---|---|---|---|---|"]
+        for name, info in keys(model).items():
+            default = "**required**" if info.required else _md_value(info.default)
+            desc = info.description.replace("|", "\\|")
+            lines.append(f"| `{name}` | {_md_type(info)} | {default} | {info.unit or '–'} "
+                         f"| {desc} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 # ============================================================================ RunConfig
@@ -717,7 +777,8 @@ def _canonical_parameters(ctx: _Ctx, values: Mapping) -> dict:
         name = "lambda" if key == "lam" else resolve_alias(str(key))
         if name in PARAMETERS and PARAMETERS[name].group == "site":
             raise ctx.error("parameters", key, f"'{key}' is a property of the site: give it in "
-                            f"[site] as {'measurement_height' if name == 'z_ref' else 'displacement_height'}")
+                            "[site] as "
+                            + ("measurement_height" if name == "z_ref" else "displacement_height"))
         if name in given_as:
             raise ctx.error("parameters", key, f"[parameters] gives parameter '{name}' twice, as "
                             f"'{given_as[name]}' and as '{key}'; keep one of them")
@@ -733,7 +794,7 @@ def _run_model(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping) -
         raise _translate(ctx, table, model, values, exc) from None
     given = set(values)
     out = {}
-    for k, fld in model.model_fields.items():
+    for k, _fld in model.model_fields.items():
         v = getattr(obj, k)
         if isinstance(v, BaseModel):
             sub = values.get(k, {})

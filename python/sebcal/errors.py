@@ -8,7 +8,7 @@ message names the file, variable or key at fault and says how to fix it.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class SebcalError(Exception):

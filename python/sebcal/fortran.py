@@ -21,9 +21,22 @@ import numpy as np
 from .errors import ConfigError, FortranError
 from .params import Params
 from .spec import ModelSpec
-from .vocabulary import (CONSTANTS, ERROR_CODES, FLUX_NAMES, NFLUX, NFORC, NOPT, NPSOIL, NPSURF,
-                         NRSET, OPTIONS, PARAMETERS, SETTINGS, needed,
-                         soil_moisture_needed)
+from .vocabulary import (
+    CONSTANTS,
+    ERROR_CODES,
+    FLUX_NAMES,
+    NFLUX,
+    NFORC,
+    NOPT,
+    NPSOIL,
+    NPSURF,
+    NRSET,
+    OPTIONS,
+    PARAMETERS,
+    SETTINGS,
+    needed,
+    soil_moisture_needed,
+)
 
 try:
     from .fortran_wrap import sebcal_api as _api

@@ -23,9 +23,10 @@ operator the calibration loss uses; :func:`model_equivalents` applies it to any 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

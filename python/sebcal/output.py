@@ -10,9 +10,10 @@ import datetime as _dt
 import json
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.ndarray,
                      fluxes: Mapping[str, np.ndarray], *, config: Mapping[str, Any] | None = None,
-                     title: str = "sebcal forward run", extra: Mapping[str, np.ndarray] | None = None,
+                     title: str = "sebcal forward run",
+                     extra: Mapping[str, np.ndarray] | None = None,
                      attrs: Mapping[str, Any] | None = None,
                      site: Mapping[str, Any] | None = None) -> Path:
     """Write a run to a CF/ALMA NetCDF file.
@@ -97,7 +99,7 @@ def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.nd
             ds.Conventions = "CF-1.8, ALMA"
             ds.source = f"sebcal {__version__}"
             ds.sebcal_version = __version__
-            ds.history = (f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}"
+            ds.history = (f"{_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}"
                           f" written by sebcal {__version__}")
             ds.time_shown_in = "UTC"
             site = dict(site or {})

@@ -12,7 +12,8 @@ soil or one per soil layer (a tuple). ``h`` with ``beta`` may stand for ``h_eff`
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from .errors import ConfigError, did_you_mean
 from .vocabulary import CONSTANTS, PARAMETERS, Parameter, needed, parameter, resolve_alias
@@ -43,7 +44,7 @@ class Params(Mapping[str, Any]):
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], where: str = "parameters") -> "Params":
+    def from_dict(cls, values: Mapping[str, Any], where: str = "parameters") -> Params:
         """Build from a config-style mapping; ``h`` and ``beta`` together may replace
         ``h_eff``.
 
@@ -74,7 +75,7 @@ class Params(Mapping[str, Any]):
         object.__setattr__(obj, "_values", _validate(out, where))
         return obj
 
-    def replace(self, **changes: Any) -> "Params":
+    def replace(self, **changes: Any) -> Params:
         """A copy with some values changed (validated again); None removes a value."""
         d = dict(self._values)
         for k, v in changes.items():
@@ -85,7 +86,7 @@ class Params(Mapping[str, Any]):
                 d[k] = v
         return Params(d)
 
-    def with_defaults(self, options: Mapping[str, str]) -> "Params":
+    def with_defaults(self, options: Mapping[str, str]) -> Params:
         """These values plus the vocabulary's default of every parameter the options use.
 
         Raises:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional, Union
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,17 +39,17 @@ class ParameterEntry(_Model):
     """One parameter: value (one per soil layer for layered soil parameters) and its error."""
 
     value: Values = Field(description="value in the unit (a list: one per soil layer)")
-    std: Optional[Union[float, list[Optional[float]]]] = Field(
+    std: float | list[float | None] | None = Field(
         description="standard error (1 sigma) in the unit; null when fixed or undetermined")
     unit: str = Field(description="SI unit (UDUNITS)")
     fitted: bool = Field(description="fitted (true) or fixed at the config's value")
-    bounds: Optional[list[Number]] = Field(None, description="calibration bounds [low, high]")
-    at_bound: Optional[Union[str, list[Optional[str]]]] = Field(
+    bounds: list[Number] | None = Field(None, description="calibration bounds [low, high]")
+    at_bound: str | list[str | None] | None = Field(
         None, description="'lower'/'upper' when the fit ended on a calibration bound")
-    plausible: Optional[list[Number]] = Field(None, description="range typical of soils and "
+    plausible: list[Number] | None = Field(None, description="range typical of soils and "
                                               "land surfaces")
-    derived: Optional[str] = Field(None, description="how a derived value was computed")
-    constrained_by: Optional[Union[str, list[Optional[str]]]] = Field(
+    derived: str | None = Field(None, description="how a derived value was computed")
+    constrained_by: str | list[str | None] | None = Field(
         None, description="'data' or 'prior': what constrains a fitted value")
 
 
@@ -65,15 +66,15 @@ class ParamsFile(_Model):
     schema_version: Literal[2]
     sebcal_version: str
     parameters: dict[str, ParameterEntry]
-    verdict: Optional[Verdict] = None
+    verdict: Verdict | None = None
     correlation: dict[str, Any]
     identifiability: dict[str, Any]
     metrics: dict[str, Any] = Field(description="window -> variable label -> {rmse, bias, r, n, "
                                     "unit}")
     fit: dict[str, Any]
     starts: list[dict[str, Any]]
-    published: Optional[dict[str, Any]] = None
-    stages: Optional[list[dict[str, Any]]] = None
+    published: dict[str, Any] | None = None
+    stages: list[dict[str, Any]] | None = None
     config: dict[str, Any] = Field(description="the calibration config; paths relative to this "
                                    "file's folder")
 

@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError
 from .params import Params
-from .vocabulary import (NOPT, NPSOIL, NPSURF, NRSET, OPTIONS, PARAMETERS, SETTINGS,
-                         SOLVER_DEFAULTS, THETA, WIND_MIN, default_options)
+from .vocabulary import (
+    NOPT,
+    NPSOIL,
+    NPSURF,
+    NRSET,
+    OPTIONS,
+    PARAMETERS,
+    SETTINGS,
+    SOLVER_DEFAULTS,
+    THETA,
+    WIND_MIN,
+    default_options,
+)
 
 
 def uniform_grid(depth: float, nodes: int, top: float = 0.0) -> tuple[np.ndarray, float]:
@@ -171,7 +183,7 @@ class ModelSpec:
         w[-1] = 0.5 * h[-1]
         return h, w
 
-    def replace(self, **changes: Any) -> "ModelSpec":
+    def replace(self, **changes: Any) -> ModelSpec:
         """A copy with some fields changed; option names are accepted as keywords too."""
         opts = dict(self.options)
         for k in list(changes):

@@ -27,7 +27,7 @@ _ISO_RE = re.compile(
     r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)?\s*$",
     re.IGNORECASE,
 )
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 EXAMPLE = "write it as ISO 8601 UTC, e.g. \"2012-05-01T07:00:00Z\""
 
 
@@ -48,7 +48,7 @@ def seconds(value: Any, *, whole: bool = False) -> float:
             raise TimeError(f"{value} is not a whole second; give whole seconds")
         return float(ms.astype(np.int64)) / 1000.0
     if isinstance(value, _dt.datetime):
-        when = value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
+        when = value if value.tzinfo is not None else value.replace(tzinfo=_dt.UTC)
         if whole and when.microsecond:
             raise TimeError(f"{value.isoformat()} has a fraction of a second; give whole seconds")
         return (when - _EPOCH).total_seconds()
@@ -60,7 +60,7 @@ def seconds(value: Any, *, whole: bool = False) -> float:
             raise TimeError(f"\"{value}\" is not an ISO 8601 date-time; {EXAMPLE}")
         try:
             base = _dt.datetime(int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"] or 0),
-                                int(m["mi"] or 0), int(m["s"] or 0), tzinfo=_dt.timezone.utc)
+                                int(m["mi"] or 0), int(m["s"] or 0), tzinfo=_dt.UTC)
         except ValueError as exc:
             raise TimeError(f"\"{value}\" is not a valid date ({exc}); {EXAMPLE}") from None
         secs = (base - _EPOCH).total_seconds()

@@ -26,7 +26,8 @@ is checked separately against the published targets. The CLI ``sebcal verify CON
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch

@@ -19,8 +19,8 @@ up from this table.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 __all__ = [
     "CONSTANTS", "FLUXES", "FORCING", "OPTIONS", "PARAMETERS", "Condition", "Flux",
@@ -463,3 +463,52 @@ FLUX_UNIT = "W m-2"
 #: error codes of the Fortran scheme (errflg), as in sebcal_const.f90
 ERROR_CODES = {1: "grid", 2: "parameter", 3: "option", 4: "forcing", 5: "convergence",
                6: "namelist", 7: "state", 8: "spin-up"}
+
+
+# ------------------------------------------------------------------------------ docs
+
+
+def _cond_text(conds: tuple[Condition, ...]) -> str:
+    if not conds:
+        return "when fitted or given"
+    parts = []
+    for c in conds:
+        words = [f"{k} = {'/'.join(v)}" for k, v in c.items() if not (k == "top" and v == ("seb",))]
+        parts.append(", ".join(words) or "always")
+    return "; or ".join(parts)
+
+
+def markdown_parameters() -> str:
+    """The parameter and option tables of docs/parameters.md (``make docs``)."""
+    def rng(r: tuple[float, float]) -> str:
+        return f"{r[0]:g} – {r[1]:g}"
+
+    lines = ["| name | symbol | unit | meaning | physical bounds | plausible | starts | "
+             "calibration bounds | transform | default | used when | eq. |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in (*PARAMETERS.values(), H_SENSIBLE):
+        names = f"`{p.name}`" + "".join(f", `{a}`" for a in p.aliases)
+        fit = rng(p.calib) if p.fittable else "not fitted"
+        default = "–" if p.default is None else f"{p.default:g}"
+        used = _cond_text(p.used) + (" (one value per layer)" if p.group == "soil" else "")
+        lines.append(f"| {names} | {p.symbol} | {p.unit} | {p.long_name} | {p.bounds_text()} | "
+                     f"{rng(p.plausible)} | {rng(p.prior)} | {fit} | {p.scale} | {default} | "
+                     f"{used} | {p.equation or '–'} |")
+    lines += ["", "Sources of the ranges:", ""]
+    for p in (*PARAMETERS.values(), H_SENSIBLE):
+        if p.source:
+            lines.append(f"* `{p.name}`: {p.source}")
+    lines += ["", "| option | table | choices (default first in bold) | meaning |",
+              "|---|---|---|---|"]
+    for o in OPTIONS.values():
+        choices = ", ".join(f"**{c}**" if c == o.default else c for c in o.choices)
+        meaning = "; ".join(f"`{c}`: {m}" for c, m in o.meaning.items())
+        lines.append(f"| `{o.name}` | [{o.table}] | {choices} | {meaning} |")
+    lines += ["", "| flux | positive | meaning |", "|---|---|---|"]
+    for f in FLUXES.values():
+        lines.append(f"| `{f.name}` | {f.positive} | {f.long_name} (W m-2) |")
+    lines += ["", "| forcing | unit | meaning | other names read |", "|---|---|---|---|"]
+    for v in FORCING.values():
+        lines.append(f"| `{v.name}` | {v.unit} | {v.long_name} | "
+                     f"{', '.join(v.aliases) or '–'} |")
+    return "\n".join(lines) + "\n"

@@ -18,8 +18,15 @@ from __future__ import annotations
 
 from . import observe
 from .layers import ColumnError, DiffusionOperator, JacobiSweep
-from .model import (FLUX_NAMES, PARAM_NAMES, ColumnOutput, ImplicitTrajectory, SoilColumn,
-                    param_tensors, simulate)
+from .model import (
+                    FLUX_NAMES,
+                    PARAM_NAMES,
+                    ColumnOutput,
+                    ImplicitTrajectory,
+                    SoilColumn,
+                    param_tensors,
+                    simulate,
+)
 
 __all__ = ["SoilColumn", "ColumnOutput", "ImplicitTrajectory", "param_tensors", "simulate",
            "observe", "DiffusionOperator", "JacobiSweep", "FLUX_NAMES", "PARAM_NAMES",

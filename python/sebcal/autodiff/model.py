@@ -19,8 +19,9 @@ nothing of files or configurations: it takes a :class:`~sebcal.spec.ModelSpec` a
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -131,7 +132,7 @@ class SoilColumn(nn.Module):
             self.sweep = JacobiSweep(uniform=spec.uniform and spec.nlayers == 1)
 
     @classmethod
-    def from_spec(cls, spec: ModelSpec, **changes: Any) -> "SoilColumn":
+    def from_spec(cls, spec: ModelSpec, **changes: Any) -> SoilColumn:
         """A column for ``spec`` with some settings changed (e.g. solver="direct", tol=1e-12)."""
         return cls(spec.replace(**changes) if changes else spec)
 
@@ -291,7 +292,8 @@ class SoilColumn(nn.Module):
         nt = L - 1
         s0 = S0.detach().cpu().numpy().copy()
         T = s0
-        g, _ = (solver.ground_flux(T[:, 0], 0, derivative=False) if self.options["top"] != "temperature"
+        top_t = self.options["top"] == "temperature"
+        g, _ = (solver.ground_flux(T[:, 0], 0, derivative=False) if not top_t
                 else (np.full(B, np.nan), None))
         pre_S, pre_hold, new_lv, old_lv = [], [], [], []
         cycles = np.zeros(B, dtype=np.int64)
@@ -604,7 +606,7 @@ class _Closure:
             wanted = [t for t in copies if t.requires_grad]
             grads = torch.autograd.grad(psi, wanted, allow_unused=True) if wanted else []
         out, k = [], 0
-        for t, r in zip(copies, need):
+        for _t, r in zip(copies, need):
             if r:
                 g = grads[k]
                 k += 1

@@ -20,7 +20,8 @@ return tensors that autograd differentiates with respect to the parameters.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

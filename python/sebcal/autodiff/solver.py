@@ -27,8 +27,9 @@ same elimination (:meth:`DirectSolver.adjoint`). Everything here is NumPy on det
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -380,8 +381,7 @@ class DirectSolver:
         """
         th = self.theta
         B, M1, nz = S.shape
-        N = nz - 1
-        K = self.K
+        nz - 1
         v = np.empty_like(S)
         dg_new = dg_old = None
         if self.top == "seb":

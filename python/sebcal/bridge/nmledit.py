@@ -183,7 +183,8 @@ def set_value(text: str, group_name: str, key: str, value: float | str, position
             raise ConfigError(f"{where}: &{group_name} {key} has {n} value(s), but sebcal "
                               f"needs element {want + 1}; give {key} one value per element "
                               f"(at least {want + 1})")
-    raise ConfigError(f"{where}: &{group_name} {key} does not set element {position + 1 if position is not None else 1}; "
+    element = position + 1 if position is not None else 1
+    raise ConfigError(f"{where}: &{group_name} {key} does not set element {element}; "
                       f"write it as '{key} = v1, v2, ...' with every element")
 
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -116,8 +116,7 @@ def transfer(params: Calibrated | str | os.PathLike | Mapping, grid: str,
         observations.
     """
     from ..fortran import simulate
-    from ..observations import (load_observations, metrics, model_equivalents, node_lambda,
-                                windows)
+    from ..observations import load_observations, metrics, model_equivalents, node_lambda, windows
     from ..runner import forcing_for
 
     cal = params if isinstance(params, Calibrated) else load_params(params)

@@ -15,9 +15,10 @@ import difflib
 import math
 import os
 import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -304,7 +305,7 @@ def _item(entry: Entry, cal: Calibrated, ctx: Context, template_note: str | None
 def _header(cal: Calibrated, host: str, template: Path | None, items: list[Item],
             mark: str) -> str:
     src = cal.path if cal.path is not None else "params.json"
-    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     changed = ", ".join(it.name for it in items if it.status == "written")
     lines = [f"Exported by sebcal {__version__} from {src} (params schema "
              f"{cal.data['schema_version']}, calibrated with sebcal "

@@ -263,7 +263,8 @@ def replace(text: str, node: Any, values: Any) -> str:
         if not isinstance(values, (list, tuple)) or len(values) != len(items) or \
                 not all(isinstance(x, Scalar) for x in items):
             raise ConfigError(f"the sequence at line {node.line + 1} has {len(items)} items; "
-                              f"sebcal writes {len(values) if isinstance(values, (list, tuple)) else 1}")
+                              f"sebcal writes "
+                              f"{len(values) if isinstance(values, (list, tuple)) else 1}")
         # right to left so that columns on a shared line (flow style) stay valid
         for s, v in sorted(zip(items, values), key=lambda t: (t[0].line, t[0].c0), reverse=True):
             put(s, v)

@@ -15,15 +15,15 @@ are the directions the data constrain well (large eigenvalue) or poorly (small e
 direction is reported as poorly constrained when its eigenvalue is below ``rel_tol`` (1e-4)
 times the largest, i.e. it is known at least 100 times less well (in standard error) than the
 best-determined combination; a parameter is reported when its standard error exceeds
-``max_rel_std`` (5 %) of its value, with its strongest correlation. Each such direction is named in physical terms (e.g. "lambda and C move
-together: only lambda/C is constrained"). The multi-start spread is compared: starts that end
-with fits as good as the best (loss within 1 %) but differ in a parameter by more than 1 %
-confirm a valley in the loss.
+``max_rel_std`` (5 %) of its value, with its strongest correlation. Each such direction is
+named in physical terms (e.g. "lambda and C move together: only lambda/C is constrained").
+The multi-start spread is compared: starts that end with fits as good as the best (loss
+within 1 %) but differ in a parameter by more than 1 % confirm a valley in the loss.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

@@ -13,7 +13,8 @@ whatever solver the config names for forward runs.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

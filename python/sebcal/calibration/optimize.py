@@ -18,8 +18,8 @@ dropped, never fatal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ class OptimState:
                 "iteration": self.iteration, "history": self.history, "reason": self.reason}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "OptimState":
+    def from_dict(cls, d: dict) -> OptimState:
         return cls(np.array(d["u"], dtype=np.float64), np.array(d["loss"], dtype=np.float64),
                    np.array(d["failed"], dtype=bool), np.array(d["converged"], dtype=bool),
                    d["stage"], int(d["iteration"]), list(d["history"]), list(d["reason"]))

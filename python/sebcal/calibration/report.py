@@ -6,8 +6,9 @@ Every file is written to a temporary name and renamed (sebcal.output.atomic_path
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -238,7 +239,8 @@ def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
                         "o", ms=4, color="tab:red", label="final")
                 if pub and free[j] in pub["stats"] and free[i] in pub["stats"]:
                     ax.errorbar(pub["stats"][free[j]]["mean"], pub["stats"][free[i]]["mean"],
-                                xerr=pub["stats"][free[j]]["std"], yerr=pub["stats"][free[i]]["std"],
+                                xerr=pub["stats"][free[j]]["std"],
+                                yerr=pub["stats"][free[i]]["std"],
                                 fmt="s", color="tab:green", ms=5, label="published mean ± std")
                 if i == n - 1:
                     ax.set_xlabel(f"{free[j]} [{units[free[j]]}]", fontsize=8)
@@ -323,7 +325,8 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
         lines += ["## Beside the published results", "",
                   f"Published: {pub['n']} trials ({pub['source']}). Ours: the best of "
                   f"{fit['starts']} starts, and the spread of the starts that converged.", "",
-                  "| parameter | ours (best ± std) | ours: starts mean ± std | published mean ± std "
+                  "| parameter | ours (best ± std) | ours: starts mean ± std "
+                  "| published mean ± std "
                   "| published range |", "|---|---|---|---|---|"]
         ok = [s for s in result["starts"] if not s["failed"]]
         for name in space.free:

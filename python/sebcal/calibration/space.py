@@ -15,8 +15,8 @@ size serves all parameters whatever their units.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -108,7 +108,7 @@ class Space:
     @classmethod
     def build(cls, free: Sequence[str], fixed: Params, nlayers: int = 1,
               start_range: Mapping[str, Sequence[float]] | None = None,
-              bounds: Mapping[str, Sequence[float]] | None = None) -> "Space":
+              bounds: Mapping[str, Sequence[float]] | None = None) -> Space:
         """Coordinates for the free names (soil parameters give one per layer).
 
         Raises:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -9,8 +9,9 @@ Tbottom); soil moisture, which varies with depth, is a :class:`SoilMoisture`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -145,7 +146,7 @@ class Forcing:
     def __getitem__(self, name: str) -> np.ndarray:
         return self.data[name]
 
-    def replace(self, **changes: Any) -> "Forcing":
+    def replace(self, **changes: Any) -> Forcing:
         """A copy with some variables replaced (name -> values), or time/dt/soil_moisture."""
         data = dict(self.data)
         kw = {}
@@ -158,7 +159,7 @@ class Forcing:
                        soil_moisture=kw.get("soil_moisture", self.soil_moisture),
                        source=kw.get("source", self.source))
 
-    def window(self, first: int, last: int) -> "Forcing":
+    def window(self, first: int, last: int) -> Forcing:
         """Levels first..last (inclusive) as a new Forcing."""
         sm = None
         if self.soil_moisture is not None:
@@ -174,7 +175,8 @@ class Forcing:
         if missing:
             raise ForcingError(
                 f"forcing ({self.source or 'given'}) lacks {', '.join(missing)}, which the "
-                f"options need ({_why(missing, options)}); add {'them' if len(missing) > 1 else 'it'}"
+                f"options need ({_why(missing, options)}); "
+                f"add {'them' if len(missing) > 1 else 'it'}"
                 " to the forcing file or the [forcing] table (docs/forcing.md)")
         if soil_moisture_needed(options) and self.soil_moisture is None:
             raise ForcingError(

@@ -6,15 +6,16 @@ moisture profile when the options use it, and the prescribed top or bottom serie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..errors import ForcingError
 from ..vocabulary import CONSTANTS, default_options, forcing_needed, soil_moisture_needed
 from .core import Forcing, SoilMoisture
-from .series import Table, check_dt, sample, time_axis, start_seconds
+from .series import Table, check_dt, sample, start_seconds, time_axis
 from .synthetic import paper_synthetic
 
 SYNTHETIC_KEYS = ("k_peak", "lw_down", "t_air", "sunrise_h", "sunset_h", "wind", "psurf",

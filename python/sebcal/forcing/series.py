@@ -12,15 +12,24 @@ humidity from relative humidity or VPD) and plausibility checks.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import ForcingError
 from ..times import TimeError, iso, seconds
-from .units import (ALIASES, CELSIUS_SUSPECT_K, PLAUSIBLE, RAD_NEG_LIMIT, RADIATION, SI_UNIT,
-                    compatible, lookup)
+from .units import (
+    ALIASES,
+    CELSIUS_SUSPECT_K,
+    PLAUSIBLE,
+    RAD_NEG_LIMIT,
+    RADIATION,
+    SI_UNIT,
+    compatible,
+    lookup,
+)
 
 GAP_POLICIES = ("error", "interpolate", "missing")
 RESAMPLES = ("sample", "mean")

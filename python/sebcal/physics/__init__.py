@@ -7,8 +7,8 @@ scheme (fortran/sebcal_surface.f90, sebcal_soil.f90) implements the same equatio
 ``sebcal verify`` and the tests hold the two to round-off. Equation numbers: docs/theory.md.
 """
 
-from .surface import surface_balance, transmissions
 from .soil import coefficients, node_properties
+from .surface import surface_balance, transmissions
 from .xp import NUMPY, TORCH, Namespace, namespace
 
 __all__ = ["surface_balance", "transmissions", "coefficients", "node_properties", "NUMPY",

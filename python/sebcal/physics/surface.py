@@ -12,7 +12,8 @@ against each other: a surface temperature (B, n) with forcing (B, n) or (n,) and
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..vocabulary import CONSTANTS
 from .xp import Namespace, namespace
