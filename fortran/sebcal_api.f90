@@ -13,11 +13,12 @@ module sebcal_api
   use sebcal_const
   use sebcal_column, only: column_t, column_setup, column_step, column_fluxes, heat_content
   use sebcal_simulate, only: simulate_run, initial_state
+  use sebcal_tangent, only: tangent_run
   use sebcal_namelist, only: nml_settings_t, read_sebcal_namelist
   implicit none
   private
   public :: sebcal_api_simulate, sebcal_api_step, sebcal_api_heat_content, sebcal_api_read_namelist
-  public :: sebcal_api_constants
+  public :: sebcal_api_constants, sebcal_api_tangents, sebcal_api_probe_batch
 
 contains
 
@@ -70,6 +71,136 @@ contains
     if (errflg /= 0) return
     call simulate_run(col, t0, forc, theta, t_out, flux_out, niter, errflg, errmsg)
   end subroutine sebcal_api_simulate
+
+  !> Runs of nb parameter sets (a batch of columns sharing grid, forcing and options) with the
+  !> exact tangents of np directions each: the Jacobian the Levenberg-Marquardt calibration
+  !> needs (sebcal_tangent). Only the temperatures at the probe nodes are returned.
+  !> errflg(b) is the error of set b (0: success); errmsg holds the first failure's message
+  !> and ierr its set, and the other sets still run.
+  subroutine sebcal_api_tangents(z, dx, dt, forc, theta, psurf, psoil, iopt, rset, t_init, dt_init, &
+                                 dpsurf, dpsoil, probes, t_probe, flux_out, dt_probe, dflux, errflg, &
+                                 ierr, errmsg)
+    real(dp), intent(in) :: z(:), dx, dt
+    real(dp), intent(in) :: forc(:, :)               !< (nforc, nt+1)
+    real(dp), intent(in) :: theta(:, :)              !< (nz, nt+1) or (1, 1)
+    real(dp), intent(in) :: psurf(:, :)              !< (npsurf, nb)
+    real(dp), intent(in) :: psoil(:, :, :)           !< (npsoil, nz, nb)
+    integer, intent(in) :: iopt(:)
+    real(dp), intent(in) :: rset(:)
+    real(dp), intent(in) :: t_init(:, :)             !< (nz, nb) initial profiles (init = profile)
+    real(dp), intent(in) :: dt_init(:, :, :)         !< (nz, np, nb)
+    real(dp), intent(in) :: dpsurf(:, :, :)          !< (npsurf, np, nb)
+    real(dp), intent(in) :: dpsoil(:, :, :, :)       !< (npsoil, nz, np, nb)
+    integer, intent(in) :: probes(:)                 !< node indices 0..nz-1
+    real(dp), intent(inout) :: t_probe(:, :, :)      !< (nprobe, nt+1, nb) [K]
+    real(dp), intent(inout) :: flux_out(:, :, :)     !< (nflux, nt+1, nb) [W m-2]
+    real(dp), intent(inout) :: dt_probe(:, :, :, :)  !< (nprobe, np, nt+1, nb)
+    real(dp), intent(inout) :: dflux(:, :, :, :)     !< (nflux, np, nt+1, nb)
+    integer, intent(inout) :: errflg(:)              !< (nb)
+    integer, intent(out) :: ierr                     !< first failing set (1-based), 0 if none
+    character(len=errmsg_len), intent(out) :: errmsg
+    type(column_t) :: col
+    integer :: nz, nt, nb, np, b, ncyc, flag
+    character(len=errmsg_len) :: msg
+
+    nz = size(z)
+    nt = size(forc, 2) - 1
+    nb = size(psurf, 2)
+    np = size(dpsurf, 2)
+    ierr = 0
+    errmsg = ''
+    flag = 0
+    call check_common(nz, forc, theta, psurf(:, 1), iopt, rset, flag, errmsg)
+    call check_size('psoil', size(psoil, 2)*size(psoil, 3), nz*nb, flag, errmsg)
+    call check_size('t_init', size(t_init, 1)*size(t_init, 2), nz*nb, flag, errmsg)
+    call check_size('dt_init', size(dt_init), nz*np*nb, flag, errmsg)
+    call check_size('dpsurf', size(dpsurf, 1)*size(dpsurf, 3), npsurf*nb, flag, errmsg)
+    call check_size('dpsoil', size(dpsoil), npsoil*nz*np*nb, flag, errmsg)
+    call check_size('t_probe', size(t_probe), size(probes)*(nt + 1)*nb, flag, errmsg)
+    call check_size('flux_out', size(flux_out), nflux*(nt + 1)*nb, flag, errmsg)
+    call check_size('dt_probe', size(dt_probe), size(probes)*np*(nt + 1)*nb, flag, errmsg)
+    call check_size('dflux', size(dflux), nflux*np*(nt + 1)*nb, flag, errmsg)
+    call check_size('errflg', size(errflg), nb, flag, errmsg)
+    if (flag /= 0 .or. nt < 0) then
+      errflg = max(flag, err_option)
+      ierr = 1
+      if (nt < 0) errmsg = 'the forcing must have at least one time level'
+      return
+    end if
+    do b = 1, nb
+      call column_setup(col, z, dx, dt, psurf(:, b), psoil(:, :, b), iopt, rset, errflg(b), msg)
+      if (errflg(b) == 0) then
+        call tangent_run(col, t_init(:, b), dt_init(:, :, b), forc, theta, dpsurf(:, :, b), dpsoil(:, :, :, b), &
+                         probes, t_probe(:, :, b), flux_out(:, :, b), dt_probe(:, :, :, b), dflux(:, :, :, b), &
+                         ncyc, errflg(b), msg)
+      end if
+      if (errflg(b) /= 0 .and. ierr == 0) then
+        ierr = b
+        errmsg = msg
+      end if
+    end do
+  end subroutine sebcal_api_tangents
+
+  !> Forward runs of nb parameter sets returning the temperatures at the probe nodes and the
+  !> fluxes (the trial steps of the calibration). Errors as sebcal_api_tangents.
+  subroutine sebcal_api_probe_batch(z, dx, dt, forc, theta, psurf, psoil, iopt, rset, t_init, probes, &
+                                    t_probe, flux_out, errflg, ierr, errmsg)
+    real(dp), intent(in) :: z(:), dx, dt
+    real(dp), intent(in) :: forc(:, :), theta(:, :)
+    real(dp), intent(in) :: psurf(:, :)              !< (npsurf, nb)
+    real(dp), intent(in) :: psoil(:, :, :)           !< (npsoil, nz, nb)
+    integer, intent(in) :: iopt(:)
+    real(dp), intent(in) :: rset(:)
+    real(dp), intent(in) :: t_init(:, :)             !< (nz, nb)
+    integer, intent(in) :: probes(:)
+    real(dp), intent(inout) :: t_probe(:, :, :)      !< (nprobe, nt+1, nb)
+    real(dp), intent(inout) :: flux_out(:, :, :)     !< (nflux, nt+1, nb)
+    integer, intent(inout) :: errflg(:)
+    integer, intent(out) :: ierr
+    character(len=errmsg_len), intent(out) :: errmsg
+    type(column_t) :: col
+    real(dp) :: t0(size(z)), g, tout(size(z), size(forc, 2))
+    integer :: nz, nt, nb, b, ncyc, flag, j
+    integer :: niter(max(size(forc, 2) - 1, 1))
+    character(len=errmsg_len) :: msg
+
+    nz = size(z)
+    nt = size(forc, 2) - 1
+    nb = size(psurf, 2)
+    ierr = 0
+    errmsg = ''
+    flag = 0
+    call check_common(nz, forc, theta, psurf(:, 1), iopt, rset, flag, errmsg)
+    call check_size('psoil', size(psoil, 2)*size(psoil, 3), nz*nb, flag, errmsg)
+    call check_size('t_init', size(t_init, 1)*size(t_init, 2), nz*nb, flag, errmsg)
+    call check_size('t_probe', size(t_probe), size(probes)*(nt + 1)*nb, flag, errmsg)
+    call check_size('flux_out', size(flux_out), nflux*(nt + 1)*nb, flag, errmsg)
+    call check_size('errflg', size(errflg), nb, flag, errmsg)
+    if (flag == 0 .and. (any(probes < 0) .or. any(probes >= nz))) then
+      flag = err_option
+      errmsg = 'probe node index outside 0..nz-1'
+    end if
+    if (flag /= 0 .or. nt < 0) then
+      errflg = max(flag, err_option)
+      ierr = 1
+      if (nt < 0) errmsg = 'the forcing must have at least one time level'
+      return
+    end if
+    do b = 1, nb
+      call column_setup(col, z, dx, dt, psurf(:, b), psoil(:, :, b), iopt, rset, errflg(b), msg)
+      if (errflg(b) == 0) call initial_state(col, t_init(:, b), forc, theta, t0, g, ncyc, errflg(b), msg)
+      if (errflg(b) == 0) call simulate_run(col, t0, forc, theta, tout, flux_out(:, :, b), niter(1:nt), &
+                                            errflg(b), msg)
+      if (errflg(b) == 0) then
+        do j = 1, size(probes)
+          t_probe(j, :, b) = tout(probes(j) + 1, :)
+        end do
+      else if (ierr == 0) then
+        ierr = b
+        errmsg = msg
+      end if
+    end do
+  end subroutine sebcal_api_probe_batch
 
   !> Advance a host-owned state by nsteps steps: t (nz) [K] in T^n, out the last profile; g
   !> [W m-2] in the ground heat flux of the state (used with theta < 1), out the last one.

@@ -28,7 +28,7 @@ module sebcal_column
   implicit none
   private
 
-  real(dp), parameter :: cstep = 1.0e-20_dp     !< complex step for dG/dTs [K]
+  real(dp), parameter, public :: cstep = 1.0e-20_dp     !< complex step for dG/dTs [K]
   real(dp), parameter :: max_newton_step = 50.0_dp   !< largest Newton update [K]
 
   !> Geometry, parameters, options and (for constant soil) the coefficients of one column.
@@ -47,6 +47,7 @@ module sebcal_column
   end type column_t
 
   public :: column_setup, column_step, column_fluxes, column_spinup, heat_content
+  public :: set_coefficients, ground_flux, check_forcing
 
 contains
 
@@ -417,10 +418,10 @@ contains
     type(column_t), intent(in) :: col
     real(dp), intent(in) :: ts, forc(nforc), theta_top
     real(dp), intent(out) :: g, dg
-    complex(dp) :: gc
-    real(dp) :: comp(nflux)
-    call surface_balance(cmplx(ts, cstep, kind=dp), forc, col%psurf, col%iopt, col%rset(rs_wind_min), &
-                         theta_top, col%psoil(is_porosity, 0), gc, comp)
+    complex(dp) :: gc, comp(nflux)
+    call surface_balance(cmplx(ts, cstep, kind=dp), forc, cmplx(col%psurf, 0.0_dp, kind=dp), col%iopt, &
+                         col%rset(rs_wind_min), theta_top, cmplx(col%psoil(is_porosity, 0), 0.0_dp, kind=dp), &
+                         gc, comp)
     g = real(gc, dp)
     dg = aimag(gc)/cstep
   end subroutine ground_flux
@@ -609,13 +610,15 @@ contains
     real(dp), intent(in) :: t(0:), t_old(0:), forc(nforc), theta(0:)
     logical, intent(in) :: first               !< the initial level (no step before it)
     real(dp), intent(out) :: flux(nflux)
-    complex(dp) :: gc
+    complex(dp) :: gc, fc(nflux)
     real(dp) :: a(0:col%n), c(0:col%n), c0, g1, nan
     nan = ieee_value(1.0_dp, ieee_quiet_nan)
     select case (col%iopt(io_top))
     case (top_seb)
-      call surface_balance(cmplx(t(0), 0.0_dp, kind=dp), forc, col%psurf, col%iopt, col%rset(rs_wind_min), &
-                           theta(0), col%psoil(is_porosity, 0), gc, flux)
+      call surface_balance(cmplx(t(0), 0.0_dp, kind=dp), forc, cmplx(col%psurf, 0.0_dp, kind=dp), col%iopt, &
+                           col%rset(rs_wind_min), theta(0), cmplx(col%psoil(is_porosity, 0), 0.0_dp, kind=dp), &
+                           gc, fc)
+      flux = real(fc, dp)
     case default
       flux = nan
       if (col%iopt(io_top) == top_flux) then

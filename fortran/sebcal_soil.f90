@@ -17,7 +17,7 @@ module sebcal_soil
   use sebcal_const
   implicit none
   private
-  public :: node_properties, coefficients
+  public :: node_properties, coefficients, node_properties_z, coefficients_z
 
 contains
 
@@ -79,5 +79,59 @@ contains
     a(n) = (lh(n)/cv(n)*dt)/(w(n)*h(n))
     c(n) = 0
   end subroutine coefficients
+
+  !> node_properties with complex parameters (the tangent-linear model's complex step). The
+  !> same formulas; branches test real parts.
+  pure subroutine node_properties_z(soil_opt, psoil, theta, lam, cv)
+    integer, intent(in) :: soil_opt
+    complex(dp), intent(in) :: psoil(:, 0:)
+    real(dp), intent(in) :: theta(0:)
+    complex(dp), intent(out) :: lam(0:), cv(0:)
+    integer :: i
+    complex(dp) :: phi, sat, ke, lsat
+    if (soil_opt == soil_johansen) then
+      do i = 0, ubound(lam, 1)
+        phi = psoil(is_porosity, i)
+        sat = theta(i)/phi
+        if (real(sat, dp) > 1) sat = 1
+        if (real(sat, dp) < 0) sat = 0
+        if (real(sat, dp) > 0.1_dp) then
+          ke = log(sat)/log(10.0_dp) + 1
+        else
+          ke = 0
+        end if
+        lsat = psoil(is_lambda_solids, i)**(1 - phi)*lambda_water**phi
+        lam(i) = psoil(is_lambda_dry, i) + ke*(lsat - psoil(is_lambda_dry, i))
+        cv(i) = psoil(is_c_dry, i) + theta(i)*c_water
+      end do
+    else
+      lam = psoil(is_lambda, 0:ubound(lam, 1))
+      cv = psoil(is_c, 0:ubound(lam, 1))
+    end if
+  end subroutine node_properties_z
+
+  !> coefficients with complex node properties. The interface conductivity is always the
+  !> harmonic mean (equal to the node value when both agree, with the right derivative).
+  pure subroutine coefficients_z(h, w, dt, lam, cv, a, c, c0, g1)
+    real(dp), intent(in) :: h(1:), w(0:), dt
+    complex(dp), intent(in) :: lam(0:), cv(0:)
+    complex(dp), intent(out) :: a(0:), c(0:), c0, g1
+    integer :: i, n
+    complex(dp) :: lh(size(h))
+    n = size(h)
+    do i = 1, n
+      lh(i) = 2*lam(i - 1)*lam(i)/(lam(i - 1) + lam(i))
+    end do
+    a(0) = 0
+    c0 = 2*((lh(1)/cv(0)*dt)/(h(1)*h(1)))
+    c(0) = c0
+    g1 = h(1)/lh(1)
+    do i = 1, n - 1
+      a(i) = (lh(i)/cv(i)*dt)/(w(i)*h(i))
+      c(i) = (lh(i + 1)/cv(i)*dt)/(w(i)*h(i + 1))
+    end do
+    a(n) = (lh(n)/cv(n)*dt)/(w(n)*h(n))
+    c(n) = 0
+  end subroutine coefficients_z
 
 end module sebcal_soil

@@ -3,10 +3,12 @@
 !>
 !>   G(Ts) = tau_sw K_down (1 - alpha) + tau_lw (LWabs - eps sigma Ts^4) - H(Ts) - LE(Ts)
 !>
-!> The surface temperature enters as a complex number: called with a zero imaginary part it
-!> gives ordinary values, called with Ts + i s (s ~ 1e-20 K) the imaginary part of G divided by
-!> s is dG/dTs to machine precision (the complex-step derivative), which the Newton iteration of
-!> the direct solver uses. Branches therefore test real parts only.
+!> The surface temperature and the parameters enter as complex numbers: called with zero
+!> imaginary parts they give ordinary values; called with Ts + i s (s ~ 1e-20 K) the imaginary
+!> part of G divided by s is dG/dTs to machine precision (the complex-step derivative), which
+!> the Newton iteration of the direct solver uses, and with a parameter perturbed the same way
+!> it is the derivative with respect to that parameter, which the tangent-linear model
+!> (sebcal_tangent) uses. Branches therefore test real parts only.
 module sebcal_surface
   use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan
   use sebcal_const
@@ -20,9 +22,10 @@ contains
 
   !> Transmitted fractions of shortwave and of the longwave exchange reaching the soil.
   pure subroutine transmissions(ps, forc, canopy, tau_sw, tau_lw)
-    real(dp), intent(in) :: ps(npsurf), forc(nforc)
+    complex(dp), intent(in) :: ps(npsurf)
+    real(dp), intent(in) :: forc(nforc)
     integer, intent(in) :: canopy
-    real(dp), intent(out) :: tau_sw, tau_lw
+    complex(dp), intent(out) :: tau_sw, tau_lw
     select case (canopy)
     case (canopy_transmission)
       tau_sw = ps(ip_tau_sw)
@@ -48,19 +51,19 @@ contains
 
   !> G(Ts) [W m-2], positive into the soil, and its terms.
   !>
-  !> comp(ix_*) holds the real parts of SWnet, LWnet, LWup, Qh, Qle, G, Qh + Qle [W m-2].
+  !> comp(ix_*) holds SWnet, LWnet, LWup, Qh, Qle, G, Qh + Qle [W m-2] (complex, as g).
   !> Qh and Qle are NaN with turbulence = h_eff and an unknown Bowen ratio.
   pure subroutine surface_balance(ts, forc, ps, iopt, wind_min, theta_top, phi_top, g, comp)
     complex(dp), intent(in) :: ts            !< surface temperature [K]
     real(dp), intent(in) :: forc(nforc)      !< forcing at the level
-    real(dp), intent(in) :: ps(npsurf)       !< surface parameters
+    complex(dp), intent(in) :: ps(npsurf)    !< surface parameters
     integer, intent(in) :: iopt(nopt)
     real(dp), intent(in) :: wind_min         !< lower limit of the wind speed [m s-1]
     real(dp), intent(in) :: theta_top        !< soil moisture of the top node [m3 m-3]
-    real(dp), intent(in) :: phi_top          !< porosity of the top node [m3 m-3]
+    complex(dp), intent(in) :: phi_top       !< porosity of the top node [m3 m-3]
     complex(dp), intent(out) :: g
-    real(dp), intent(out) :: comp(nflux)
-    real(dp) :: tau_sw, tau_lw, lwabs, eps, beta
+    complex(dp), intent(out) :: comp(nflux)
+    complex(dp) :: tau_sw, tau_lw, lwabs, eps, beta
     complex(dp) :: emit, swnet, lwnet, hs, le, turb
 
     call transmissions(ps, forc, iopt(io_canopy), tau_sw, tau_lw)
@@ -76,29 +79,29 @@ contains
     if (iopt(io_turbulence) == turb_bulk) then
       call bulk_fluxes(ts, forc, ps, iopt, wind_min, theta_top, phi_top, hs, le)
       turb = hs + le
-      comp(ix_qh) = real(hs, dp)
-      comp(ix_qle) = real(le, dp)
+      comp(ix_qh) = hs
+      comp(ix_qle) = le
     else
       turb = ps(ip_heff)*(ts - forc(if_ta))
       beta = ps(ip_beta)
-      if (beta > 0) then
-        comp(ix_qh) = real(turb, dp)*(beta/(1 + beta))
-        comp(ix_qle) = real(turb, dp)/(1 + beta)
+      if (real(beta, dp) > 0) then
+        comp(ix_qh) = turb*(beta/(1 + beta))
+        comp(ix_qle) = turb/(1 + beta)
       else
         comp(ix_qh) = ieee_value(1.0_dp, ieee_quiet_nan)
         comp(ix_qle) = comp(ix_qh)
       end if
     end if
     g = swnet + lwnet - turb
-    comp(ix_swnet) = real(swnet, dp)
-    comp(ix_lwnet) = real(lwnet, dp)
+    comp(ix_swnet) = swnet
+    comp(ix_lwnet) = lwnet
     if (iopt(io_longwave) == lw_kirchhoff) then
-      comp(ix_lwup) = real(emit, dp) + (1 - eps)*forc(if_lw)
+      comp(ix_lwup) = emit + (1 - eps)*forc(if_lw)
     else
-      comp(ix_lwup) = real(emit, dp)
+      comp(ix_lwup) = emit
     end if
-    comp(ix_qturb) = real(turb, dp)
-    comp(ix_qg) = real(g, dp)
+    comp(ix_qturb) = turb
+    comp(ix_qg) = g
   end subroutine surface_balance
 
   !> Bulk sensible and latent heat [W m-2] (eq. 6-7):
@@ -111,11 +114,14 @@ contains
   !> to 0.9 ln(z/z0).
   pure subroutine bulk_fluxes(ts, forc, ps, iopt, wind_min, theta_top, phi_top, hs, le)
     complex(dp), intent(in) :: ts
-    real(dp), intent(in) :: forc(nforc), ps(npsurf)
+    real(dp), intent(in) :: forc(nforc)
+    complex(dp), intent(in) :: ps(npsurf)
     integer, intent(in) :: iopt(nopt)
-    real(dp), intent(in) :: wind_min, theta_top, phi_top
+    real(dp), intent(in) :: wind_min, theta_top
+    complex(dp), intent(in) :: phi_top
     complex(dp), intent(out) :: hs, le
-    real(dp) :: u, tv, rho, zl, lm, lh, rs, sat
+    real(dp) :: u, tv, rho
+    complex(dp) :: zl, lm, lh, rs, sat
     complex(dp) :: ch, cm, psim, psih, fm, fh, x, zeta, tmp, ustar, cmfm, chfh, ra
     integer :: k
 
@@ -147,8 +153,8 @@ contains
           psim = 0.5_dp*(psim + fm)
           psih = 0.5_dp*(psih + fh)
         end if
-        if (real(psih, dp) > 0.9_dp*lh) psih = 0.9_dp*lh
-        if (real(psim, dp) > 0.9_dp*lm) psim = 0.9_dp*lm
+        if (real(psih, dp) > 0.9_dp*real(lh, dp)) psih = 0.9_dp*lh
+        if (real(psim, dp) > 0.9_dp*real(lm, dp)) psim = 0.9_dp*lm
         cmfm = lm - psim
         chfh = lh - psih
         if (abs(real(cmfm, dp)) <= 1.0e-6_dp) cmfm = 1.0e-6_dp
@@ -164,7 +170,9 @@ contains
     end if
     if (iopt(io_latent) == latent_resistance) then
       if (iopt(io_rsurf) == rsurf_moisture) then
-        sat = min(1.0_dp, max(0.0_dp, theta_top/phi_top))
+        sat = theta_top/phi_top
+        if (real(sat, dp) > 1) sat = 1
+        if (real(sat, dp) < 0) sat = 0
         rs = exp(ps(ip_rs_a) - ps(ip_rs_b)*sat)
       else
         rs = ps(ip_rs)

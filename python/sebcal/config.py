@@ -167,8 +167,11 @@ class _InitialBase(_Table):
 
 
 InitialTable = create_model("InitialTable", __base__=_InitialBase,
-                            kind=(_literal(OPTIONS["init"].choices),
-                                  _f("uniform", "", OPTIONS["init"].description)))
+                            kind=(_literal(OPTIONS["init"].choices + ("observed",)),
+                                  _f("uniform", "", OPTIONS["init"].description + ": uniform "
+                                     "(T_b), profile (given), spinup (repeat the first day) or "
+                                     "observed (the observed profile at the start, "
+                                     "interpolated in depth)")))
 
 
 def _parameter_fields() -> dict[str, Any]:
@@ -187,7 +190,10 @@ def _parameter_fields() -> dict[str, Any]:
 
 ParametersTable = create_model("ParametersTable", __base__=_Table, **_parameter_fields())
 
-_FORCING_VARS = tuple(v for v in FORCING if v not in ("Ttop", "Gtop", "Tbottom"))
+#: names [forcing.variables] may map: the forcing variables a file gives, and the inputs of
+#: the derived ones (wind from its components, specific humidity from RH or VPD)
+_FORCING_VARS = tuple(v for v in FORCING if v not in ("Ttop", "Gtop", "Tbottom")) + (
+    "Wind_N", "Wind_E", "RH", "VPD")
 _GAP = Literal["error", "interpolate", "missing"]
 _QC = Literal["observed", "gapfilled", "any"]
 
@@ -590,7 +596,8 @@ class RunConfig:
 
     @property
     def init(self) -> str:
-        return self.spec.options["init"]
+        """The [initial] kind ("uniform", "profile", "spinup" or "observed")."""
+        return self.tables["initial"]["kind"]
 
     @property
     def init_profile(self) -> np.ndarray | None:
@@ -1053,7 +1060,8 @@ def _spec(ctx: _Ctx, tables: dict) -> ModelSpec:
     options = {k: v for k, v in physics.items() if k in OPTIONS}
     options["solver"] = solver["method"]
     options["time_scheme"] = solver["time_scheme"]
-    options["init"] = initial["kind"]
+    # "observed" is a given profile, built from the observations when they are read
+    options["init"] = "profile" if initial["kind"] == "observed" else initial["kind"]
     if options["top"] == "seb" and z[0] != 0.0:
         key = "node_depths[0]" if "node_depths" in g else "top_depth"
         raise ctx.error("grid", key, f"{key} = {z[0]:g} m; with the surface energy balance at the "

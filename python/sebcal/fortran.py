@@ -146,6 +146,90 @@ def simulate(spec: ModelSpec, forcing: Any, params: Params,
                       n_iter=niter.astype(np.int64), spinup_cycles=int(ncycles))
 
 
+@dataclass(frozen=True)
+class Probed:
+    """Runs of a batch of B parameter sets, at chosen nodes, with optional tangents.
+
+    Attributes:
+        T: temperature at the probe nodes [K], (B, nt+1, nprobe).
+        fluxes: surface fluxes [W m-2], (B, nt+1, NFLUX) in vocabulary.FLUX_NAMES order.
+        dT: tangents of T along each direction, (B, nt+1, P, nprobe), or None.
+        dfluxes: tangents of the fluxes, (B, nt+1, P, NFLUX), or None.
+        errflg: Fortran error flag of every set (0: success), (B,).
+        message: the first failing set's message ("" when none failed).
+    """
+
+    T: np.ndarray
+    fluxes: np.ndarray
+    dT: np.ndarray | None
+    dfluxes: np.ndarray | None
+    errflg: np.ndarray
+    message: str
+
+
+def probe_batch(spec: ModelSpec, forcing: Any, psurf: Any, psoil: Any, t_init: Any,
+                probes: Any, directions: tuple[Any, Any, Any] | None = None) -> Probed:
+    """Run B parameter sets at once; with ``directions``, also their exact tangents.
+
+    The tangents are those of the tangent-linear model (fortran/sebcal_tangent.f90): exact
+    derivatives of the discrete solution, not finite differences.
+
+    Args:
+        spec: the model (one grid, forcing and option set for the whole batch).
+        forcing: the Forcing at the model levels.
+        psurf: surface parameter vectors (B, NPSURF) (spec.psurf of each set).
+        psoil: soil parameters of every node (B, NPSOIL, nz) (spec.psoil of each set).
+        t_init: initial profiles (B, nz) [K] (used with init = "profile").
+        probes: node indices whose temperature is returned.
+        directions: (dpsurf (B, P, NPSURF), dpsoil (B, P, NPSOIL, nz), dt_init (B, P, nz)),
+            the seeds of P directions for each set.
+
+    Returns:
+        :class:`Probed`; sets that failed have errflg != 0 (their outputs are undefined).
+    """
+    if abs(float(forcing.dt) - spec.dt) > 1e-9:
+        raise ConfigError(f"the forcing has dt = {forcing.dt:g} s but the model {spec.dt:g} s")
+    z = spec.node_depths
+    nz = z.size
+    nt = forcing.nt
+    ps = np.ascontiguousarray(np.asarray(psurf, dtype=np.float64))
+    B = ps.shape[0]
+    so = np.ascontiguousarray(np.asarray(psoil, dtype=np.float64))
+    ti = np.ascontiguousarray(np.asarray(t_init, dtype=np.float64))
+    if ps.shape != (B, NPSURF) or so.shape != (B, NPSOIL, nz) or ti.shape != (B, nz):
+        raise ValueError(f"psurf, psoil, t_init must have shapes (B, {NPSURF}), (B, {NPSOIL}, "
+                         f"{nz}), (B, {nz}); got {ps.shape}, {so.shape}, {ti.shape}")
+    pr = np.ascontiguousarray(np.asarray(probes, dtype=np.int32).reshape(-1))
+    rows = forcing.rows(spec.options)
+    th = _theta(spec, forcing)
+    t_probe = np.zeros((B, nt + 1, pr.size))
+    flux = np.zeros((B, nt + 1, NFLUX))
+    errflg = np.zeros(B, dtype=np.int32)
+    if directions is None:
+        ierr, errmsg = _api.sebcal_api_probe_batch(
+            z, _dx(spec), spec.dt, rows, th, ps.T, np.asfortranarray(so.transpose(1, 2, 0)),
+            spec.iopt(), spec.rset(), ti.T, pr, t_probe.T, flux.T, errflg)
+        return Probed(t_probe, flux, None, None, errflg.astype(np.int64),
+                      _text(errmsg) if int(ierr) else "")
+    dps, dso, dti = (np.ascontiguousarray(np.asarray(d, dtype=np.float64)) for d in directions)
+    P = dps.shape[1]
+    if dps.shape != (B, P, NPSURF) or dso.shape != (B, P, NPSOIL, nz) or dti.shape != (B, P, nz):
+        raise ValueError("directions must be dpsurf (B, P, NPSURF), dpsoil (B, P, NPSOIL, nz), "
+                         f"dt_init (B, P, nz); got {dps.shape}, {dso.shape}, {dti.shape}")
+    dt_probe = np.zeros((B, nt + 1, P, pr.size))
+    dflux = np.zeros((B, nt + 1, P, NFLUX))
+    ierr, errmsg = _api.sebcal_api_tangents(
+        z, _dx(spec), spec.dt, rows, th, ps.T, np.asfortranarray(so.transpose(1, 2, 0)),
+        spec.iopt(), spec.rset(), ti.T, dti.T, dps.T, np.asfortranarray(dso.transpose(2, 3, 1, 0)),
+        pr, t_probe.T, flux.T, dt_probe.T, dflux.T, errflg)
+    return Probed(t_probe, flux, dt_probe, dflux, errflg.astype(np.int64),
+                  _text(errmsg) if int(ierr) else "")
+
+
+def _text(msg: Any) -> str:
+    return (msg.decode(errors="replace") if isinstance(msg, bytes) else str(msg)).strip()
+
+
 def heat_content(spec: ModelSpec, params: Params, T: Any, theta: Any = None) -> np.ndarray:
     """Column heat content sum_i C_i w_i T_i [J m-2] of profiles T [K], (m, nz), over the
     prognostic nodes (a Dirichlet bottom node and a prescribed top node are excluded).
@@ -305,5 +389,5 @@ def error_kind(errflg: int) -> str:
     return ERROR_CODES.get(int(errflg), "unknown")
 
 
-__all__ = ["Column", "Simulation", "constants", "heat_content", "read_namelist", "simulate",
-           "CONSTANTS"]
+__all__ = ["Column", "Probed", "Simulation", "constants", "heat_content", "probe_batch",
+           "read_namelist", "simulate", "CONSTANTS"]

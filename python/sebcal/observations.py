@@ -123,7 +123,9 @@ def _one(config: Any, label: str, spec: Mapping[str, Any]) -> Observation:
     variable = spec["variable"]
     unit, _ = OBSERVABLES[variable]
     path = Path(spec["file"])
-    if not path.exists():
+    if _kind(spec) == "csv" and any(c in str(path) for c in "*?["):
+        pass                       # a glob of CSV files: the reader lists them
+    elif not path.exists():
         raise ForcingError(f"[observations.{label}] file {path} does not exist (relative paths "
                            "resolve against the config file's folder)")
     if path.is_dir():
@@ -177,6 +179,49 @@ def _one(config: Any, label: str, spec: Mapping[str, Any]) -> Observation:
         raise ForcingError(f"[observations.{label}] {path}: no valid value in the run window")
     return Observation(label, variable, None if depth is None else float(depth), vals,
                        float(spec.get("sigma", 1.0)), bool(spec.get("fit", True)), str(path))
+
+
+def observed_profile(config: Any, forcing: Any, observations: Sequence[Observation]
+                     ) -> np.ndarray:
+    """The initial profile of ``[initial] kind = "observed"`` [K] at every node.
+
+    The soil temperatures observed at level 0 (every SoilTemp observation, fitted or not, the
+    prescribed top temperature and the prescribed bottom series), linearly interpolated in
+    depth; above the shallowest and below the deepest the nearest value is used.
+
+    Raises:
+        ConfigError: fewer than one observed temperature at the start.
+    """
+    z = config.spec.node_depths
+    pts: dict[float, float] = {}
+    for o in observations:
+        if o.variable == "SoilTemp" and np.isfinite(o.values[0]):
+            pts[float(o.depth)] = float(o.values[0])
+    for var, depth in (("Ttop", z[0]), ("Tbottom", z[-1])):
+        v = forcing.data.get(var)
+        if v is not None and np.isfinite(v[0]):
+            pts[float(depth)] = float(v[0])
+    if not pts:
+        where = f"{config.path}: " if getattr(config, "path", None) else ""
+        raise ConfigError(f"{where}[initial] kind = \"observed\" needs soil temperatures at the "
+                          "start: no SoilTemp observation, top or bottom series has a value at "
+                          "level 0; move [time] start or use kind = \"spinup\"")
+    d = np.array(sorted(pts))
+    return np.interp(z, d, np.array([pts[k] for k in d]))
+
+
+def prepare(config: Any, forcing: Any, observations: Sequence[Observation] | None = None
+            ) -> Any:
+    """The configuration ready to run: for ``[initial] kind = "observed"`` the observed profile
+    becomes the model's initial profile (reading the observations when none are given)."""
+    import dataclasses
+
+    if config.init != "observed":
+        return config
+    if observations is None:
+        observations = load_observations(config) if config.observations else []
+    profile = observed_profile(config, forcing, observations)
+    return dataclasses.replace(config, spec=config.spec.replace(init_profile=profile))
 
 
 # --------------------------------------------------------------------------------- windows

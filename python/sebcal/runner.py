@@ -66,6 +66,9 @@ def run(config: RunConfig, backend: str = "fortran", forcing: Forcing | None = N
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
     forcing = forcing or forcing_for(config)
+    from .observations import prepare
+
+    config = prepare(config, forcing)
     msg = jacobi_warning(config.spec, config.nt)
     if msg:
         import warnings

@@ -106,9 +106,11 @@ def verify(config: Any, forcing: Forcing | None = None, *,
         variable; ``gradients`` per parameter (``autograd``, ``finite_difference``,
         ``rel_error``, ``step``, ``passed``); ``loss``; ``run``.
     """
+    from .observations import prepare
     from .runner import forcing_for
 
     forcing = forcing if forcing is not None else forcing_for(config)
+    config = prepare(config, forcing)
     spec = config.spec.replace(solver="direct", tol=VERIFY_TOL,
                                max_iter=max(int(config.spec.max_iter), 50)
                                if config.solver == "direct" else 50)

@@ -269,11 +269,11 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
                      "(Oke et al. 2017, table 2.2; Grimmond and Oke 1999)"),
     Parameter("z0h_ratio", "z_0h/z_0m", "1", "ratio of the heat to the momentum roughness "
               "length (JULES z0hm_nvg_io)", "surface", 7, (0.0, 10.0), (False, True),
-              (1.0e-9, 1.0), (0.01, 1.0), (1.0e-10, 1.0), "log", 0.1, (_BULK,),
+              (1.0e-9, 1.0), (1.0e-3, 0.5), (1.0e-10, 1.0), "log", 0.1, (_BULK,),
               equation="6", source="kB^-1 = ln(z0m/z0h) from 0 to ~20 (Kanda et al. 2007); "
                                    "JULES default 0.1"),
     Parameter("d0", "d", "m", "zero-plane displacement height", "site", 8, (0.0, 200.0),
-              (True, False), (0.0, 30.0), (0.0, 5.0), (0.0, 50.0), "linear", 0.0, (_BULK,),
+              (True, False), (0.0, 30.0), (0.1, 5.0), (0.0, 50.0), "linear", 0.0, (_BULK,),
               aliases=("displacement_height",), equation="6",
               source="about 2/3 of the obstacle height"),
     Parameter("z_ref", "z", "m", "measurement height of wind and air temperature above "

@@ -15,7 +15,7 @@ import torch
 
 from ..config import RunConfig, load_config
 from ..errors import ConfigError, SebcalError
-from ..observations import load_observations, windows
+from ..observations import load_observations, prepare, windows
 from ..output import write_text
 from ..runner import forcing_for
 from .analysis import identifiability, laplace
@@ -80,6 +80,7 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
     obs = load_observations(config)
     win = windows(config)
     forcing = forcing_for(config)
+    config = prepare(config, forcing, obs)
     space = Space.build(settings["free"], config.full_params(), config.spec.nlayers,
                         settings["start_range"], settings["bounds"])
     if "T_init" in space.free and config.init != "uniform":

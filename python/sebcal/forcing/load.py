@@ -90,9 +90,12 @@ def _from_file(spec, start, nt, dt, options) -> Forcing:
     constants = {n: spec[k] for n, k in (("LAI", "lai"), ("Wind", "wind"), ("PSurf", "psurf"),
                                          ("Qair", "qair")) if spec.get(k) is not None}
     names = [n for n in needed if n not in constants]
-    data = sample(table, names, start, nt, dt, aliases=spec.get("variables") or {},
-                  units=spec.get("units") or {}, **_settings(spec))
-    time = data.pop("time")
+    if names:
+        data = sample(table, names, start, nt, dt, aliases=spec.get("variables") or {},
+                      units=spec.get("units") or {}, **_settings(spec))
+        time = data.pop("time")
+    else:                          # a soil-only run: the file gives only the boundary series
+        data, time = {}, time_axis(start_seconds(start), nt, dt)
     for n, v in constants.items():
         if n in needed:
             data[n] = np.full(nt + 1, float(v))

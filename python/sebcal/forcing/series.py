@@ -414,7 +414,9 @@ def sample(table: Table, names: Sequence[str], start: Any, nt: int, dt: float, *
         vals = table.read(fname, p.lo, p.hi, qc_max)
         vals = fill_gaps(vals, p, secs, step, where, gap_policy, max_gap_s)
         values = p.combine(vals) * scale + offset
-        check_values(values, name, si, scale, offset, text, where, t_model)
+        check_values(values, name, si, scale, offset, text, table.where(fname), t_model)
+        if name in ("SWdown", "SWup"):
+            values = np.where(values < 0.0, 0.0, values)     # night-time offset (units.py)
         return np.ascontiguousarray(values, dtype=np.float64)
 
     for name in names:

@@ -48,9 +48,12 @@ SI_UNIT: dict[str, str] = {
     "Qh_plus_Qle": "W m-2", "LWnet": "W m-2", "SWnet": "W m-2",
 }
 
-#: radiation components that cannot be negative; values below -RAD_NEG_LIMIT W m-2 are errors
+#: radiation components that cannot be negative. Pyranometers read a few W m-2 below zero at
+#: night (thermal offset, typically down to -10 to -15 W m-2), so values in [-RAD_NEG_LIMIT, 0)
+#: of the shortwave components are set to 0, as the FLUXNET processing does; values below
+#: -RAD_NEG_LIMIT are errors (a sign convention or unit mistake)
 RADIATION = ("SWdown", "SWup", "LWdown", "LWup")
-RAD_NEG_LIMIT = 5.0
+RAD_NEG_LIMIT = 20.0
 
 #: a temperature whose window maximum is below this [K] while its units say K is in Celsius
 CELSIUS_SUSPECT_K = 150.0
