@@ -22,11 +22,12 @@ module sebcal_tangent
   private
   public :: tangent_run
 
-  !> Complex coefficients of each direction (constant soil: computed once per run).
-  type :: zcoef_t
-    complex(dp), allocatable :: a(:, :), c(:, :)     !< (0:n, P)
-    complex(dp), allocatable :: c0(:), g1(:)         !< (P)
-  end type zcoef_t
+  !> Derivatives of the coefficients along each direction (constant soil: once per run).
+  type :: dcoef_t
+    real(dp), allocatable :: a(:, :), c(:, :)        !< d a_i, d c_i, (0:n, P)
+    real(dp), allocatable :: c0(:), g1(:)            !< d c_0, d g_1, (P)
+    logical, allocatable :: surface(:)               !< (P) the direction moves G at fixed Ts
+  end type dcoef_t
 
 contains
 
@@ -58,7 +59,7 @@ contains
     real(dp) :: t(0:col%n), dtn(0:col%n, size(dpsurf, 2)), g, dg(size(dpsurf, 2))
     real(dp) :: tstart(0:col%n), change
     integer :: nt, np, n, k, l, nday, kt, step
-    type(zcoef_t) :: zc
+    type(dcoef_t) :: zc
     character(len=errmsg_len) :: msg
 
     errflg = 0
@@ -72,7 +73,10 @@ contains
       errmsg = 'tangent run: probe node index outside 0..n'
       return
     end if
-    allocate (zc%a(0:n, np), zc%c(0:n, np), zc%c0(np), zc%g1(np))
+    allocate (zc%a(0:n, np), zc%c(0:n, np), zc%c0(np), zc%g1(np), zc%surface(np))
+    do k = 1, np
+      zc%surface(k) = any(dpsurf(:, k) /= 0) .or. dpsoil(is_porosity, 0, k) /= 0
+    end do
     if (col%iopt(io_soil) == soil_constant) call zcoefficients(col, dpsoil, theta(:, 0), zc)
 
     ! initial state and its tangent
@@ -95,7 +99,7 @@ contains
       t(0) = forc(if_top, 0)
       dtn(0, :) = 0
     end if
-    call fluxes_tangent(col, zc, t, t, dtn, dtn, forc(:, 0), theta(:, 0), .true., dpsurf, dpsoil, &
+    call fluxes_tangent(col, zc, t, dtn, forc(:, 0), theta(:, 0), dpsurf, dpsoil, &
                         flux_out(:, 0), dflux(:, :, 0))
     g = flux_out(ix_qg, 0)
     dg = dflux(ix_qg, :, 0)
@@ -129,7 +133,7 @@ contains
         return
       end if
       ! level 0 of the run: the spun-up state with the forcing of level 0
-      call fluxes_tangent(col, zc, t, t, dtn, dtn, forc(:, 0), theta(:, 0), .true., dpsurf, dpsoil, &
+      call fluxes_tangent(col, zc, t, dtn, forc(:, 0), theta(:, 0), dpsurf, dpsoil, &
                           flux_out(:, 0), dflux(:, :, 0))
       if (col%iopt(io_top) /= top_temperature) then
         g = flux_out(ix_qg, 0)
@@ -161,41 +165,54 @@ contains
 
   end subroutine tangent_run
 
-  !> Complex coefficients of every direction at soil moisture theta.
+  !> Derivatives of the coefficients along every direction at soil moisture theta (complex
+  !> step through the soil properties and the coefficients).
   subroutine zcoefficients(col, dpsoil, theta, zc)
     type(column_t), intent(in) :: col
     real(dp), intent(in) :: dpsoil(:, 0:, :), theta(0:)
-    type(zcoef_t), intent(inout) :: zc
-    complex(dp) :: pz(npsoil, 0:col%n), lam(0:col%n), cv(0:col%n)
+    type(dcoef_t), intent(inout) :: zc
+    complex(dp) :: pz(npsoil, 0:col%n), lam(0:col%n), cv(0:col%n), a(0:col%n), c(0:col%n), c0, g1
     integer :: k
     do k = 1, size(dpsoil, 3)
+      if (all(dpsoil(:, :, k) == 0)) then
+        zc%a(:, k) = 0
+        zc%c(:, k) = 0
+        zc%c0(k) = 0
+        zc%g1(k) = 0
+        cycle
+      end if
       pz = cmplx(col%psoil, cstep*dpsoil(:, :, k), kind=dp)
       call node_properties_z(col%iopt(io_soil), pz, theta, lam, cv)
-      call coefficients_z(col%h, col%w, col%dt, lam, cv, zc%a(:, k), zc%c(:, k), zc%c0(k), zc%g1(k))
+      call coefficients_z(col%h, col%w, col%dt, lam, cv, a, c, c0, g1)
+      zc%a(:, k) = aimag(a)/cstep
+      zc%c(:, k) = aimag(c)/cstep
+      zc%c0(k) = aimag(c0)/cstep
+      zc%g1(k) = aimag(g1)/cstep
     end do
   end subroutine zcoefficients
 
   !> One step of the state (t, g) and of its tangents (dtn, dg): the step itself by
-  !> column_step, then J dT^(n+1) = -b with b the complex-step derivative of F.
+  !> column_step, then J dT^(n+1) = -b with b = dF (the derivative of the step residual along
+  !> each direction at the converged T^(n+1)), then the flux tangents.
   subroutine one_step(col, zc, t, dtn, g, dg, forc_new, theta_new, dpsurf, dpsoil, flux, dflux, &
                       errflg, errmsg)
     type(column_t), intent(in) :: col
-    type(zcoef_t), intent(inout) :: zc
+    type(dcoef_t), intent(inout) :: zc
     real(dp), intent(inout) :: t(0:), dtn(0:, :), g, dg(:)   !< state, its tangents; G^n and its tangents
     real(dp), intent(in) :: forc_new(nforc), theta_new(0:)
     real(dp), intent(in) :: dpsurf(:, :), dpsoil(:, 0:, :)
     real(dp), intent(out) :: flux(nflux), dflux(:, :)
     integer, intent(out) :: errflg
     character(len=*), intent(out) :: errmsg
-    real(dp) :: told(0:col%n), a(0:col%n), c(0:col%n), c0, g1, gs, dgs, th, gprev
+    real(dp) :: tn(0:col%n), a(0:col%n), c(0:col%n), c0, g1, th, gprev
     real(dp) :: lo(0:col%n), di(0:col%n), up(0:col%n), b(0:col%n, size(dpsurf, 2))
-    real(dp) :: dtold(0:col%n, size(dpsurf, 2))
-    complex(dp) :: tz(0:col%n), f(0:col%n), psz(npsurf), phiz, gnew, gold, comp(nflux)
+    real(dp) :: dtold(0:col%n, size(dpsurf, 2)), dcdt(nflux), dcdp(nflux, size(dpsurf, 2))
+    real(dp) :: gnew, dgdt
     integer :: n, k, i, niter
 
     n = col%n
     th = col%rset(rs_theta)
-    told = t(0:n)
+    tn = t(0:n)
     dtold = dtn
     gprev = g
     call column_step(col, t, forc_new, theta_new, g, niter, errflg, errmsg)
@@ -209,6 +226,15 @@ contains
       c0 = col%c0
       g1 = col%g1
     end if
+    ! the surface terms at the new state: d/dTs and d/dp at fixed Ts
+    gnew = 0
+    dgdt = 0
+    dcdp = 0
+    if (col%iopt(io_top) == top_seb) then
+      call surface_derivatives(col, zc, t(0), forc_new, theta_new(0), dpsurf, dpsoil, flux, dcdt, dcdp)
+      gnew = flux(ix_qg)
+      dgdt = dcdt(ix_qg)
+    end if
 
     ! J: the step's tridiagonal matrix at the converged T^(n+1)
     lo = 0
@@ -220,8 +246,7 @@ contains
     end do
     select case (col%iopt(io_top))
     case (top_seb)
-      call ground_flux(col, t(0), forc_new, theta_new(0), gs, dgs)
-      di(0) = 1 + th*c0 - th*c0*g1*dgs
+      di(0) = 1 + th*c0 - th*c0*g1*dgdt
       up(0) = -th*c0
     case (top_flux)
       di(0) = 1 + th*c0
@@ -236,52 +261,105 @@ contains
       di(n) = 1
     end if
 
-    ! b = Im F(T^(n+1); T^n + i s dT^n, p + i s dp) / s for every direction
+    ! b = dF along every direction: F's dependence on T^n, on the coefficients and on G
     do k = 1, size(dpsurf, 2)
-      tz = cmplx(told, cstep*dtold(:, k), kind=dp)
-      psz = cmplx(col%psurf, cstep*dpsurf(:, k), kind=dp)
       do i = 1, n - 1
-        f(i) = t(i) - tz(i) - th*(zc%a(i, k)*(t(i - 1) - t(i)) + zc%c(i, k)*(t(i + 1) - t(i))) &
-               - (1 - th)*(zc%a(i, k)*(tz(i - 1) - tz(i)) + zc%c(i, k)*(tz(i + 1) - tz(i)))
+        b(i, k) = -dtold(i, k) &
+                  - th*(zc%a(i, k)*(t(i - 1) - t(i)) + zc%c(i, k)*(t(i + 1) - t(i))) &
+                  - (1 - th)*(zc%a(i, k)*(tn(i - 1) - tn(i)) + a(i)*(dtold(i - 1, k) - dtold(i, k)) &
+                              + zc%c(i, k)*(tn(i + 1) - tn(i)) + c(i)*(dtold(i + 1, k) - dtold(i, k)))
       end do
       select case (col%iopt(io_top))
       case (top_seb)
-        phiz = cmplx(col%psoil(is_porosity, 0), cstep*dpsoil(is_porosity, 0, k), kind=dp)
-        call surface_balance(cmplx(t(0), 0.0_dp, kind=dp), forc_new, psz, col%iopt, col%rset(rs_wind_min), &
-                             theta_new(0), phiz, gnew, comp)
-        gold = cmplx(gprev, cstep*dg(k), kind=dp)
-        f(0) = t(0) - tz(0) - th*zc%c0(k)*((t(1) - t(0)) + zc%g1(k)*gnew) &
-               - (1 - th)*zc%c0(k)*((tz(1) - tz(0)) + zc%g1(k)*gold)
+        b(0, k) = -dtold(0, k) &
+                  - th*(zc%c0(k)*((t(1) - t(0)) + g1*gnew) + c0*(zc%g1(k)*gnew + g1*dcdp(ix_qg, k))) &
+                  - (1 - th)*(zc%c0(k)*((tn(1) - tn(0)) + g1*gprev) &
+                              + c0*((dtold(1, k) - dtold(0, k)) + zc%g1(k)*gprev + g1*dg(k)))
       case (top_flux)
-        gold = cmplx(gprev, cstep*dg(k), kind=dp)
-        f(0) = t(0) - tz(0) - th*zc%c0(k)*((t(1) - t(0)) + zc%g1(k)*forc_new(if_top)) &
-               - (1 - th)*zc%c0(k)*((tz(1) - tz(0)) + zc%g1(k)*gold)
+        b(0, k) = -dtold(0, k) &
+                  - th*(zc%c0(k)*((t(1) - t(0)) + g1*forc_new(if_top)) + c0*zc%g1(k)*forc_new(if_top)) &
+                  - (1 - th)*(zc%c0(k)*((tn(1) - tn(0)) + g1*gprev) &
+                              + c0*((dtold(1, k) - dtold(0, k)) + zc%g1(k)*gprev + g1*dg(k)))
       case default
-        f(0) = 0
+        b(0, k) = 0
       end select
       select case (col%iopt(io_bottom))
       case (bottom_dirichlet)
-        f(n) = t(n) - psz(ip_tb)
+        b(n, k) = -dpsurf(ip_tb, k)
       case (bottom_zero_flux)
-        f(n) = t(n) - tz(n) - th*zc%a(n, k)*(t(n - 1) - t(n)) - (1 - th)*zc%a(n, k)*(tz(n - 1) - tz(n))
+        b(n, k) = -dtold(n, k) - th*zc%a(n, k)*(t(n - 1) - t(n)) &
+                  - (1 - th)*(zc%a(n, k)*(tn(n - 1) - tn(n)) + a(n)*(dtold(n - 1, k) - dtold(n, k)))
       case default
-        f(n) = 0
+        b(n, k) = 0
       end select
-      b(:, k) = -aimag(f)/cstep
     end do
+    b = -b
     call thomas(lo, di, up, b)
     dtn = b
 
-    call fluxes_tangent(col, zc, t, told, dtn, dtold, forc_new, theta_new, .false., dpsurf, dpsoil, &
-                        flux, dflux)
+    ! fluxes of the new level and their tangents
+    select case (col%iopt(io_top))
+    case (top_seb)
+      do k = 1, size(dpsurf, 2)
+        dflux(:, k) = dcdt*dtn(0, k) + dcdp(:, k)
+      end do
+    case default
+      call column_fluxes(col, t, tn, forc_new, theta_new, .false., flux)
+      call other_top_tangent(col, zc, c0, g1, t, dtn, dtold, flux, dflux)
+    end select
     g = flux(ix_qg)
     dg = dflux(ix_qg, :)
     if (.not. all(ieee_is_finite(dtn))) then
       errflg = err_state
       errmsg = 'tangent-linear model: non-finite tangents; check the parameters and forcing'
     end if
-
   end subroutine one_step
+
+  !> Surface fluxes at Ts, their derivative with respect to Ts (dcdt) and along every
+  !> direction at fixed Ts (dcdp), by complex steps through the surface balance.
+  subroutine surface_derivatives(col, zc, ts, forc, theta_top, dpsurf, dpsoil, flux, dcdt, dcdp)
+    type(column_t), intent(in) :: col
+    type(dcoef_t), intent(in) :: zc
+    real(dp), intent(in) :: ts, forc(nforc), theta_top, dpsurf(:, :), dpsoil(:, 0:, :)
+    real(dp), intent(out) :: flux(nflux), dcdt(nflux), dcdp(:, :)
+    complex(dp) :: gz, comp(nflux), psz(npsurf), phiz
+    integer :: k
+    psz = cmplx(col%psurf, 0.0_dp, kind=dp)
+    phiz = cmplx(col%psoil(is_porosity, 0), 0.0_dp, kind=dp)
+    call surface_balance(cmplx(ts, cstep, kind=dp), forc, psz, col%iopt, col%rset(rs_wind_min), theta_top, &
+                         phiz, gz, comp)
+    flux = real(comp, dp)
+    dcdt = aimag(comp)/cstep
+    do k = 1, size(dpsurf, 2)
+      if (.not. zc%surface(k)) then
+        dcdp(:, k) = 0
+        cycle
+      end if
+      psz = cmplx(col%psurf, cstep*dpsurf(:, k), kind=dp)
+      phiz = cmplx(col%psoil(is_porosity, 0), cstep*dpsoil(is_porosity, 0, k), kind=dp)
+      call surface_balance(cmplx(ts, 0.0_dp, kind=dp), forc, psz, col%iopt, col%rset(rs_wind_min), &
+                           theta_top, phiz, gz, comp)
+      dcdp(:, k) = aimag(comp)/cstep
+    end do
+  end subroutine surface_derivatives
+
+  !> Flux tangents with a prescribed top: the heat entering the top half cell,
+  !> Qg = ((T_0 - T_0^n) - c_0 (T_1 - T_0))/(c_0 g_1), for a prescribed temperature; zero
+  !> for a prescribed flux.
+  subroutine other_top_tangent(col, zc, c0, g1, t, dtn, dtold, flux, dflux)
+    type(column_t), intent(in) :: col
+    type(dcoef_t), intent(in) :: zc
+    real(dp), intent(in) :: c0, g1, t(0:), dtn(0:, :), dtold(0:, :), flux(nflux)
+    real(dp), intent(out) :: dflux(:, :)
+    integer :: k
+    real(dp) :: dq
+    dflux = 0
+    if (col%iopt(io_top) /= top_temperature) return
+    do k = 1, size(dflux, 2)
+      dq = (dtn(0, k) - dtold(0, k)) - zc%c0(k)*(t(1) - t(0)) - c0*(dtn(1, k) - dtn(0, k))
+      dflux(ix_qg, k) = dq/(c0*g1) - flux(ix_qg)*(zc%c0(k)/c0 + zc%g1(k)/g1)
+    end do
+  end subroutine other_top_tangent
 
   !> Solve the tridiagonal systems (lo, di, up) x = b for every column of b (in place).
   pure subroutine thomas(lo, di, up, b)
@@ -302,39 +380,21 @@ contains
     end do
   end subroutine thomas
 
-  !> Fluxes at a level and their tangents: the real fluxes by column_fluxes; the tangents by
-  !> the complex surface balance (top = seb) or the complex Qg formula of a prescribed top
-  !> temperature; zero for a prescribed flux.
-  subroutine fluxes_tangent(col, zc, t, told, dt, dtold, forc, theta, first, dpsurf, dpsoil, flux, dflux)
+  !> Fluxes at an initial level (no step before it) and their tangents.
+  subroutine fluxes_tangent(col, zc, t, dt, forc, theta, dpsurf, dpsoil, flux, dflux)
     type(column_t), intent(in) :: col
-    type(zcoef_t), intent(in) :: zc
-    real(dp), intent(in) :: t(0:), told(0:), dt(0:, :), dtold(0:, :), forc(nforc), theta(0:)
-    logical, intent(in) :: first
+    type(dcoef_t), intent(in) :: zc
+    real(dp), intent(in) :: t(0:), dt(0:, :), forc(nforc), theta(0:)
     real(dp), intent(in) :: dpsurf(:, :), dpsoil(:, 0:, :)
     real(dp), intent(out) :: flux(nflux), dflux(:, :)
-    complex(dp) :: gz, comp(nflux), t0, t1, t0o
+    real(dp) :: dcdt(nflux), dcdp(nflux, size(dpsurf, 2))
     integer :: k
-    call column_fluxes(col, t, told, forc, theta, first, flux)
+    call column_fluxes(col, t, t, forc, theta, .true., flux)
     dflux = 0
+    if (col%iopt(io_top) /= top_seb) return
+    call surface_derivatives(col, zc, t(0), forc, theta(0), dpsurf, dpsoil, flux, dcdt, dcdp)
     do k = 1, size(dpsurf, 2)
-      select case (col%iopt(io_top))
-      case (top_seb)
-        call surface_balance(cmplx(t(0), cstep*dt(0, k), kind=dp), forc, &
-                             cmplx(col%psurf, cstep*dpsurf(:, k), kind=dp), col%iopt, col%rset(rs_wind_min), &
-                             theta(0), cmplx(col%psoil(is_porosity, 0), cstep*dpsoil(is_porosity, 0, k), kind=dp), &
-                             gz, comp)
-        dflux(:, k) = aimag(comp)/cstep
-      case (top_temperature)
-        if (.not. first) then
-          t0 = cmplx(t(0), cstep*dt(0, k), kind=dp)
-          t1 = cmplx(t(1), cstep*dt(1, k), kind=dp)
-          t0o = cmplx(told(0), cstep*dtold(0, k), kind=dp)
-          gz = ((t0 - t0o) - zc%c0(k)*(t1 - t0))/(zc%c0(k)*zc%g1(k))
-          dflux(ix_qg, k) = aimag(gz)/cstep
-        end if
-      case default
-        dflux(:, k) = 0
-      end select
+      dflux(:, k) = dcdt*dt(0, k) + dcdp(:, k)
     end do
   end subroutine fluxes_tangent
 

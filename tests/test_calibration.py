@@ -237,9 +237,49 @@ def test_west_phoenix_calibration_small(tmp_path):
     assert t2["rmse"] < 4.0
 
 
-def test_interrupt_leaves_a_checkpoint_and_resume_continues(tmp_path, monkeypatch):
+def _interrupt_lm_after(n, monkeypatch):
+    """Make the LM loop raise KeyboardInterrupt after n completed iterations."""
+    from sebcal.calibration import lm
+
+    real = lm.levenberg_marquardt
+
+    def interrupted(problem, state, r, J, callback=None, **kw):
+        def cb(st):
+            callback(st)
+            if st.iteration == n:
+                raise KeyboardInterrupt
+        return real(problem, state, r, J, callback=cb, **kw)
+
+    monkeypatch.setattr(lm, "levenberg_marquardt", interrupted)
+    return real
+
+
+def test_interrupt_leaves_a_checkpoint_and_resume_is_bit_identical(tmp_path, monkeypatch):
+    cfg = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=5)
+    straight = calibrate(cfg, tmp_path / "ref", progress=False, figures=False).params
+    from sebcal.calibration import lm
+
+    real = _interrupt_lm_after(3, monkeypatch)
+    with pytest.raises(SebcalError, match="--resume"):
+        calibrate(cfg, tmp_path / "out", progress=False, figures=False)
+    ck = json.loads((tmp_path / "out" / "checkpoint.json").read_text())
+    assert ck["state"]["iteration"] == 3
+    assert not (tmp_path / "out" / "params.json").exists()
+    monkeypatch.setattr(lm, "levenberg_marquardt", real)
+    res = calibrate(cfg, tmp_path / "out", resume=True, progress=False, figures=False).params
+    for name, e in straight["parameters"].items():
+        assert res["parameters"][name]["value"] == e["value"], name        # bit for bit
+    assert [s["final"] for s in res["starts"]] == [s["final"] for s in straight["starts"]]
+    # a checkpoint from other settings is refused
+    (tmp_path / "out" / "checkpoint.json").write_text(json.dumps(ck))
+    cfg2 = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=4)
+    with pytest.raises(SebcalError, match="different configuration"):
+        calibrate(cfg2, tmp_path / "out", resume=True, progress=False, figures=False)
+
+
+def test_torch_path_interrupt_and_resume(tmp_path, monkeypatch):
     cfg = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=3,
-                 extra="adam_iterations = 6\nlbfgs_iterations = 4\n")
+                 extra='method = "adam_lbfgs"\nadam_iterations = 6\nlbfgs_iterations = 4\n')
     from sebcal.calibration import optimize
 
     real_adam = optimize.adam
@@ -253,23 +293,37 @@ def test_interrupt_leaves_a_checkpoint_and_resume_continues(tmp_path, monkeypatc
                 raise KeyboardInterrupt
         return real_adam(fun, state, iterations, lr, callback=cb)
 
-    import sebcal.calibration.run as run_mod
-
-    monkeypatch.setattr(run_mod, "adam", interrupted)
+    monkeypatch.setattr(optimize, "adam", interrupted)
     with pytest.raises(SebcalError, match="--resume"):
         calibrate(cfg, tmp_path / "out", progress=False, figures=False)
     ck = json.loads((tmp_path / "out" / "checkpoint.json").read_text())
     assert ck["state"]["stage"] == "adam" and ck["state"]["iteration"] == 3
-    assert not (tmp_path / "out" / "params.json").exists()
-    monkeypatch.setattr(run_mod, "adam", real_adam)
+    monkeypatch.setattr(optimize, "adam", real_adam)
     res = calibrate(cfg, tmp_path / "out", resume=True, progress=False, figures=False)
     assert (tmp_path / "out" / "params.json").exists() and res.params["fit"]["starts"] == 3
-    # a checkpoint from other settings is refused
-    (tmp_path / "out" / "checkpoint.json").write_text(json.dumps(ck))
-    cfg2 = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=4,
-                  extra="adam_iterations = 6\nlbfgs_iterations = 4\n")
-    with pytest.raises(SebcalError, match="different configuration"):
-        calibrate(cfg2, tmp_path / "out", resume=True, progress=False, figures=False)
+    assert res.params["fit"]["method"] == "adam_lbfgs"
+
+
+def test_an_earlier_result_needs_force_and_a_busy_folder_is_refused(tmp_path):
+    cfg = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=2)
+    calibrate(cfg, tmp_path / "out", progress=False, figures=False)
+    before = (tmp_path / "out" / "params.json").read_bytes()
+    with pytest.raises(SebcalError, match="--force"):
+        calibrate(cfg, tmp_path / "out", progress=False, figures=False)
+    assert (tmp_path / "out" / "params.json").read_bytes() == before
+    calibrate(cfg, tmp_path / "out", progress=False, figures=False, force=True)
+    import fcntl
+    import os
+
+    fd = os.open(tmp_path / "out" / ".sebcal-calibrate.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(SebcalError, match="another sebcal calibrate"):
+            calibrate(cfg, tmp_path / "out", progress=False, figures=False, force=True)
+    finally:
+        os.close(fd)
+    with pytest.raises(SebcalError, match="holds an input"):
+        calibrate(cfg, tmp_path, progress=False, figures=False, force=True)
 
 
 def test_bad_calibration_tables_are_reported(tmp_path):

@@ -404,11 +404,13 @@ def test_units_of_wrong_kind_are_an_error(tmp_path):
 
 
 def test_negative_shortwave(tmp_path):
-    p = _gap_file(tmp_path, [0.0, -3.0, 10.0, -8.0, 0.0, 0.0], name="SWdown", units="W/m2")
-    d = read_alma(p, ["SWdown"], "2012-05-01", 2, 1800.0)   # -3 W m-2 is left as it is
-    assert d["SWdown"][1] == -3.0
-    with pytest.raises(ForcingError, match=r"-8 W m-2 at 2012-05-01T01:30:00 UTC"):
-        read_alma(p, ["SWdown"], "2012-05-01", 4, 1800.0)
+    """A night-time pyranometer offset (down to -20 W m-2) reads as 0; below that it is an
+    error (a sign or unit mistake)."""
+    p = _gap_file(tmp_path, [0.0, -3.0, 10.0, -18.0, 0.0, -25.0], name="SWdown", units="W/m2")
+    d = read_alma(p, ["SWdown"], "2012-05-01", 4, 1800.0)
+    assert d["SWdown"].tolist() == [0.0, 0.0, 10.0, 0.0, 0.0]
+    with pytest.raises(ForcingError, match=r"-25 W m-2 at 2012-05-01T02:30:00 UTC"):
+        read_alma(p, ["SWdown"], "2012-05-01", 5, 1800.0)
 
 
 @pytest.mark.parametrize("units, values", [

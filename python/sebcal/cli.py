@@ -47,10 +47,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibration import calibrate
 
     res = calibrate(args.config, args.out, resume=args.resume, progress=not args.no_progress,
-                    starts=args.starts)
+                    starts=args.starts, force=args.force, figures=not args.no_figures)
     p = res.params
-    print(f"sebcal calibrate: best of {p['fit']['starts']} starts "
-          f"({res.failed} failed), loss {p['fit']['loss']:.4g}, {p['fit']['elapsed_s']:.1f} s")
+    f = p["fit"]
+    print(f"sebcal calibrate: best of {f['starts']} starts ({res.failed} failed), loss "
+          f"{f['loss']:.4g}, {f['elapsed_s']:.1f} s")
     for name, v in p["parameters"].items():
         if v.get("fitted"):
             vals = v["value"] if isinstance(v["value"], list) else [v["value"]]
@@ -58,16 +59,16 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             for k, (x, s) in enumerate(zip(vals, stds)):
                 label = name if len(vals) == 1 else f"{name}[layer {k + 1}]"
                 std = "–" if s is None else f"{s:.3g}"
-                print(f"  {label:8s} = {x:.6g} ± {std} {v['unit']}")
+                print(f"  {label:10s} = {x:.6g} ± {std} {v['unit']}")
     if p.get("verdict"):
         print(f"  verdict: {p['verdict']['status']}")
         for r in p["verdict"]["reasons"]:
             print(f"    - {r}")
-    print("  identifiability: " + ("ok" if p["identifiability"]["ok"] else "PROBLEMS"))
-    for f in p["identifiability"]["findings"]:
-        print(f"    - {f}")
+        for r in p["verdict"].get("notes", []):
+            print(f"    (note) {r}")
+    print(f"  identifiability: {p['identifiability'].get('summary', '')}")
     print(f"  report: {Path(args.out) / 'report.md'}")
-    return 0
+    return res.exit_status
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -147,14 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=_cmd_verify)
 
-    p = sub.add_parser("calibrate", help="multi-start calibration with error bars and a report",
+    p = sub.add_parser("calibrate", help="multi-start calibration with error bars and a verdict",
                        description="Fit the free parameters of CONFIG to its observations; write "
-                                   "params.json, simulation.nc, report.md and figures to DIR.")
+                                   "params.json, simulation.nc, report.md and figures to DIR. "
+                                   "Exit status 0 when the verdict is usable (with or without "
+                                   "caveats), 3 when it is 'not usable for a host' (the files "
+                                   "are written), 2 on an error (docs/cli.md).")
     p.add_argument("config", help="configuration with [observations.*] and [calibration] tables")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint an interrupted run left in --out")
     p.add_argument("--starts", type=int, default=None, help="override the number of starts")
+    p.add_argument("--force", action="store_true",
+                   help="replace an earlier calibration in --out")
+    p.add_argument("--no-figures", action="store_true", help="no PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)
 

@@ -43,6 +43,7 @@ from .vocabulary import (
     SOLVER_DEFAULTS,
     WIND_MIN,
     forcing_needed,
+    parameter,
     resolve_alias,
     soil_moisture_needed,
 )
@@ -156,6 +157,17 @@ class SiteTable(_Table):
                                              gt=0, allow_inf_nan=False)
     displacement_height: float | None = _f(None, "m", "zero-plane displacement height (d0)",
                                               ge=0, allow_inf_nan=False)
+    utc_offset_hours: float | None = _f(None, "h", "local standard time minus UTC: the "
+                                        "default of every CSV file's utc_offset_hours",
+                                        ge=-14, le=14)
+    sand_fraction: float | None = _f(None, "1", "sand fraction of the topsoil (texture priors)",
+                                     ge=0, le=1)
+    clay_fraction: float | None = _f(None, "1", "clay fraction of the topsoil (texture priors)",
+                                     ge=0, le=1)
+    bulk_density: float | None = _f(None, "kg m-3", "dry bulk density of the topsoil (texture "
+                                    "priors)", gt=0, lt=2700)
+    file: str | None = _f(None, "", "site data file (Urban-PLUMBER sitedata CSV): fills the "
+                          "keys above that the table does not give")
 
 
 class _InitialBase(_Table):
@@ -287,7 +299,7 @@ _FILE_KEYS = ("path", "gap_policy", "max_gap_hours", "resample", "qc", "variable
               "utc_offset_hours")
 
 _OBSERVABLES = ("SoilTemp", "AvgSurfT", "LWup", "Qg", "Qh", "Qle", "Qh_plus_Qle", "LWnet",
-                "SWnet")
+                "SWnet", "Rnet")
 
 
 class ObservationTable(_Table):
@@ -319,6 +331,35 @@ class PublishedTable(_Table):
     columns: list[str] = _f(..., "", "parameter of each column")
 
 
+class PriorTable(_Table):
+    """A prior: log-normal (median, factor) or normal (mean, sd)."""
+
+    median: float | None = _f(None, "unit of the parameter", "median of a log-normal prior",
+                              gt=0, allow_inf_nan=False)
+    factor: float | None = _f(None, "1", "one standard deviation of a log-normal prior as a "
+                              "factor (> 1)", gt=1, allow_inf_nan=False)
+    mean: float | None = _f(None, "unit of the parameter", "mean of a normal prior",
+                            allow_inf_nan=False)
+    sd: float | None = _f(None, "unit of the parameter", "standard deviation of a normal "
+                          "prior", gt=0, allow_inf_nan=False)
+
+
+class StageTable(_Table):
+    """[[calibration.stages]]: one stage of a staged calibration."""
+
+    name: str = _f(..., "", "stage name (report, params.json)")
+    free: list[str] = _f(..., "", "parameters fitted in this stage (the others keep their "
+                         "values: the config's, or those fitted by earlier stages)")
+    fit: list[str] | None = _f(None, "", "observations fitted in this stage (default: those "
+                               "with fit = true)")
+    physics: dict[str, Any] = _f({}, "", "[physics] keys that differ in this stage")
+    grid: dict[str, Any] = _f({}, "", "[grid] keys that differ in this stage")
+    initial: dict[str, Any] = _f({}, "", "[initial] keys that differ in this stage")
+    forcing: dict[str, Any] = _f({}, "", "[forcing] keys that differ in this stage (e.g. a "
+                                 "[forcing.top] series)")
+    prior: dict[str, Any] = _f({}, "", "priors of this stage's free parameters")
+
+
 class CalibrationTable(_Table):
     """[calibration]: what is fitted, how, and over which windows."""
 
@@ -330,12 +371,27 @@ class CalibrationTable(_Table):
                                              "vocabulary's)")
     bounds: dict[str, list[float]] = _f({}, "", "calibration bounds [low, high] (default: the "
                                         "vocabulary's), enforced by the transform")
+    method: Literal["lm", "adam_lbfgs"] = _f("lm", "", "optimiser: lm (batched "
+                                             "Levenberg-Marquardt on exact Jacobians of the "
+                                             "Fortran scheme) or adam_lbfgs (the PyTorch "
+                                             "mirror: Adam then L-BFGS)")
+    max_iterations: int = _f(100, "", "most Levenberg-Marquardt iterations per start", ge=1)
+    xtol: float = _f(1e-10, "", "Levenberg-Marquardt stops a start when its step is below "
+                     "this (relative)", gt=0)
+    prior: dict[str, PriorTable | Literal["literature", "texture"]] = _f(
+        {}, "", "priors of free parameters (MAP estimate): {median, factor}, {mean, sd}, "
+        "\"literature\" or \"texture\"")
+    stages: list[StageTable] | None = _f(None, "", "a staged calibration (e.g. soil first, then "
+                                         "the surface with the soil fixed)")
+    baseline: bool = _f(False, "", "also fit the published model (h_eff, beta, lambda, C, T_b) "
+                        "to the same observations and show its skill beside")
     adam_iterations: int = _f(150, "", "Adam iterations (all starts at once)", ge=0)
     adam_lr: float = _f(0.05, "", "Adam learning rate in the prior-scaled space", gt=0)
     lbfgs_iterations: int = _f(200, "", "most L-BFGS iterations per start", ge=0)
-    ftol: float = _f(1e-12, "", "L-BFGS stops a start when its relative loss change is below "
-                     "this", gt=0)
-    gtol: float = _f(1e-9, "", "... or when its largest gradient component is below this", gt=0)
+    ftol: float = _f(1e-10, "", "a start stops when its relative loss change is below this",
+                     gt=0)
+    gtol: float = _f(1e-10, "", "... or when its largest gradient component is below this "
+                     "(relative to the loss)", gt=0)
     calibration_hours: list[float] | None = _f(None, "h", "calibration window [first, last] "
                                                   "in hours after the start")
     evaluation_hours: list[float] | None = _f(None, "h", "evaluation window [first, last] in "
@@ -1021,8 +1077,45 @@ def _finish_soil(ctx: _Ctx, t: dict, tables: dict) -> dict:
     return {"layer_bottoms": list(b)}
 
 
+#: Urban-PLUMBER sitedata parameter -> [site] key
+_SITE_FILE_KEYS = {"latitude": "latitude", "longitude": "longitude",
+                   "measurement_height_above_ground": "measurement_height",
+                   "displacement_height": "displacement_height",
+                   "topsoil_sand_fraction": "sand_fraction", "topsoil_clay_fraction": "clay_fraction",
+                   "topsoil_bulk_density": "bulk_density"}
+
+
 def _finish_site(ctx: _Ctx, t: dict, tables: dict) -> dict:
-    return dict(t)
+    out = dict(t)
+    if t.get("file"):
+        import csv
+
+        path = Path(ctx.resolve(t["file"]))
+        out["file"] = str(path)
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+        except OSError as exc:
+            raise ctx.error("site", "file", f"cannot read {path} ({exc.strerror}); relative "
+                            "paths resolve against the config file's folder") from None
+        if not rows or "parameter" not in rows[0] or "value" not in rows[0]:
+            raise ctx.error("site", "file", f"{path} is not an Urban-PLUMBER site data file "
+                            "(columns id, parameter, value, units, ...)")
+        for row in rows:
+            key = _SITE_FILE_KEYS.get((row.get("parameter") or "").strip())
+            if key is None or key in t:
+                continue
+            try:
+                value = float(row["value"])
+            except (TypeError, ValueError):
+                continue
+            try:
+                value = SiteTable.model_validate({key: value}).model_dump()[key]
+            except ValidationError:
+                raise ctx.error("site", "file", f"{path}: {row['parameter']} = {value:g} is out "
+                                f"of range for [site] {key}") from None
+            out[key] = value
+    return out
 
 
 def _finish_initial(ctx: _Ctx, t: dict, tables: dict) -> dict:
@@ -1183,6 +1276,13 @@ def _finish_forcing(ctx: _Ctx, t: dict, tables: dict) -> dict:
         raise ctx.error("forcing", "soil_moisture", "the options use soil moisture (soil_thermal "
                         "= \"johansen\" or surface_resistance = \"soil_moisture\"): give "
                         "[forcing.soil_moisture] (names, depths) or a constant soil_moisture")
+    off = tables.get("site", {}).get("utc_offset_hours")
+    if off is not None:
+        if kind == "csv":
+            out.setdefault("utc_offset_hours", off)
+        for which in ("soil_moisture", "top", "bottom"):
+            if isinstance(out.get(which), Mapping):
+                out[which].setdefault("utc_offset_hours", off)
     if kind == "paper_synthetic":
         const = {"Wind": "wind", "PSurf": "psurf", "Qair": "qair", "LAI": "lai"}
         lacking = [const[v] for v in forcing_needed(o) if v in const and const[v] not in out]
@@ -1218,6 +1318,13 @@ def _finish_observations(ctx: _Ctx, t: dict, tables: dict) -> dict:
             extra = [k for k in ("name", "units", "utc_offset_hours") if k in o]
             if extra:
                 raise ctx.error(where, extra[0], "only applies to NetCDF and CSV files")
+        if kind == "csv" and o.get("utc_offset_hours") is None:
+            off = tables.get("site", {}).get("utc_offset_hours")
+            if off is None:
+                raise ctx.error(where, "utc_offset_hours", "a CSV file's time stamps are local "
+                                "standard time: give utc_offset_hours here or in [site] "
+                                "(local minus UTC, e.g. -7 for Utah)")
+            o["utc_offset_hours"] = off
         out[label] = o
     return out
 
@@ -1258,11 +1365,56 @@ def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
                  ("evaluation_hours", "evaluation_window")):
         if out[a] is not None and out[b] is not None:
             raise ctx.error("calibration", b, f"give {a} or {b}, not both")
+    out["prior"] = _check_priors(ctx, "calibration.prior", out.get("prior") or {}, free)
+    if out.get("stages"):
+        labels = list(tables.get("observations", {}))
+        stages = []
+        for k, st in enumerate(out["stages"]):
+            st = dict(st)
+            where = f"calibration.stages[{k}]"
+            for name in st["free"]:
+                if name not in valid:
+                    raise ctx.error(where, "free", f"unknown parameter '{name}'"
+                                    f"{did_you_mean(name, valid)}; choose from {', '.join(valid)}")
+            for name in st.get("fit") or []:
+                if name not in labels:
+                    raise ctx.error(where, "fit", f"no observation '{name}'"
+                                    f"{did_you_mean(name, labels)}; [observations] has "
+                                    f"{', '.join(labels) or 'none'}")
+            for key, model in (("physics", PhysicsTable), ("grid", GridTable),
+                               ("initial", InitialTable)):
+                bad = [x for x in st.get(key, {}) if x not in model.model_fields]
+                if bad:
+                    raise ctx.error(where, f"{key}.{bad[0]}", f"[{key}] has no key '{bad[0]}'"
+                                    f"{did_you_mean(bad[0], list(model.model_fields))}")
+            st["prior"] = _check_priors(ctx, f"{where}.prior", st.get("prior") or {}, st["free"])
+            stages.append(st)
+        out["stages"] = stages
     if out["published"] is not None:
         pub = dict(out["published"])
         pub["files"] = [ctx.resolve(f) for f in pub["files"]]
         out["published"] = pub
     del spec
+    return out
+
+
+def _check_priors(ctx: _Ctx, where: str, table: Mapping, free: list) -> dict:
+    out = {}
+    for name, spec in table.items():
+        if name not in free:
+            raise ctx.error(where, name, f"'{name}' is not free (free = {free}); a prior only "
+                            "applies to a fitted parameter")
+        if isinstance(spec, Mapping):
+            spec = {k: v for k, v in dict(spec).items() if v is not None}
+            keys = set(spec)
+            if keys == {"median", "factor"}:
+                if parameter(name).scale != "log":
+                    raise ctx.error(where, name, f"{name} is not positive-valued on a log scale; "
+                                    "give a normal prior {mean = ..., sd = ...}")
+            elif keys != {"mean", "sd"}:
+                raise ctx.error(where, name, f"{name} = {_show(spec)}: give {{median = ..., "
+                                "factor = ...}} (log-normal) or {mean = ..., sd = ...} (normal)")
+        out[name] = spec
     return out
 
 

@@ -42,6 +42,7 @@ OBSERVABLES: dict[str, tuple[str, bool]] = {
     "SoilTemp": ("K", True), "AvgSurfT": ("K", False), "LWup": ("W m-2", False),
     "Qg": ("W m-2", False), "Qh": ("W m-2", False), "Qle": ("W m-2", False),
     "Qh_plus_Qle": ("W m-2", False), "LWnet": ("W m-2", False), "SWnet": ("W m-2", False),
+    "Rnet": ("W m-2", False),
 }
 _CANON = {"AvgSurfT": "RadT"}
 

@@ -58,6 +58,8 @@ class Verdict(_Model):
 
     status: Literal["usable", "usable with caveats", "not usable for a host"]
     reasons: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    exit_status: int = Field(0, description="exit status of sebcal calibrate (3: not usable)")
 
 
 class ParamsFile(_Model):
@@ -75,6 +77,11 @@ class ParamsFile(_Model):
     starts: list[dict[str, Any]]
     published: dict[str, Any] | None = None
     stages: list[dict[str, Any]] | None = None
+    priors: dict[str, Any] | None = Field(None, description="label -> prior of a MAP fit")
+    baseline: dict[str, Any] | None = Field(None, description="the published model fitted to "
+                                            "the same observations: its skill")
+    closure: dict[str, Any] | None = Field(None, description="energy-balance closure of the "
+                                           "observations")
     config: dict[str, Any] = Field(description="the calibration config; paths relative to this "
                                    "file's folder")
 

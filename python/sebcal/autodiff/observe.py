@@ -149,6 +149,7 @@ OBSERVABLES: dict[str, tuple[str, bool]] = {
     "Qh_plus_Qle": ("W m-2", False),
     "LWnet": ("W m-2", False),
     "SWnet": ("W m-2", False),
+    "Rnet": ("W m-2", False),
 }
 
 
@@ -161,7 +162,8 @@ def equivalent(variable: str, T: torch.Tensor, fluxes: Any, z: Any, lam: Any,
     * AvgSurfT: the top node.
     * Qg at depth z: at the top node the model's Qg (the ground heat flux entering the
       column), below it the conductive flux of :func:`ground_heat_flux`.
-    * LWup, LWnet, SWnet, Qh, Qle, Qh_plus_Qle: the model's surface fluxes.
+    * LWup, LWnet, SWnet, Qh, Qle, Qh_plus_Qle: the model's surface fluxes; Rnet = SWnet +
+      LWnet, the net radiation of the surface.
 
     Args:
         T: temperatures [K], (B, n, nz); fluxes: name -> (B, n); z: node depths [m];
@@ -177,6 +179,8 @@ def equivalent(variable: str, T: torch.Tensor, fluxes: Any, z: Any, lam: Any,
         return surface_temperature(T)
     if variable == "Qg" and depth is not None and depth > zz[0]:
         return ground_heat_flux(T, zz, lam, depth)
+    if variable == "Rnet":
+        return fluxes["SWnet"] + fluxes["LWnet"]
     return fluxes[variable]
 
 

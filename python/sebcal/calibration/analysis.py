@@ -29,6 +29,8 @@ import numpy as np
 
 from .space import Space
 
+__all__ = ["effective_size", "identifiability", "laplace", "laplace_gn", "plausible"]
+
 
 def laplace(space: Space, phys_best: Mapping[str, float], H: np.ndarray, loss_min: float,
             n_terms: int) -> dict:
@@ -60,6 +62,81 @@ def laplace(space: Space, phys_best: Mapping[str, float], H: np.ndarray, loss_mi
     np.fill_diagonal(corr, 1.0)
     return {"std": std, "correlation": corr.tolist(), "s2": float(s2),
             "eigenvalues": evals.tolist(), "eigenvectors": evecs.tolist(), "cov_u": cov_u.tolist()}
+
+
+def effective_size(residuals: Sequence[np.ndarray]) -> tuple[float, float, list[float]]:
+    """Effective number of independent residuals under an AR(1) model of each series.
+
+    For a series with lag-1 autocorrelation r (over consecutive valid levels) the N values are
+    worth N (1 - r)/(1 + r) independent ones (r clipped to [0, 0.999]).
+
+    Returns:
+        (N_eff, N, lag-1 autocorrelation of each series).
+    """
+    n_eff = n = 0.0
+    rs = []
+    for res in residuals:
+        x = np.asarray(res, dtype=float)
+        ok = np.isfinite(x)
+        m = int(ok.sum())
+        n += m
+        pair = ok[:-1] & ok[1:]
+        if m < 3 or pair.sum() < 2:
+            n_eff += m
+            rs.append(float("nan"))
+            continue
+        xc = x - np.nanmean(x)
+        den = np.nansum(xc[ok] ** 2)
+        r = float(np.sum(xc[:-1][pair] * xc[1:][pair]) / den) if den > 0 else 0.0
+        rs.append(r)
+        r = min(max(r, 0.0), 0.999)
+        n_eff += max(1.0, m * (1 - r) / (1 + r))
+    return n_eff, n, rs
+
+
+def laplace_gn(space: Space, phys_best: Mapping[str, float], A_data: np.ndarray,
+               A_prior: np.ndarray, s2: float, n_eff: float, n_terms: int) -> dict:
+    """Standard errors and correlations from the Gauss-Newton precision in u.
+
+    The posterior precision is w A_data + A_prior, A_data = J^T J of the data residuals (in
+    units of sigma), A_prior = J_p^T J_p of the prior rows, w = (N_eff/N)/s^2: the data count
+    for N_eff independent values with the residual variance s^2 (in sigma^2) that the fit
+    shows. Without priors this is s^2 (N/N_eff) (J^T J)^(-1), the classical least-squares
+    covariance inflated for autocorrelated residuals.
+
+    Returns:
+        the dict of :func:`laplace`, plus ``data_share`` (label -> share of the precision of
+        each coordinate that comes from the data, 0..1) and ``inflation`` (sqrt(N/N_eff)).
+    """
+    P = space.size
+    w = (n_eff / max(n_terms, 1)) / max(s2, 1e-300)
+    A = w * np.asarray(A_data) + np.asarray(A_prior)
+    evals, evecs = np.linalg.eigh(w * np.asarray(A_data) + 0.0)
+    evals_all, evecs_all = np.linalg.eigh(A)
+    good = evals_all > 1e-14 * max(evals_all.max(), 1e-300)
+    inv = (evecs_all[:, good] / evals_all[good]) @ evecs_all[:, good].T
+    d = space.dphys_du({k: np.array([v]) for k, v in phys_best.items()})[0]
+    cov = inv * np.outer(d, d)
+    std_v = np.sqrt(np.clip(np.diag(cov), 0, None))
+    singular = set()
+    for j in np.flatnonzero(~good):
+        for k in np.flatnonzero(np.abs(evecs_all[:, j]) > 1e-3):
+            singular.add(space.free[k])
+    std = {name: (None if name in singular else float(std_v[k]))
+           for k, name in enumerate(space.free)}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(std_v, std_v)
+    corr = np.where(np.isfinite(corr), corr, np.nan)
+    np.fill_diagonal(corr, 1.0)
+    dd = np.diag(w * np.asarray(A_data))
+    dp = np.diag(np.asarray(A_prior))
+    share = {name: float(dd[k] / (dd[k] + dp[k])) if dd[k] + dp[k] > 0 else 0.0
+             for k, name in enumerate(space.free)}
+    del P
+    return {"std": std, "correlation": corr.tolist(), "s2": float(s2),
+            "eigenvalues": evals.tolist(), "eigenvectors": evecs.tolist(),
+            "cov_u": inv.tolist(), "data_share": share, "n_eff": float(n_eff),
+            "inflation": float(np.sqrt(max(n_terms, 1) / max(n_eff, 1e-300)))}
 
 
 def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
@@ -105,18 +182,24 @@ def plausible(coord) -> tuple[float, float]:
 def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
                     starts_final: Sequence[Mapping[str, float]], starts_loss: Sequence[float],
                     *, rel_tol: float = 1e-4, max_rel_std: float = 0.05) -> dict:
-    """The identifiability report: ok flag, findings (sentences), per-direction details.
+    """What the data determine: per coordinate "identifiable", "weakly determined" or "not
+    identifiable", with findings in physical words.
 
-    Findings, in order: weak Hessian directions (eigenvalue < rel_tol of the largest), named in
-    physical terms; parameters whose standard error exceeds max_rel_std of their value, with
-    their strongest correlation; the multi-start comparison; values outside typical ranges.
+    * not identifiable: the coordinate moves along a Hessian direction whose eigenvalue is
+      below rel_tol of the largest (named as the combination that is constrained), its
+      standard error is undefined, or starts that fit as well as the best (loss within 1 %)
+      disagree by more than 1 % in it (a valley);
+    * weakly determined: its standard error exceeds max_rel_std of its value;
+    * identifiable otherwise.
+
+    Plausibility is not judged here (it is part of the verdict).
     """
     evals = np.array(lap["eigenvalues"])
     evecs = np.array(lap["eigenvectors"])
+    status = {name: "identifiable" for name in space.free}
     findings: list[str] = []
     directions = []
     top = evals.max() if evals.size else 0.0
-    weak_any = False
     for j in range(len(space.free)):
         v = evecs[:, j]
         ratio = float(evals[j] / top) if top > 0 else 0.0
@@ -125,33 +208,34 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
                            "vector": {nm: float(v[k]) for k, nm in enumerate(space.free)},
                            "poorly_constrained": bool(weak)})
         if weak:
-            weak_any = True
-            findings.append(_describe(space, v, phys_best) +
-                            f" (Hessian eigenvalue {ratio:.1e} of the largest)")
-    if "h" in space.free and "beta" in space.free and not any("h(1+1/beta)" in f for f in findings):
-        findings.append("h and beta: only h(1+1/beta) is constrained (they enter the "
-                        "temperatures only through h_eff)")
-        weak_any = True
+            findings.append(_describe(space, v, phys_best)
+                            + f" (Hessian eigenvalue {ratio:.1e} of the largest)")
+            for k in np.flatnonzero(np.abs(v) > 0.2):
+                status[space.free[k]] = "not identifiable"
+    if "h" in space.free and "beta" in space.free:
+        if not any("h(1+1/beta)" in f for f in findings):
+            findings.append("h and beta: only h(1+1/beta) is constrained (they enter the "
+                            "temperatures only through h_eff)")
+        status["h"] = status["beta"] = "not identifiable"
     corr = np.array([[np.nan if x is None else x for x in row] for row in lap["correlation"]],
                     dtype=float)
     for k, name in enumerate(space.free):
         std = lap["std"][name]
         if std is None:
+            status[name] = "not identifiable"
             continue
-        rel = std / abs(phys_best[name])
-        if rel > max_rel_std:
-            weak_any = True
+        rel = std / abs(phys_best[name]) if phys_best[name] else float("inf")
+        if rel > max_rel_std and status[name] == "identifiable":
+            status[name] = "weakly determined"
             others = [(abs(corr[k, j]), j) for j in range(len(space.free))
                       if j != k and np.isfinite(corr[k, j])]
             note = ""
             if others:
                 r, j = max(others)
                 if r > 0.9:
-                    note = (f"; it is strongly correlated with {space.free[j]} "
-                            f"(r = {corr[k, j]:+.2f})")
-            findings.append(f"{name} is poorly constrained: standard error {rel * 100:.1f} % of "
+                    note = f"; strongly correlated with {space.free[j]} (r = {corr[k, j]:+.2f})"
+            findings.append(f"{name} is weakly determined: standard error {rel * 100:.1f} % of "
                             f"its value{note}")
-    # multi-start comparison
     losses = np.array(starts_loss, dtype=float)
     ok = np.isfinite(losses)
     spread_note = {}
@@ -168,21 +252,22 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
                 f"multi-start: {int(good.sum())} starts fit as well as the best (loss within 1 %) "
                 f"but differ by {', '.join(f'{spread_note[nm]*100:.1f} % in {nm}' for nm in wide)}"
                 ": the loss has a valley along these parameters")
-            weak_any = True
+            for nm in wide:
+                status[nm] = "not identifiable"
         else:
             findings.append(f"multi-start: the {int(good.sum())} of {int(ok.sum())} starts that "
-                            "fit as well as the best agree within 1 % in every parameter")
-    for c in space.coords:
-        lo, hi = plausible(c)
-        name = c.label
-        if not lo <= phys_best[name] <= hi:
-            findings.append(f"{name} = {phys_best[name]:.4g} is outside the range typical of soils "
-                            f"and land surfaces ({lo:g} to {hi:g} {c.unit}): the fitted value may "
-                            "compensate for a process or a mismatch the model does not represent "
-                            "(e.g. sensors that see different surfaces)")
-    if not weak_any:
-        findings.insert(0, "all free parameters are identifiable from these observations: "
-                        "every Hessian direction is well constrained and every standard error is "
-                        f"below {max_rel_std * 100:g} % of its value")
-    return {"ok": not weak_any, "findings": findings, "directions": directions,
-            "multistart_spread": spread_note}
+                            "fit as well as the best agree within 1 % in every parameter (one "
+                            "optimum)")
+    n_bad = sum(v == "not identifiable" for v in status.values())
+    n_weak = sum(v == "weakly determined" for v in status.values())
+    if n_bad:
+        summary = (f"{n_bad} of {len(status)} free parameters are not identifiable from these "
+                   "observations (see the combinations below)")
+    elif n_weak:
+        summary = (f"every free parameter is identifiable; {n_weak} of them only to more than "
+                   f"{max_rel_std * 100:g} % (one standard error)")
+    else:
+        summary = ("every free parameter is identifiable, to within "
+                   f"{max_rel_std * 100:g} % (one standard error)")
+    return {"ok": n_bad == 0, "summary": summary, "status": status, "findings": findings,
+            "directions": directions, "multistart_spread": spread_note}

@@ -6,7 +6,7 @@ Every file is written to a temporary name and renamed (sebcal.output.atomic_path
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import numpy as np
 
 from .. import __version__
 from ..fortran import simulate
-from ..observations import Observation, metrics, model_equivalents, node_lambda
 from ..output import atomic_path, write_simulation, write_text
 from ..params import Params
 from ..paramsfile import SCHEMA_VERSION, write_params
@@ -104,41 +103,51 @@ def parameter_entries(space: Space, params: Params, phys_best: Mapping[str, floa
     return out
 
 
-def write_outputs(out_dir: Path, config: Any, settings: Mapping[str, Any], space: Space,
-                  obs: Sequence[Observation], win: Any, forcing: Any, state: Any,
-                  drawn: Mapping[str, np.ndarray], phys_best: Mapping[str, float], lap: dict,
-                  ident: dict, *, figures: bool = True, elapsed: float = 0.0,
-                  verdict: dict | None = None, extra: Mapping[str, Any] | None = None) -> dict:
-    """Write params.json, simulation.nc, report.md and the figures; return params.json's content."""
-    params = space.params_at(phys_best)
-    sim = best_run(config, forcing, params, phys_best)
-    lam = node_lambda(config.spec, params, forcing)
-    model_vals = model_equivalents(obs, sim.z, sim.T, sim.fluxes, lam)
-    mets: dict[str, dict] = {"calibration": {}, "evaluation": {}}
-    for o in obs:
-        key = f"{o.label} ({o.describe()})"
-        mets["calibration"][key] = {**metrics(model_vals[o.label], o.values, win.calibration),
-                                    "unit": o.units, "fitted": o.fit}
-        if win.evaluation.any():
-            mets["evaluation"][key] = {**metrics(model_vals[o.label], o.values, win.evaluation),
-                                       "unit": o.units, "fitted": o.fit}
-    parameters = parameter_entries(space, params, phys_best, lap["std"], config.options,
-                                   (extra or {}).get("constrained_by"))
+def write_outputs(out_dir: Path, fit: Any, *, figures: bool = True, elapsed: float = 0.0,
+                  verdict: dict | None = None, stages: list | None = None,
+                  baseline: dict | None = None) -> dict:
+    """Write params.json, simulation.nc, report.md and the figures of a calibration's last
+    stage (earlier stages summarised); return params.json's content."""
+    config, settings, space = fit.config, fit.settings, fit.space
+    obs, win, forcing = fit.observations, fit.windows, fit.forcing
+    params, phys_best, lap = fit.params, fit.phys_best, fit.lap
+    sim, model_vals = fit.sim, fit.model_values
+    parameters = dict(fit.counts["entries"])
+    stage_rows = []
+    if stages:
+        for name, sf in stages:
+            stage_rows.append({
+                "name": name, "free": list(sf.space.free),
+                "values": {k: _num(v) for k, v in sf.phys_best.items()},
+                "std": {k: _num(v) for k, v in sf.lap["std"].items()},
+                "metrics": sf.metrics, "verdict": sf.counts["verdict"],
+                "options": dict(sf.config.options)})
+            if sf is fit:
+                continue
+            for pname, entry in sf.counts["entries"].items():
+                if entry.get("fitted") and not parameters.get(pname, {}).get("fitted"):
+                    parameters[pname] = dict(entry)
     starts = []
-    phys_u = space.to_phys_np(state.u)
-    for b in range(state.u.shape[0]):
-        starts.append({"initial": {k: float(v[b]) for k, v in drawn.items()},
+    phys_u = space.to_phys_np(fit.u)
+    for b in range(fit.u.shape[0]):
+        starts.append({"initial": {k: float(v[b]) for k, v in fit.drawn.items()},
                        "final": {k: float(v[b]) for k, v in phys_u.items()},
-                       "loss": _num(state.loss[b]), "failed": bool(state.failed[b]),
-                       "stopped": state.reason[b] if state.reason else ""})
+                       "loss": _num(fit.loss[b]), "failed": bool(fit.failed[b]),
+                       "stopped": fit.reason[b] if fit.reason else ""})
     cfg = config.to_dict()
     cfg["parameters"] = {k: v for k, v in params.to_dict().items() if k not in ("z_ref", "d0")}
+    for pname, entry in parameters.items():
+        if entry.get("fitted") and pname in cfg["parameters"] and pname != "h":
+            cfg["parameters"][pname] = entry["value"]
     if "T_init" in phys_best:
         cfg["initial"] = {k: v for k, v in cfg["initial"].items() if k not in ("kind", "profile")}
         cfg["initial"].update(kind="profile", profile=[float(phys_best["T_init"])] * len(sim.z))
         cfg["parameters"].pop("T_init", None)
+    if cfg.get("calibration"):
+        cfg["calibration"].pop("stages", None)
     pub = published_summary(settings)
-    best = int(np.nanargmin(np.where(state.failed, np.nan, state.loss)))
+    ok = ~fit.failed & np.isfinite(fit.loss)
+    best = int(np.nanargmin(np.where(ok, fit.loss, np.nan)))
     result = {
         "schema_version": SCHEMA_VERSION,
         "sebcal_version": __version__,
@@ -146,22 +155,29 @@ def write_outputs(out_dir: Path, config: Any, settings: Mapping[str, Any], space
         "verdict": verdict,
         "correlation": {"names": list(space.free),
                         "matrix": [[_num(x) for x in row] for row in lap["correlation"]]},
-        "identifiability": {"ok": ident["ok"], "findings": ident["findings"],
-                            "directions": ident["directions"]},
-        "metrics": mets,
-        "fit": {"loss": _num(state.loss[best]),
+        "identifiability": {"ok": fit.ident["ok"], "summary": fit.ident["summary"],
+                            "status": fit.ident["status"], "findings": fit.ident["findings"],
+                            "directions": fit.ident["directions"]},
+        "metrics": fit.metrics,
+        "fit": {"loss": _num(fit.loss[best]),
                 "n_terms": int(sum((win.calibration & o.valid).sum() for o in obs if o.fit)),
-                "residual_variance": lap["s2"], "starts": int(state.u.shape[0]),
-                "failed_starts": int(state.failed.sum()), "elapsed_s": float(elapsed),
+                "n_eff": _num(lap.get("n_eff")), "error_bar_inflation": _num(lap.get("inflation")),
+                "lag1_autocorrelation": {k: _num(v) for k, v in (lap.get("lag1") or {}).items()},
+                "residual_variance": lap["s2"], "starts": int(fit.u.shape[0]),
+                "failed_starts": int(fit.failed.sum()), "elapsed_s": float(elapsed),
                 "calibration_window": list(win.calibration_span),
                 "evaluation_window": list(win.evaluation_span) if win.evaluation_span else None,
-                **dict((extra or {}).get("fit", {}))},
+                **{k: v for k, v in fit.counts.items()
+                   if k not in ("verdict", "entries", "closure")}},
         "starts": starts,
         "published": pub,
+        "priors": {k: pr.to_dict() for k, pr in fit.priors.items()} or None,
+        "baseline": baseline,
+        "closure": fit.counts.get("closure"),
         "config": cfg,
     }
-    if (extra or {}).get("stages"):
-        result["stages"] = list(extra["stages"])
+    if stage_rows:
+        result["stages"] = stage_rows
     if verdict is None:
         result.pop("verdict")
     write_params(out_dir / "params.json", result)
@@ -289,19 +305,35 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
     lines = ["# sebcal calibration report", ""]
     v = result.get("verdict")
     if v:
-        lines += [f"**Verdict: {v['status']}**", ""]
-        lines += [f"* {r}" for r in v["reasons"]] or ["* no reservations"]
+        lines += [f"## Verdict: **{v['status']}**", ""]
+        lines += [f"* {r}" for r in v["reasons"]] or ["* no reservations: plausible values, "
+                                                       "identifiable, skill that holds"]
+        if v.get("notes"):
+            lines += ["", "Notes:", ""] + [f"* {n}" for n in v["notes"]]
+        if v["status"] == "not usable for a host":
+            lines += ["", "`sebcal calibrate` exits with status 3; `sebcal export` refuses this "
+                      "result unless `--allow-implausible` is given."]
         lines.append("")
     lines += [f"sebcal {result['sebcal_version']}; {fit['starts']} starts "
-              f"({fit['failed_starts']} failed), {fit['n_terms']} observed values in the "
-              f"calibration window {fit['calibration_window'][0]} – "
-              f"{fit['calibration_window'][1]}"
+              f"({fit['failed_starts']} failed, method {fit.get('method', 'lm')}), "
+              f"{fit['n_terms']} observed values in the calibration window "
+              f"{fit['calibration_window'][0]} – {fit['calibration_window'][1]}"
               + (f"; evaluation window {fit['evaluation_window'][0]} – "
                  f"{fit['evaluation_window'][1]}" if fit["evaluation_window"] else "")
-              + f"; {fit['elapsed_s']:.1f} s.", "",
-              "## Parameters", "",
-              "| parameter | value | std (1 sigma) | unit | plausible range | |",
-              "|---|---|---|---|---|---|"]
+              + f"; {fit['elapsed_s']:.1f} s.", ""]
+    if result.get("stages"):
+        lines += ["## Stages", "", "| stage | free | fitted values | verdict of the stage |",
+                  "|---|---|---|---|"]
+        for st in result["stages"]:
+            vals = ", ".join(f"{k} = {_fmt(x)}" + (f" ± {_fmt(st['std'].get(k))}"
+                                                   if st["std"].get(k) is not None else "")
+                             for k, x in st["values"].items())
+            lines.append(f"| {st['name']} | {', '.join(st['free'])} | {vals} | "
+                         f"{st['verdict']['status']} |")
+        lines.append("")
+    lines += ["## Parameters", "",
+              "| parameter | value | std (1 sigma) | unit | plausible range | determined by | |",
+              "|---|---|---|---|---|---|---|"]
     for name, p in result["parameters"].items():
         note = "fitted" if p.get("fitted") else p.get("derived", "fixed")
         if p.get("fitted") and p.get("at_bound"):
@@ -309,25 +341,40 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
             if isinstance(ab, list):
                 ab = ", ".join(x or "-" for x in ab) if any(ab) else None
             if ab:
-                note += f", on the {ab} calibration bound"
+                note += f", **on the {ab} calibration bound**"
         pl = p.get("plausible")
         pl_s = f"{_fmt(pl[0])} – {_fmt(pl[1])}" if pl else "–"
+        cb = p.get("constrained_by")
+        cb = ", ".join(x or "–" for x in cb) if isinstance(cb, list) else (cb or "–")
         lines.append(f"| {name} | {_fmt(p['value'])} | {_fmt(p.get('std'))} | {p['unit']} | "
-                     f"{pl_s} | {note} |")
+                     f"{pl_s} | {cb if p.get('fitted') else '–'} | {note} |")
+    infl = fit.get("error_bar_inflation")
     lines += ["", f"Best loss (mean weighted squared residual) {_fmt(fit['loss'])}; residual "
               f"variance s^2 = {_fmt(fit['residual_variance'])} (in units of the stated "
-              "sigma^2). Standard errors: Laplace approximation from the Hessian at the optimum, "
-              "scaled by s^2" + (f" and by the autocorrelation of the residuals (effective "
-                                 f"sample size {fit['n_eff']:.0f} of {fit['n_terms']})"
-                                 if fit.get("n_eff") else "") + ".", ""]
+              "sigma^2). Standard errors: Gauss-Newton (Laplace) approximation at the optimum, "
+              "scaled by s^2"
+              + (f" and widened by {infl:.2f} for autocorrelated residuals (they are worth "
+                 f"{fit['n_eff']:.0f} independent values of {fit['n_terms']})"
+                 if infl and infl > 1.0001 else "") + ".", ""]
+    if result.get("priors"):
+        lines += ["### Priors (MAP estimate)", ""]
+        for name, pr in result["priors"].items():
+            unit = result["parameters"].get(name, {}).get("unit", "")
+            if pr["kind"] == "lognormal":
+                lines.append(f"* {name}: log-normal, median {_fmt(math.exp(pr['center']))} "
+                             f"{unit}, one sd a factor {math.exp(pr['spread']):.3g} "
+                             f"({pr['source']})")
+            else:
+                lines.append(f"* {name}: normal, mean {_fmt(pr['center'])} {unit}, sd "
+                             f"{_fmt(pr['spread'])} ({pr['source']})")
+        lines.append("")
     pub = result.get("published")
     if pub:
         lines += ["## Beside the published results", "",
                   f"Published: {pub['n']} trials ({pub['source']}). Ours: the best of "
                   f"{fit['starts']} starts, and the spread of the starts that converged.", "",
                   "| parameter | ours (best ± std) | ours: starts mean ± std "
-                  "| published mean ± std "
-                  "| published range |", "|---|---|---|---|---|"]
+                  "| published mean ± std | published range |", "|---|---|---|---|---|"]
         ok = [s for s in result["starts"] if not s["failed"]]
         for name in space.free:
             if name not in pub["stats"]:
@@ -339,17 +386,35 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
                          f"{_fmt(vv.mean())} ± {_fmt(vv.std())} | {_fmt(st['mean'])} ± "
                          f"{_fmt(st['std'])} | {_fmt(st['min'])} – {_fmt(st['max'])} |")
         lines.append("")
-    lines += ["## Identifiability", "",
-              "All parameters identifiable." if result["identifiability"]["ok"]
-              else "**Some parameters are not identifiable from these observations.**", ""]
-    lines += [f"* {f}" for f in result["identifiability"]["findings"]]
-    lines += ["", "## Skill", "", "| window | observation | RMSE | bias | r | n | unit | |",
-              "|---|---|---|---|---|---|---|---|"]
+    ident = result["identifiability"]
+    lines += ["## Identifiability", "", ident.get("summary", ""), ""]
+    lines += [f"* {f}" for f in ident["findings"]]
+    base = result.get("baseline")
+    lines += ["", "## Skill", "",
+              "RMSE, mean bias (model - observed) and correlation over each window; every "
+              "observation the configuration names, fitted or evaluated only."
+              + (" The published model (h_eff, no latent heat flux model, uniform soil, "
+                 f"{', '.join(base['free'])} fitted to the same observations) beside."
+                 if base else ""), ""]
+    head = "| window | observation | RMSE | bias | r | n | unit | |"
+    sep = "|---|---|---|---|---|---|---|---|"
+    if base:
+        head = head[:-3] + " RMSE, published model | |"
+        sep += "---|"
+    lines += [head, sep]
     for window in ("calibration", "evaluation"):
         for name, m in result["metrics"][window].items():
-            lines.append(f"| {window} | {name} | {_fmt(m['rmse'])} | {_fmt(m['bias'])} | "
-                         f"{_fmt(m['r'])} | {m['n']} | {m['unit']} | "
-                         f"{'fitted' if m.get('fitted') else 'evaluated only'} |")
+            row = (f"| {window} | {name} | {_fmt(m['rmse'])} | {_fmt(m['bias'])} | "
+                   f"{_fmt(m['r'])} | {m['n']} | {m['unit']} | ")
+            if base:
+                bm = base["metrics"].get(window, {}).get(name)
+                row += f"{_fmt(bm['rmse']) if bm else '–'} | "
+            row += f"{'fitted' if m.get('fitted') else 'evaluated only'} |"
+            lines.append(row)
+    if result.get("closure"):
+        c = result["closure"]
+        lines += ["", f"Energy-balance closure of the observations, (H + LE)/(Rn - G) over "
+                  f"{c['n']} daytime values: {c['ratio'] * 100:.0f} %."]
     if figs:
         lines += ["", "## Figures", ""]
         for f, caption in figs:

@@ -1,29 +1,41 @@
-"""`sebcal calibrate`: multi-start calibration with checkpoints, error bars and a report."""
+"""`sebcal calibrate`: multi-start calibration, staged if asked, with error bars, a verdict and
+a report (docs/calibration.md).
+
+One stage: draw the starts, fit them all at once (batched Levenberg-Marquardt on the Fortran
+scheme's exact Jacobians, or Adam then L-BFGS on the PyTorch mirror), then, for a MAP fit,
+weight the data by what the residuals show and refit; the error bars come from the
+Gauss-Newton precision at the best fit (widened for autocorrelated residuals); the
+identifiability analysis and the verdict follow. A staged calibration runs its stages in
+order, each fixing what the earlier ones fitted.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..config import RunConfig, load_config
+from ..config import RunConfig, load_config, parse_config
 from ..errors import ConfigError, SebcalError
-from ..observations import load_observations, prepare, windows
+from ..observations import load_observations, metrics, model_equivalents, node_lambda, prepare
+from ..observations import windows as make_windows
 from ..output import write_text
 from ..runner import forcing_for
-from .analysis import identifiability, laplace
-from .objective import Objective
-from .optimize import OptimState, adam, hessian, lbfgs
+from . import priors as priors_mod
+from .analysis import effective_size, identifiability, laplace_gn
 from .space import Space
+from .verdict import CAVEATS, NOT_USABLE, USABLE, assess, closure_of
 
 SCHEMA_VERSION = 2
+LOCK_NAME = ".sebcal-calibrate.lock"
 
 
 def calibration_settings(config: RunConfig) -> dict[str, Any]:
@@ -41,19 +53,43 @@ class CalibrationResult:
 
     out_dir: Path
     params: dict            # the params.json content
-    best: dict[str, float]  # best-fit free parameters (physical units)
-    failed: int             # starts dropped because they went to NaN
+    best: dict[str, float]  # best-fit free parameters (physical units), last stage
+    failed: int             # starts dropped because their runs failed
+    exit_status: int = 0    # 0, or verdict.EXIT_NOT_USABLE
 
 
-def _fingerprint(config: RunConfig, settings: Mapping[str, Any]) -> str:
-    d = config.to_dict()
-    d["calibration"] = dict(settings)
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+@dataclass
+class StageFit:
+    """One stage's fit: every start's final point, the best, and the analysis."""
+
+    config: RunConfig
+    settings: dict
+    space: Space
+    observations: list
+    windows: Any
+    forcing: Any
+    u: np.ndarray
+    loss: np.ndarray
+    failed: np.ndarray
+    reason: list
+    drawn: dict
+    phys_best: dict
+    lap: dict
+    ident: dict
+    priors: dict
+    counts: dict = field(default_factory=dict)
+    model_values: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    sim: Any = None
+    params: Any = None
+
+
+# ============================================================================ entry point
 
 
 def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bool = False,
               progress: bool = True, starts: int | None = None, figures: bool = True,
-              log=print) -> CalibrationResult:
+              force: bool = False, log=print) -> CalibrationResult:
     """Calibrate the free parameters of a configuration against its observations.
 
     Args:
@@ -64,21 +100,221 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
         progress: show a progress bar.
         starts: override the number of starts.
         figures: write the PNG figures.
+        force: replace an earlier calibration in out_dir.
         log: where progress messages go.
 
     Returns:
-        the :class:`CalibrationResult`.
+        the :class:`CalibrationResult`; ``exit_status`` is 3 when the verdict is "not usable
+        for a host".
+
+    Raises:
+        SebcalError: a bad configuration, unreadable data, every start failing, an out_dir
+            that holds another calibration (without force) or that another calibration is
+            writing.
     """
     t_start = time.perf_counter()
     if not isinstance(config, RunConfig):
         config = load_config(config)
     settings = calibration_settings(config)
     if starts is not None:
+        if int(starts) < 1:
+            raise ConfigError(f"--starts {starts}: give at least 1 start")
         settings["starts"] = int(starts)
     out_dir = Path(out_dir)
+    _check_out_dir(out_dir, config, resume, force)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with _lock(out_dir):
+        stages = settings.get("stages") or [None]
+        fits: list[tuple[str, StageFit]] = []
+        fixed: dict[str, Any] = {}
+        for k, stage in enumerate(stages):
+            name = stage["name"] if stage else "calibration"
+            cfg = _stage_config(config, settings, stage, fixed) if stage else config
+            st = calibration_settings(cfg)
+            if starts is not None:
+                st["starts"] = int(starts)
+            if stage and len(stages) > 1:
+                log(f"stage {k + 1}/{len(stages)} '{name}': free {', '.join(stage['free'])}")
+            fit = _fit_stage(cfg, st, out_dir / (f"checkpoint-{k}.json" if stage else
+                                                 "checkpoint.json"),
+                             resume=resume, progress=progress, log=log)
+            fits.append((name, fit))
+            fixed.update(_fitted_values(fit))
+        baseline = None
+        if settings.get("baseline"):
+            baseline = _baseline(fits[-1][1], out_dir / "checkpoint-baseline.json",
+                                 progress=progress, log=log)
+        from .report import write_outputs
+
+        name, last = fits[-1]
+        verdict = _combine_verdicts(fits)
+        params = write_outputs(out_dir, last, figures=figures,
+                               elapsed=time.perf_counter() - t_start, verdict=verdict,
+                               stages=fits if len(fits) > 1 else None, baseline=baseline)
+        for k in range(len(stages)):
+            for ck in (out_dir / f"checkpoint-{k}.json", out_dir / "checkpoint.json"):
+                if ck.exists():
+                    ck.unlink()
+    nf = int(last.failed.sum())
+    if nf:
+        log(f"{nf} of {len(last.failed)} starts failed (the scheme's error flag) and were "
+            "dropped")
+    return CalibrationResult(out_dir, params, dict(last.phys_best), nf,
+                             verdict["exit_status"])
+
+
+# ============================================================================ out_dir safety
+
+
+def _check_out_dir(out_dir: Path, config: RunConfig, resume: bool, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SebcalError(f"--out {out_dir} is a file; give a folder")
+    inputs = [Path(p).resolve() for p in _input_paths(config)]
+    target = out_dir.resolve()
+    for p in inputs:
+        if p == target or target in p.parents:
+            raise SebcalError(f"--out {out_dir} holds an input of this calibration ({p}); "
+                              "choose another folder")
+    if (out_dir / "params.json").exists() and not (force or resume):
+        raise SebcalError(f"{out_dir} holds an earlier calibration (params.json); pass "
+                          "--force to replace it, or choose another --out")
+
+
+def _input_paths(config: RunConfig) -> list[str]:
+    paths = []
+    if config.path:
+        paths.append(str(config.path))
+    f = config.forcing
+    if f.get("path"):
+        paths.append(f["path"])
+    for o in (config.observations or {}).values():
+        paths.append(o["file"])
+    return [p for p in paths if not any(c in p for c in "*?[")]
+
+
+@contextlib.contextmanager
+def _lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on out_dir for the calibration (a second run is refused)."""
+    import fcntl
+
+    path = out_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SebcalError(f"another sebcal calibrate is writing to {out_dir}; wait for it "
+                              "or choose another --out") from None
+        yield
+    finally:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+# ============================================================================ stages
+
+
+def _deep_merge(base: dict, over: Mapping) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k),
+                                                                                   dict) else v
+    return out
+
+
+def _stage_config(config: RunConfig, settings: Mapping, stage: Mapping,
+                  fixed: Mapping[str, Any]) -> RunConfig:
+    """The configuration of one stage: the config with the stage's overrides, the values
+    fitted by earlier stages, and the stage's free parameters and priors."""
+    d = config.to_dict()
+    for key in ("physics", "grid", "initial", "forcing"):
+        if stage.get(key):
+            d[key] = _deep_merge(d.get(key, {}), stage[key])
+    if "grid" in stage and stage["grid"]:
+        g = stage["grid"]
+        if "node_depths" in g:
+            d["grid"] = {k: v for k, v in d["grid"].items() if k not in ("depth", "nodes",
+                                                                          "first_spacing")}
+        elif any(k in g for k in ("depth", "nodes", "first_spacing")):
+            d["grid"].pop("node_depths", None)
+    params = dict(d.get("parameters", {}))
+    params.update({k: v for k, v in fixed.items() if k not in ("z_ref", "d0")})
+    d["parameters"] = params
+    cal = {k: v for k, v in dict(d.get("calibration") or {}).items()
+           if k not in ("stages", "baseline", "published")}
+    cal["free"] = list(stage["free"])
+    cal["prior"] = dict(stage.get("prior") or {})
+    cal["start_range"] = {k: v for k, v in (cal.get("start_range") or {}).items()
+                          if k in stage["free"]}
+    cal["bounds"] = {k: v for k, v in (cal.get("bounds") or {}).items() if k in stage["free"]}
+    d["calibration"] = cal
+    if stage.get("fit") is not None:
+        d["observations"] = {k: {**o, "fit": k in stage["fit"]}
+                             for k, o in d.get("observations", {}).items()}
+    d = _drop_unused_parameters(d)
+    try:
+        return parse_config(d, path=config.path)
+    except ConfigError as exc:
+        raise ConfigError(f"[calibration.stages] '{stage['name']}': {exc}") from None
+
+
+def _drop_unused_parameters(d: dict) -> dict:
+    """Parameters the stage's options do not use are left out (a config may not carry them)."""
+    from ..spec import ModelSpec  # noqa: F401 - the options come from the vocabulary
+    from ..vocabulary import PARAMETERS, default_options
+
+    opts = default_options()
+    opts.update({k: v for k, v in d.get("physics", {}).items() if k in opts})
+    kind = d.get("initial", {}).get("kind", "uniform")
+    opts["init"] = "profile" if kind == "observed" else kind
+    params = {}
+    for k, v in d["parameters"].items():
+        p = PARAMETERS.get(k)
+        if p is None or p.is_used(opts) or k in d["calibration"]["free"] or k in ("beta",
+                                                                                  "T_init"):
+            params[k] = v
+    d["parameters"] = params
+    return d
+
+
+def _fitted_values(fit: StageFit) -> dict[str, Any]:
+    """Parameter name -> fitted value (a list for layered soil parameters)."""
+    params = fit.params
+    out = {}
+    names = {c.name for c in fit.space.coords}
+    for n in names:
+        if n == "h":
+            out["h_eff"] = params["h_eff"]
+            continue
+        v = params[n]
+        out[n] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _combine_verdicts(fits: list[tuple[str, StageFit]]) -> dict:
+    rank = {USABLE: 0, CAVEATS: 1, NOT_USABLE: 2}
+    if len(fits) == 1:
+        return fits[0][1].counts["verdict"]
+    status = USABLE
+    reasons, notes = [], []
+    for name, fit in fits:
+        v = fit.counts["verdict"]
+        if rank[v["status"]] > rank[status]:
+            status = v["status"]
+        reasons += [f"{name}: {r}" for r in v["reasons"]]
+        notes += [f"{name}: {r}" for r in v["notes"]]
+    return {"status": status, "reasons": reasons, "notes": notes,
+            "exit_status": 3 if status == NOT_USABLE else 0}
+
+
+# ============================================================================ one stage
+
+
+def _fit_stage(config: RunConfig, settings: dict, ckpt: Path, *, resume: bool,
+               progress: bool, log) -> StageFit:
     obs = load_observations(config)
-    win = windows(config)
+    win = make_windows(config)
     forcing = forcing_for(config)
     config = prepare(config, forcing, obs)
     space = Space.build(settings["free"], config.full_params(), config.spec.nlayers,
@@ -87,86 +323,328 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
         raise ConfigError(f"{config.path or 'config'}: [calibration] free has T_init, which needs "
                           f"[initial] kind = \"uniform\" (got \"{config.init}\"): a spin-up or a "
                           "given profile already sets the initial state")
-    objective = Objective(config.spec, forcing, obs, win.calibration, space)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-
-    ckpt = out_dir / "checkpoint.json"
-    fp = _fingerprint(config, settings)
+    theta = forcing.theta_at(config.spec.node_depths, config.spec.options)
+    theta_mean = None if theta is None else float(np.mean(theta[0]))
+    prior_table = settings.get("prior") or {}
+    prs = priors_mod.build(prior_table, list(settings["free"]), config.site, theta_mean)
     drawn = space.draw(settings["starts"], settings["seed"])
     u0 = space.to_u(drawn)
-    state = OptimState(u0, np.full(len(u0), np.nan), np.zeros(len(u0), bool),
-                       np.zeros(len(u0), bool))
-    if resume:
-        if not ckpt.exists():
-            raise SebcalError(f"--resume: no checkpoint at {ckpt}; run without --resume first")
-        saved = json.loads(ckpt.read_text())
-        if saved.get("fingerprint") != fp:
-            raise SebcalError(f"--resume: {ckpt} belongs to a different configuration or "
-                              "settings; remove it or run without --resume")
-        state = OptimState.from_dict(saved["state"])
-        log(f"resuming from {ckpt}: stage {state.stage}, iteration {state.iteration}")
+    if settings.get("method", "lm") == "lm":
+        res = _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume,
+                      progress, log)
+    else:
+        res = _run_torch(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume,
+                         progress, log)
+    u, loss, failed, reason, A_data, A_prior, counts = res
+    ok = ~failed & np.isfinite(loss)
+    if not ok.any():
+        raise SebcalError("every start failed (the scheme's error flag at every trial point): "
+                          "check the observations, their sigma and the start ranges; first "
+                          f"reason: {reason[0] if reason else '?'}")
+    best = int(np.nanargmin(np.where(ok, loss, np.nan)))
+    phys_all = space.to_phys_np(u)
+    phys_best = {k: float(v[best]) for k, v in phys_all.items()}
+    params = space.params_at(phys_best)
+    fit = StageFit(config, settings, space, obs, win, forcing, u, loss, failed, reason, drawn,
+                   phys_best, {}, {}, prs, counts, params=params)
+    _analyse(fit, A_data[best] if A_data.ndim == 3 else A_data,
+             A_prior[best] if A_prior.ndim == 3 else A_prior)
+    return fit
 
-    total = settings["adam_iterations"] + settings["lbfgs_iterations"]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        # disable=None: a bar on a terminal, nothing in a log file or CI
-        bar = tqdm(total=total, desc="calibrating", unit="it", leave=True, disable=None,
-                   mininterval=0.5)
-        done = state.iteration + (settings["adam_iterations"] if state.stage != "adam" else 0)
-        bar.update(min(done, total))
+def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
+    """Best run, residual statistics, Laplace, identifiability, skill and verdict."""
+    from .report import best_run, parameter_entries
 
-    def checkpoint(st: OptimState) -> None:
-        write_text(ckpt, json.dumps({"fingerprint": fp, "state": st.to_dict()}))
+    config, space, obs, win = fit.config, fit.space, fit.observations, fit.windows
+    sim = best_run(config, fit.forcing, fit.params, fit.phys_best)
+    lam = node_lambda(config.spec, fit.params, fit.forcing)
+    vals = model_equivalents(obs, sim.z, sim.T, sim.fluxes, lam)
+    fit.sim, fit.model_values = sim, vals
+    fitted = [o for o in obs if o.fit]
+    res = [np.where(win.calibration & o.valid, (vals[o.label] - o.values) / o.sigma, np.nan)
+           for o in fitted]
+    n_eff, n, rho = effective_size(res)
+    P = space.size
+    ss = float(sum(np.nansum(r ** 2) for r in res))
+    s2 = ss / max(n - P, 1)
+    fit.lap = laplace_gn(space, fit.phys_best, A_data, A_prior, s2, n_eff, int(n))
+    fit.lap["lag1"] = {o.label: r for o, r in zip(fitted, rho)}
+    ok = ~fit.failed & np.isfinite(fit.loss)
+    finals = [{k: float(v[b]) for k, v in space.to_phys_np(fit.u).items()}
+              for b in range(len(fit.u)) if ok[b]]
+    fit.ident = identifiability(space, fit.phys_best, fit.lap, finals,
+                                [float(x) for x, g in zip(fit.loss, ok) if g])
+    mets: dict[str, dict] = {"calibration": {}, "evaluation": {}}
+    for o in obs:
+        key = f"{o.label} ({o.describe()})"
+        for wname, mask in (("calibration", win.calibration), ("evaluation", win.evaluation)):
+            if wname == "evaluation" and not mask.any():
+                continue
+            mets[wname][key] = {**metrics(vals[o.label], o.values, mask), "unit": o.units,
+                                "fitted": o.fit, "sigma": o.sigma}
+    fit.metrics = mets
+    entries = parameter_entries(space, fit.params, fit.phys_best, fit.lap["std"],
+                                config.options, _constrained(fit.lap))
+    closure = closure_of(obs, win.calibration | win.evaluation)
+    fit.counts["closure"] = closure
+    fit.counts["verdict"] = assess(entries, fit.ident, mets, fit.lap, closure)
+    fit.counts["entries"] = entries
+
+
+def _constrained(lap: Mapping) -> dict[str, str]:
+    share = lap.get("data_share") or {}
+    return {k: ("data" if v >= 0.5 else "prior") for k, v in share.items()}
+
+
+# ============================================================================ LM
+
+
+def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, progress, log):
+    from . import lm
+    from .problem import Problem
+
+    problem = Problem(config.spec, forcing, obs, win.calibration, space, prs)
+    fp = _fingerprint(config, settings)
+    maxit = int(settings.get("max_iterations", 100))
+    kw = dict(max_iterations=maxit, ftol=float(settings["ftol"]), xtol=float(settings["xtol"]),
+              gtol=float(settings["gtol"]))
+    passes = 2 if prs else 1
+    bar = _bar(progress, passes * maxit, "calibrating")
+    saved = _load_checkpoint(ckpt, fp) if resume else None
+    state = r = J = None
+    start_pass = 0
+    if saved is not None:
+        start_pass = saved["pass"]
+        problem.data_weight = saved["data_weight"]
+        state = lm.LMState.from_dict(saved["state"])
+        ev = problem.evaluate(state.u, jac=True)
+        r, J = ev.r, ev.J
+        log(f"resuming from {ckpt}: pass {start_pass + 1}, iteration {state.iteration}")
+
+    def checkpoint(st, pass_no):
+        write_text(ckpt, json.dumps({"fingerprint": fp, "pass": pass_no,
+                                     "data_weight": problem.data_weight,
+                                     "state": st.to_dict()}))
         if bar is not None:
             bar.update(1)
-            if st.history:
-                bar.set_postfix(stage=st.stage, best_loss=f"{st.history[-1]:.3e}",
-                                failed=int(st.failed.sum()))
+            bar.set_postfix(active=int(st.active.sum()),
+                            best=f"{np.nanmin(np.where(st.failed, np.nan, st.cost)):.4g}")
 
+    roots = None
+    prev = None
     try:
-        if state.stage == "adam":
-            state = adam(objective, state, settings["adam_iterations"], settings["adam_lr"],
-                         callback=checkpoint)
-            write_text(ckpt, json.dumps({"fingerprint": fp, "state": state.to_dict()}))
-        if state.stage == "lbfgs":
-            state = lbfgs(objective, state, settings["lbfgs_iterations"], ftol=settings["ftol"],
-                          gtol=settings["gtol"], callback=checkpoint)
-            write_text(ckpt, json.dumps({"fingerprint": fp, "state": state.to_dict()}))
+        for pass_no in range(start_pass, passes):
+            if state is None:
+                u_start = u0 if pass_no == 0 else prev.u[roots]
+                state, r, J = lm.start(problem, u_start)
+                checkpoint(state, pass_no)
+            state, r, J = lm.levenberg_marquardt(problem, state, r, J,
+                                                 callback=lambda st, p=pass_no: checkpoint(st, p),
+                                                 **kw)
+            if pass_no + 1 < passes:
+                # weight the data by what the residuals of the best fit show (MAP, pass 2)
+                prev = state
+                roots = np.flatnonzero(~prev.failed & (prev.merged < 0))
+                best = int(np.nanargmin(np.where(state.failed, np.nan, state.cost)))
+                nd = problem.n_data
+                rd = r[best, :nd] / np.sqrt(problem.data_weight)
+                n_eff, n, _ = effective_size(_split_rows(problem, rd))
+                s2 = float(np.sum(rd ** 2)) / max(n - space.size, 1)
+                problem.data_weight = (n_eff / max(n, 1)) / max(s2, 1e-300)
+                log(f"MAP: data weight N_eff/(N s^2) = {problem.data_weight:.3g} "
+                    f"(N_eff {n_eff:.0f} of {n:.0f}, s^2 {s2:.3g}); refitting the "
+                    f"{roots.size} distinct optima")
+                state = None
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
         raise SebcalError(f"interrupted: the last complete iteration is saved in {ckpt}; "
                           "continue with --resume") from None
     finally:
         if bar is not None:
             bar.close()
+    nd = problem.n_data
+    w = problem.data_weight
+    loss = np.sum(r[:, :nd] ** 2, axis=1) / w / nd
+    loss[state.failed] = np.nan
+    Jd = J[:, :nd] / np.sqrt(w)
+    Jp = J[:, nd:]
+    A_data = np.einsum("bnp,bnq->bpq", np.nan_to_num(Jd), np.nan_to_num(Jd))
+    A_prior = np.einsum("bnp,bnq->bpq", np.nan_to_num(Jp), np.nan_to_num(Jp))
+    u, failed, reason = state.u, state.failed, list(state.reason)
+    if roots is not None:
+        # every original start ends where the optimum it reached in pass 1 ended in pass 2
+        where = {int(a): k for k, a in enumerate(roots)}
+        B = len(prev.u)
+        idx = np.zeros(B, dtype=int)
+        bad = prev.failed.copy()
+        for b in range(B):
+            a = b
+            while prev.merged[a] >= 0:
+                a = int(prev.merged[a])
+            if a in where:
+                idx[b] = where[a]
+            else:
+                bad[b] = True
+        u, loss, A_data, A_prior = u[idx], loss[idx], A_data[idx], A_prior[idx]
+        failed = bad | state.failed[idx]
+        reason = [(prev.reason[b] if bad[b] else
+                   f"pass 1: {prev.reason[b]}; MAP pass: {state.reason[idx[b]]}")
+                  for b in range(B)]
+    counts = {"method": "lm", "iterations": state.iteration, "evaluations": state.evaluations,
+              "runs": state.runs, "data_weight": w, "passes": passes}
+    return u, loss, failed, list(reason), A_data, A_prior, counts
 
+
+def _split_rows(problem, rd: np.ndarray) -> list[np.ndarray]:
+    """Data rows of one start split back into per-series arrays over the levels."""
+    out = []
+    k = 0
+    for sel in problem._sel:
+        m = int(sel.sum())
+        full = np.full(sel.size, np.nan)
+        full[sel] = rd[k:k + m]
+        out.append(full)
+        k += m
+    return out
+
+
+# ============================================================================ torch
+
+
+def _run_torch(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, progress, log):
+    import torch
+
+    from .objective import Objective
+    from .optimize import OptimState, adam, hessian, lbfgs
+
+    if prs:
+        raise ConfigError("[calibration] method = \"adam_lbfgs\" has no priors; use method = "
+                          "\"lm\" for a MAP fit")
+    objective = Objective(config.spec, forcing, obs, win.calibration, space)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    fp = _fingerprint(config, settings)
+    state = OptimState(u0, np.full(len(u0), np.nan), np.zeros(len(u0), bool),
+                       np.zeros(len(u0), bool))
+    if resume:
+        saved = _load_checkpoint(ckpt, fp)
+        if saved is not None:
+            state = OptimState.from_dict(saved["state"])
+            log(f"resuming from {ckpt}: stage {state.stage}, iteration {state.iteration}")
+    total = settings["adam_iterations"] + settings["lbfgs_iterations"]
+    bar = _bar(progress, total, "calibrating")
+    if bar is not None:
+        bar.update(min(state.iteration + (settings["adam_iterations"]
+                                          if state.stage != "adam" else 0), total))
+
+    def checkpoint(st: OptimState) -> None:
+        write_text(ckpt, json.dumps({"fingerprint": fp, "state": st.to_dict()}))
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        if state.stage == "adam":
+            state = adam(objective, state, settings["adam_iterations"], settings["adam_lr"],
+                         callback=checkpoint)
+        if state.stage == "lbfgs":
+            state = lbfgs(objective, state, settings["lbfgs_iterations"], ftol=settings["ftol"],
+                          gtol=settings["gtol"], callback=checkpoint)
+    except KeyboardInterrupt:
+        raise SebcalError(f"interrupted: the last complete iteration is saved in {ckpt}; "
+                          "continue with --resume") from None
+    finally:
+        if bar is not None:
+            bar.close()
     ok = ~state.failed & np.isfinite(state.loss)
-    if not ok.any():
-        raise SebcalError("every start failed (the loss became NaN or infinite): check the "
-                          "observations, their sigma and the prior ranges")
-    best = int(np.nanargmin(np.where(ok, state.loss, np.nan)))
-    phys_all = space.to_phys_np(state.u)
-    phys_best = {k: float(v[best]) for k, v in phys_all.items()}
+    best = int(np.nanargmin(np.where(ok, state.loss, np.nan))) if ok.any() else 0
     H = hessian(objective, state.u[best:best + 1])[0]
-    lap = laplace(space, phys_best, H, float(state.loss[best]), objective.n_terms)
-    finals = [{k: float(v[b]) for k, v in phys_all.items()} for b in range(len(state.u))]
-    ident = identifiability(space, phys_best, lap, [f for f, g in zip(finals, ok) if g],
-                            [float(x) for x, g in zip(state.loss, ok) if g])
+    A_data = H * objective.n_terms / 2.0
+    A_prior = np.zeros_like(A_data)
+    counts = {"method": "adam_lbfgs", "iterations": state.iteration}
+    return state.u, state.loss, state.failed, list(state.reason), A_data, A_prior, counts
 
-    from .report import write_outputs
 
-    params = write_outputs(out_dir, config, settings, space, obs, win, forcing, state, drawn,
-                           phys_best, lap, ident, figures=figures,
-                           elapsed=time.perf_counter() - t_start)
+# ============================================================================ baseline
+
+
+def _baseline(fit: StageFit, ckpt: Path, *, progress: bool, log) -> dict | None:
+    """Fit the published model (h_eff, paper longwave, Dirichlet bottom, one soil) to the same
+    observations, for the skill table "beside the published model"."""
+    config = fit.config
+    if config.spec.node_depths[0] != 0.0:
+        return None
+    d = config.to_dict()
+    labels = {o.label: o for o in fit.observations}
+    d["physics"] = {"wind_min": d.get("physics", {}).get("wind_min", 1.0)}
+    d["soil"] = {}
+    d.pop("soil")
+    p0 = config.full_params()
+    split = any(o.variable in ("Qh", "Qle") for o in labels.values())
+    free = ["h", "beta", "lambda", "C", "T_b"] if split else ["h_eff", "lambda", "C", "T_b"]
+    params = {"alpha": p0.get("alpha", 0.2), "eps": p0.get("eps", 0.95),
+              "lambda": 0.8, "C": 2.2e6, "T_b": 293.0}
+    if split:
+        params.update(h=15.0, beta=1.5)
+    else:
+        params["h_eff"] = 25.0
+    d["parameters"] = params
+    cal = {k: v for k, v in d["calibration"].items() if k not in ("stages", "baseline",
+                                                                   "published", "prior")}
+    cal.update(free=free, start_range={}, bounds={}, method="lm")
+    d["calibration"] = cal
+    d["initial"] = {"kind": "uniform"}
+    d["forcing"] = {k: v for k, v in d["forcing"].items()
+                    if k not in ("soil_moisture", "top", "bottom")}
+    d["observations"] = {k: o for k, o in d["observations"].items()
+                         if labels[k].variable not in ("Qg",) or not labels[k].depth}
+    try:
+        cfg = parse_config(d, path=config.path)
+    except ConfigError as exc:
+        log(f"baseline (published model) skipped: {exc}")
+        return None
+    log("baseline: the published model on the same observations")
+    bf = _fit_stage(cfg, calibration_settings(cfg), ckpt, resume=False, progress=progress,
+                    log=log)
     if ckpt.exists():
         ckpt.unlink()
-    nf = int(state.failed.sum())
-    if nf:
-        log(f"{nf} of {len(state.u)} starts failed (loss NaN/inf) and were dropped")
-    return CalibrationResult(out_dir, params, phys_best, nf)
+    return {"free": free, "parameters": {k: _num(v) for k, v in bf.phys_best.items()},
+            "metrics": bf.metrics, "verdict": bf.counts["verdict"]["status"]}
 
 
-__all__ = ["calibrate", "CalibrationResult", "calibration_settings", "SCHEMA_VERSION"]
+def _num(x):
+    return float(x) if np.isfinite(x) else None
+
+
+# ============================================================================ helpers
+
+
+def _fingerprint(config: RunConfig, settings: Mapping[str, Any]) -> str:
+    d = config.to_dict()
+    d["calibration"] = dict(settings)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _load_checkpoint(ckpt: Path, fp: str) -> dict | None:
+    if not ckpt.exists():
+        raise SebcalError(f"--resume: no checkpoint at {ckpt}; run without --resume first")
+    try:
+        saved = json.loads(ckpt.read_text())
+    except (OSError, ValueError) as exc:
+        raise SebcalError(f"--resume: the checkpoint {ckpt} is unreadable ({exc}); remove it "
+                          "and run without --resume") from None
+    if not isinstance(saved, dict) or saved.get("fingerprint") != fp:
+        raise SebcalError(f"--resume: {ckpt} belongs to a different configuration or settings; "
+                          "remove it or run without --resume")
+    return saved
+
+
+def _bar(progress: bool, total: int, desc: str):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    # disable=None: a bar on a terminal, nothing in a log file or CI
+    return tqdm(total=total, desc=desc, unit="it", leave=False, disable=None, mininterval=0.5)
+
+
+__all__ = ["calibrate", "CalibrationResult", "calibration_settings", "SCHEMA_VERSION",
+           "StageFit"]

@@ -69,8 +69,11 @@ class Coordinate:
     def to_p(self, u):
         xc, w = self.affine
         glo, ghi = float(self.g(self.bounds[0])), float(self.g(self.bounds[1]))
-        lib = torch if isinstance(u, torch.Tensor) else np
-        q = 1.0 / (1.0 + lib.exp(-(xc + w * u)))
+        if isinstance(u, torch.Tensor):
+            q = torch.sigmoid(xc + w * u)
+        else:
+            with np.errstate(over="ignore"):          # exp(large) = inf gives q = 0 exactly
+                q = 1.0 / (1.0 + np.exp(-(xc + w * np.asarray(u))))
         return self.g_inv(glo + (ghi - glo) * q)
 
     def dp_du(self, p):
