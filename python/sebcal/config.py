@@ -378,9 +378,9 @@ class CalibrationTable(_Table):
     max_iterations: int = _f(100, "", "most Levenberg-Marquardt iterations per start", ge=1)
     xtol: float = _f(1e-10, "", "Levenberg-Marquardt stops a start when its step is below "
                      "this (relative)", gt=0)
-    prior: dict[str, PriorTable | Literal["literature", "texture"]] = _f(
+    prior: dict[str, PriorTable | Literal["literature", "texture", "moisture"]] = _f(
         {}, "", "priors of free parameters (MAP estimate): {median, factor}, {mean, sd}, "
-        "\"literature\" or \"texture\"")
+        "\"literature\", \"texture\" or \"moisture\" (heat capacity from soil moisture)")
     stages: list[StageTable] | None = _f(None, "", "a staged calibration (e.g. soil first, then "
                                          "the surface with the soil fixed)")
     baseline: bool = _f(False, "", "also fit the published model (h_eff, beta, lambda, C, T_b) "
@@ -1081,7 +1081,8 @@ def _finish_soil(ctx: _Ctx, t: dict, tables: dict) -> dict:
 _SITE_FILE_KEYS = {"latitude": "latitude", "longitude": "longitude",
                    "measurement_height_above_ground": "measurement_height",
                    "displacement_height": "displacement_height",
-                   "topsoil_sand_fraction": "sand_fraction", "topsoil_clay_fraction": "clay_fraction",
+                   "topsoil_sand_fraction": "sand_fraction",
+                   "topsoil_clay_fraction": "clay_fraction",
                    "topsoil_bulk_density": "bulk_density"}
 
 

@@ -14,8 +14,9 @@ Identifiability. The eigenvectors of H_L in u (each parameter's prior range has 
 are the directions the data constrain well (large eigenvalue) or poorly (small eigenvalue). A
 direction is reported as poorly constrained when its eigenvalue is below ``rel_tol`` (1e-4)
 times the largest, i.e. it is known at least 100 times less well (in standard error) than the
-best-determined combination; a parameter is reported when its standard error exceeds
-``max_rel_std`` (5 %) of its value, with its strongest correlation. Each such direction is
+best-determined combination; a parameter is "weakly determined" when its standard error
+exceeds ``max_rel_std`` (25 %) of its value, and its error is mentioned above 5 %, with its
+strongest correlation. Each such direction is
 named in physical terms (e.g. "lambda and C move together: only lambda/C is constrained").
 The multi-start spread is compared: starts that end with fits as good as the best (loss
 within 1 %) but differ in a parameter by more than 1 % confirm a valley in the loss.
@@ -108,11 +109,12 @@ def laplace_gn(space: Space, phys_best: Mapping[str, float], A_data: np.ndarray,
         the dict of :func:`laplace`, plus ``data_share`` (label -> share of the precision of
         each coordinate that comes from the data, 0..1) and ``inflation`` (sqrt(N/N_eff)).
     """
-    P = space.size
     w = (n_eff / max(n_terms, 1)) / max(s2, 1e-300)
     A = w * np.asarray(A_data) + np.asarray(A_prior)
-    evals, evecs = np.linalg.eigh(w * np.asarray(A_data) + 0.0)
+    # the eigen-directions of the posterior precision: what data and priors together
+    # determine (without priors, what the data determine)
     evals_all, evecs_all = np.linalg.eigh(A)
+    evals, evecs = evals_all, evecs_all
     good = evals_all > 1e-14 * max(evals_all.max(), 1e-300)
     inv = (evecs_all[:, good] / evals_all[good]) @ evecs_all[:, good].T
     d = space.dphys_du({k: np.array([v]) for k, v in phys_best.items()})[0]
@@ -130,9 +132,8 @@ def laplace_gn(space: Space, phys_best: Mapping[str, float], A_data: np.ndarray,
     np.fill_diagonal(corr, 1.0)
     dd = np.diag(w * np.asarray(A_data))
     dp = np.diag(np.asarray(A_prior))
-    share = {name: float(dd[k] / (dd[k] + dp[k])) if dd[k] + dp[k] > 0 else 0.0
+    share = {name: float(dd[k] / (dd[k] + dp[k])) if dp[k] > 0 else 1.0
              for k, name in enumerate(space.free)}
-    del P
     return {"std": std, "correlation": corr.tolist(), "s2": float(s2),
             "eigenvalues": evals.tolist(), "eigenvectors": evecs.tolist(),
             "cov_u": inv.tolist(), "data_share": share, "n_eff": float(n_eff),
@@ -155,6 +156,8 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
         return f"{involved[0]} is poorly constrained by these observations"
     a, b = names[0], names[1]
     ra, rb = rel[order[0]], rel[order[1]]
+    if rb == 0 or not np.isfinite(ra / rb):
+        return f"{a} is poorly constrained by these observations"
     expo = -ra / rb              # invariant along v: ln a - (ra/rb) ln b  ->  a * b^expo
     same = ra * rb > 0
     move = "move together" if same else "trade off (one up, the other down)"
@@ -181,7 +184,8 @@ def plausible(coord) -> tuple[float, float]:
 
 def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
                     starts_final: Sequence[Mapping[str, float]], starts_loss: Sequence[float],
-                    *, rel_tol: float = 1e-4, max_rel_std: float = 0.05) -> dict:
+                    *, rel_tol: float = 1e-4, max_rel_std: float = 0.25,
+                    note_rel_std: float = 0.05) -> dict:
     """What the data determine: per coordinate "identifiable", "weakly determined" or "not
     identifiable", with findings in physical words.
 
@@ -189,8 +193,8 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
       below rel_tol of the largest (named as the combination that is constrained), its
       standard error is undefined, or starts that fit as well as the best (loss within 1 %)
       disagree by more than 1 % in it (a valley);
-    * weakly determined: its standard error exceeds max_rel_std of its value;
-    * identifiable otherwise.
+    * weakly determined: its standard error exceeds max_rel_std (25 %) of its value;
+    * identifiable otherwise (a standard error above note_rel_std, 5 %, is mentioned).
 
     Plausibility is not judged here (it is part of the verdict).
     """
@@ -225,8 +229,9 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
             status[name] = "not identifiable"
             continue
         rel = std / abs(phys_best[name]) if phys_best[name] else float("inf")
-        if rel > max_rel_std and status[name] == "identifiable":
-            status[name] = "weakly determined"
+        if rel > note_rel_std and status[name] == "identifiable":
+            if rel > max_rel_std:
+                status[name] = "weakly determined"
             others = [(abs(corr[k, j]), j) for j in range(len(space.free))
                       if j != k and np.isfinite(corr[k, j])]
             note = ""
@@ -234,8 +239,9 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
                 r, j = max(others)
                 if r > 0.9:
                     note = f"; strongly correlated with {space.free[j]} (r = {corr[k, j]:+.2f})"
-            findings.append(f"{name} is weakly determined: standard error {rel * 100:.1f} % of "
-                            f"its value{note}")
+            what = "is weakly determined" if rel > max_rel_std else "is determined to"
+            findings.append(f"{name} {what}: standard error {rel * 100:.1f} % of its value"
+                            f"{note}")
     losses = np.array(starts_loss, dtype=float)
     ok = np.isfinite(losses)
     spread_note = {}
@@ -267,7 +273,9 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
         summary = (f"every free parameter is identifiable; {n_weak} of them only to more than "
                    f"{max_rel_std * 100:g} % (one standard error)")
     else:
-        summary = ("every free parameter is identifiable, to within "
-                   f"{max_rel_std * 100:g} % (one standard error)")
+        worst = max((lap["std"][n] / abs(phys_best[n]) for n in space.free
+                     if lap["std"][n] is not None and phys_best[n]), default=0.0)
+        summary = ("every free parameter is identifiable, the least well to "
+                   f"{worst * 100:.2g} % (one standard error)")
     return {"ok": n_bad == 0, "summary": summary, "status": status, "findings": findings,
             "directions": directions, "multistart_spread": spread_note}

@@ -11,6 +11,10 @@ Where a prior comes from:
 
 * given in the config: ``lambda = {median = 0.8, factor = 1.5}`` or ``T_b = {mean = 293, sd = 3}``;
 * ``"literature"``: the vocabulary's plausible range (docs/parameters.md) as the central 95 %;
+* ``"moisture"`` (heat capacities only): C = (1 - porosity) C_solids + theta c_water at the
+  mean observed soil moisture theta (de Vries 1963), with C_solids = 2.0e6 +- 0.15e6 J m-3
+  K-1 (mineral soils; CLM5's csol of sand and clay are 2.128e6 and 2.385e6) and the porosity
+  from texture, else 0.40 +- 0.08; the spread propagates both;
 * ``"texture"``: the site's soil texture ([site] sand_fraction, clay_fraction, bulk_density)
   through the pedotransfer functions CLM5 uses (SoilStateInitTimeConstMod: porosity
   0.489 - 0.00126 %sand, or 1 - rho_b/2700 with a bulk density; solids conductivity
@@ -125,6 +129,31 @@ def texture_values(site: Mapping[str, Any], theta_mean: float | None) -> dict[st
     return out
 
 
+def moisture_prior(name: str, site: Mapping[str, Any] | None, theta_mean: float | None
+                   ) -> Prior:
+    """The heat capacity prior from the observed soil moisture (see the module docstring)."""
+    if name not in ("C", "C_dry"):
+        raise ConfigError(f"[calibration.prior] {name} = \"moisture\": only heat capacities (C, "
+                          "C_dry) have a moisture-based prior")
+    if theta_mean is None and name == "C":
+        raise ConfigError("[calibration.prior] C = \"moisture\" needs observed soil moisture: "
+                          "give [forcing.soil_moisture] (names, depths)")
+    cs, sd_cs = 2.0e6, 0.15e6
+    try:
+        phi = texture_values(site or {}, None)["porosity"]
+        sd_phi = 0.05
+        how = "porosity from texture"
+    except ConfigError:
+        phi, sd_phi = 0.40, 0.08
+        how = "porosity 0.40 +- 0.08"
+    theta = float(theta_mean or 0.0) if name == "C" else 0.0
+    c = (1 - phi) * cs + theta * 4.188e6
+    sd = math.hypot((1 - phi) * sd_cs, cs * sd_phi)
+    src = (f"soil moisture: (1 - porosity) C_solids + {theta:.3f} c_water, {how}"
+           if name == "C" else f"(1 - porosity) C_solids, {how}")
+    return Prior(name, "lognormal", math.log(c), sd / c, src)
+
+
 def build(table: Mapping[str, Any] | None, free: list[str], site: Mapping[str, Any] | None,
           theta_mean: float | None = None) -> dict[str, Prior]:
     """Priors of the free parameters named in ``[calibration.prior]``.
@@ -141,6 +170,8 @@ def build(table: Mapping[str, Any] | None, free: list[str], site: Mapping[str, A
                               f"free = {free}); a prior only applies to a fitted parameter")
         if spec == "literature":
             out[name] = literature(name)
+        elif spec == "moisture":
+            out[name] = moisture_prior(name, site, theta_mean)
         elif spec == "texture":
             if tex is None:
                 tex = texture_values(site or {}, theta_mean)

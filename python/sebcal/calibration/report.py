@@ -300,6 +300,25 @@ def _fmt(x: Any, unit: str = "") -> str:
     return f"{x:.4g}" if ax == 0 or 1e-3 <= ax < 1e5 else f"{x:.4e}"
 
 
+def _skill_table(mets: dict, base: dict | None) -> list[str]:
+    head = "| window | observation | RMSE | bias | r | n | unit |"
+    sep = "|---|---|---|---|---|---|---|"
+    if base:
+        head += " RMSE, published model |"
+        sep += "---|"
+    lines = [head + " |", sep + "---|"]
+    for window in ("calibration", "evaluation"):
+        for name, m in mets[window].items():
+            row = (f"| {window} | {name} | {_fmt(m['rmse'])} | {_fmt(m['bias'])} | "
+                   f"{_fmt(m['r'])} | {m['n']} | {m['unit']} | ")
+            if base:
+                bm = base["metrics"].get(window, {}).get(name)
+                row += f"{_fmt(bm['rmse']) if bm else '–'} | "
+            role = m.get("role") or ("fitted" if m.get("fitted") else "evaluated only")
+            lines.append(row + f"{role} |")
+    return lines
+
+
 def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
     fit = result["fit"]
     lines = ["# sebcal calibration report", ""]
@@ -396,21 +415,11 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
               + (" The published model (h_eff, no latent heat flux model, uniform soil, "
                  f"{', '.join(base['free'])} fitted to the same observations) beside."
                  if base else ""), ""]
-    head = "| window | observation | RMSE | bias | r | n | unit | |"
-    sep = "|---|---|---|---|---|---|---|---|"
-    if base:
-        head = head[:-3] + " RMSE, published model | |"
-        sep += "---|"
-    lines += [head, sep]
-    for window in ("calibration", "evaluation"):
-        for name, m in result["metrics"][window].items():
-            row = (f"| {window} | {name} | {_fmt(m['rmse'])} | {_fmt(m['bias'])} | "
-                   f"{_fmt(m['r'])} | {m['n']} | {m['unit']} | ")
-            if base:
-                bm = base["metrics"].get(window, {}).get(name)
-                row += f"{_fmt(bm['rmse']) if bm else '–'} | "
-            row += f"{'fitted' if m.get('fitted') else 'evaluated only'} |"
-            lines.append(row)
+    lines += _skill_table(result["metrics"], base)
+    for st in (result.get("stages") or [])[:-1]:
+        lines += ["", f"Stage '{st['name']}' ({', '.join(st['free'])} fitted; its own column "
+                  "and boundaries):", ""]
+        lines += _skill_table(st["metrics"], None)
     if result.get("closure"):
         c = result["closure"]
         lines += ["", f"Energy-balance closure of the observations, (H + LE)/(Rn - G) over "

@@ -253,6 +253,7 @@ def _stage_config(config: RunConfig, settings: Mapping, stage: Mapping,
         d["observations"] = {k: {**o, "fit": k in stage["fit"]}
                              for k, o in d.get("observations", {}).items()}
     d = _drop_unused_parameters(d)
+    d = _drop_unobservable(d)
     try:
         return parse_config(d, path=config.path)
     except ConfigError as exc:
@@ -275,6 +276,26 @@ def _drop_unused_parameters(d: dict) -> dict:
                                                                                   "T_init"):
             params[k] = v
     d["parameters"] = params
+    return d
+
+
+def _drop_unobservable(d: dict) -> dict:
+    """Observations a stage's model cannot produce are left out of that stage: surface fluxes
+    without a surface energy balance, depths above the top of the column."""
+    top = d.get("physics", {}).get("top", "seb")
+    g = d.get("grid", {})
+    z0 = g["node_depths"][0] if g.get("node_depths") else g.get("top_depth", 0.0)
+    keep = {}
+    for k, o in d.get("observations", {}).items():
+        depth = o.get("depth")
+        if depth is not None and depth < z0 - 1e-12:
+            continue
+        if top != "seb" and o["variable"] not in ("SoilTemp", "AvgSurfT", "Qg"):
+            continue
+        if top == "flux" and o["variable"] == "Qg" and (depth or 0.0) <= z0:
+            continue
+        keep[k] = o
+    d["observations"] = keep
     return d
 
 
@@ -323,8 +344,8 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path, *, resume: bool,
         raise ConfigError(f"{config.path or 'config'}: [calibration] free has T_init, which needs "
                           f"[initial] kind = \"uniform\" (got \"{config.init}\"): a spin-up or a "
                           "given profile already sets the initial state")
-    theta = forcing.theta_at(config.spec.node_depths, config.spec.options)
-    theta_mean = None if theta is None else float(np.mean(theta[0]))
+    sm = forcing.soil_moisture
+    theta_mean = None if sm is None else float(np.mean(sm.at_nodes(config.spec.node_depths)))
     prior_table = settings.get("prior") or {}
     prs = priors_mod.build(prior_table, list(settings["free"]), config.site, theta_mean)
     drawn = space.draw(settings["starts"], settings["seed"])
@@ -383,6 +404,9 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
                 continue
             mets[wname][key] = {**metrics(vals[o.label], o.values, mask), "unit": o.units,
                                 "fitted": o.fit, "sigma": o.sigma}
+            role = _boundary_role(config, o)
+            if role:
+                mets[wname][key]["role"] = role
     fit.metrics = mets
     entries = parameter_entries(space, fit.params, fit.phys_best, fit.lap["std"],
                                 config.options, _constrained(fit.lap))
@@ -390,6 +414,18 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
     fit.counts["closure"] = closure
     fit.counts["verdict"] = assess(entries, fit.ident, mets, fit.lap, closure)
     fit.counts["entries"] = entries
+
+
+def _boundary_role(config: RunConfig, o) -> str | None:
+    """'prescribed top' / 'prescribed bottom' for a soil temperature the model is given."""
+    if o.variable != "SoilTemp":
+        return None
+    z = config.spec.node_depths
+    if config.options["top"] == "temperature" and abs(o.depth - z[0]) < 1e-9:
+        return "prescribed (top boundary)"
+    if config.options["bottom"] in ("series",) and abs(o.depth - z[-1]) < 1e-9:
+        return "prescribed (bottom boundary)"
+    return None
 
 
 def _constrained(lap: Mapping) -> dict[str, str]:

@@ -115,7 +115,7 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
         reasons.append((CAVEATS, f"not identifiable from these observations: {', '.join(bad)}"
                         + (f" ({combos[0]})" if combos else "")))
     if weak:
-        reasons.append((CAVEATS, f"weakly determined (standard error above 5 %): "
+        reasons.append((CAVEATS, f"weakly determined (standard error above 25 %): "
                         f"{', '.join(weak)}"))
     if by_prior:
         notes.append(f"the prior rather than the data determines {', '.join(by_prior)} (less "
@@ -123,6 +123,8 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
     cal, ev = metrics.get("calibration", {}), metrics.get("evaluation", {})
     for obs, m in ev.items():
         c = cal.get(obs)
+        if m.get("role"):
+            continue
         if not c or not m.get("n") or not c.get("n") or not np.isfinite(m.get("rmse", np.nan)):
             continue
         ratio = m["rmse"] / max(c["rmse"], 1e-12)

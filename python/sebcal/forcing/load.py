@@ -123,7 +123,7 @@ def _sub_table(spec: Mapping[str, Any], sub: Mapping[str, Any]) -> tuple[Table, 
 def _boundaries(forcing: Forcing, spec, start, nt, dt, options) -> Forcing:
     changes: dict[str, Any] = {}
     sm = spec.get("soil_moisture")
-    if isinstance(sm, Mapping) and soil_moisture_needed(options):
+    if isinstance(sm, Mapping):          # read when given (also for moisture-based priors)
         names = list(sm.get("names") or [])
         depths = list(sm.get("depths") or [])
         if not names or len(names) != len(depths):
