@@ -26,7 +26,7 @@ def wp_params_dict() -> dict:
     """A realistic West Phoenix params.json (values set by hand, config of the example)."""
     from sebcal.config import load_config
 
-    cfg = load_config(ROOT / "examples" / "west_phoenix.toml")
+    cfg = load_config(ROOT / "examples" / "west_phoenix_published.toml")
     d = cfg.to_dict()
     p = {"alpha": (0.172, None, "1"), "eps": (0.95, None, "1"),
          "lambda": (0.826, 0.04, "W m-1 K-1"), "C": (C_WP, 7e4, "J m-3 K-1"),

@@ -223,7 +223,7 @@ def test_one_depth_synthetic_flags_lambda_and_C(tmp_path):
 
 @pytest.mark.slow
 def test_west_phoenix_calibration_small(tmp_path):
-    cfg = _small(EX / "west_phoenix.toml", tmp_path, starts=4)
+    cfg = _small(EX / "west_phoenix_published.toml", tmp_path, starts=4)
     res = calibrate(cfg, tmp_path / "out", progress=False, figures=False)
     p = res.params
     for k in ("h_eff", "lambda", "C", "T_b"):

@@ -1303,8 +1303,12 @@ def _finish_observations(ctx: _Ctx, t: dict, tables: dict) -> dict:
         o = {**{k: f.default for k, f in ObservationTable.model_fields.items()
                 if not f.is_required() and f.default is not None}, **o}
         v = o["variable"]
-        if v == "SoilTemp" and o.get("depth") is None:
-            raise ctx.error(where, "depth", "SoilTemp needs a depth [m]")
+        suffix = Path(o["file"]).suffix.lower()
+        netcdf = o.get("kind") == "netcdf" or (not o.get("kind") and suffix in (".nc", ".nc4",
+                                                                                ".cdf"))
+        if v == "SoilTemp" and o.get("depth") is None and not netcdf:
+            raise ctx.error(where, "depth", "SoilTemp needs a depth [m] (a NetCDF file may "
+                            "state it in the variable's depth attribute)")
         if o.get("depth") is not None and not (z[0] - 1e-12 <= o["depth"] <= z[-1] + 1e-12):
             raise ctx.error(where, "depth", f"{o['depth']!r} must be a number of metres within "
                             f"the column [{z[0]:g}, {z[-1]:g}]")

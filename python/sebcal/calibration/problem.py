@@ -105,9 +105,10 @@ class Problem:
         self.probes = np.array(sorted(set(probes)), dtype=np.int64)
         self._where = {int(p): k for k, p in enumerate(self.probes)}
         self.set_mask(mask)
-        self._prior_coords = [(k, self.priors.get(c.label) or self.priors.get(c.name))
-                              for k, c in enumerate(space.coords)
-                              if (self.priors.get(c.label) or self.priors.get(c.name))]
+        self._all_prior_coords = [(k, self.priors.get(c.label) or self.priors.get(c.name))
+                                  for k, c in enumerate(space.coords)
+                                  if (self.priors.get(c.label) or self.priors.get(c.name))]
+        self.use_priors = True
 
     # ------------------------------------------------------------------ set-up
     def set_mask(self, mask: np.ndarray) -> None:
@@ -118,6 +119,10 @@ class Problem:
         if self.n_data == 0:
             raise ConfigError("the calibration window holds no observed value of the fitted "
                               "observations; widen the window or check the observation files")
+
+    @property
+    def _prior_coords(self) -> list:
+        return self._all_prior_coords if self.use_priors else []
 
     @property
     def n_prior(self) -> int:

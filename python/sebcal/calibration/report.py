@@ -415,6 +415,10 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
               + (" The published model (h_eff, no latent heat flux model, uniform soil, "
                  f"{', '.join(base['free'])} fitted to the same observations) beside."
                  if base else ""), ""]
+    if base:
+        vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in base["parameters"].items())
+        lines += [f"The published model fitted to the same observations: {vals} (its verdict: "
+                  f"{base['verdict']}).", ""]
     lines += _skill_table(result["metrics"], base)
     for st in (result.get("stages") or [])[:-1]:
         lines += ["", f"Stage '{st['name']}' ({', '.join(st['free'])} fitted; its own column "

@@ -412,7 +412,15 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
                                 config.options, _constrained(fit.lap))
     closure = closure_of(obs, win.calibration | win.evaluation)
     fit.counts["closure"] = closure
-    fit.counts["verdict"] = assess(entries, fit.ident, mets, fit.lap, closure)
+    conflict = None
+    do = fit.counts.get("data_only")
+    if do:
+        delta = (ss - do["ss"]) / max(do["s2"], 1e-300) * do["n_eff"] / max(do["n"], 1)
+        conflict = {"delta_chi2": float(delta), "data_only": do["values"],
+                    "with_prior": [c.label for c in space.coords
+                                   if c.label in fit.priors or c.name in fit.priors]}
+        fit.counts["prior_data_conflict"] = conflict
+    fit.counts["verdict"] = assess(entries, fit.ident, mets, fit.lap, closure, conflict)
     fit.counts["entries"] = entries
 
 
@@ -450,27 +458,38 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
     saved = _load_checkpoint(ckpt, fp) if resume else None
     state = r = J = None
     start_pass = 0
+    prev_saved = data_only_saved = None
     if saved is not None:
         start_pass = saved["pass"]
         problem.data_weight = saved["data_weight"]
+        problem.use_priors = start_pass == passes - 1
         state = lm.LMState.from_dict(saved["state"])
+        if saved.get("prev"):
+            prev_saved = lm.LMState.from_dict(saved["prev"])
+            data_only_saved = saved.get("data_only")
         ev = problem.evaluate(state.u, jac=True)
         r, J = ev.r, ev.J
         log(f"resuming from {ckpt}: pass {start_pass + 1}, iteration {state.iteration}")
 
+    prev = prev_saved
+    data_only = data_only_saved
+    roots = None if prev is None else np.flatnonzero(~prev.failed & (prev.merged < 0))
+
     def checkpoint(st, pass_no):
         write_text(ckpt, json.dumps({"fingerprint": fp, "pass": pass_no,
                                      "data_weight": problem.data_weight,
-                                     "state": st.to_dict()}))
+                                     "state": st.to_dict(),
+                                     "prev": None if prev is None else prev.to_dict(),
+                                     "data_only": data_only}))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(active=int(st.active.sum()),
                             best=f"{np.nanmin(np.where(st.failed, np.nan, st.cost)):.4g}")
 
-    roots = None
-    prev = None
     try:
         for pass_no in range(start_pass, passes):
+            # with priors: pass 0 fits the data alone, pass 1 the MAP estimate
+            problem.use_priors = pass_no == passes - 1
             if state is None:
                 u_start = u0 if pass_no == 0 else prev.u[roots]
                 state, r, J = lm.start(problem, u_start)
@@ -479,18 +498,22 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
                                                  callback=lambda st, p=pass_no: checkpoint(st, p),
                                                  **kw)
             if pass_no + 1 < passes:
-                # weight the data by what the residuals of the best fit show (MAP, pass 2)
+                # weight the data by what the residuals of the best fit show
                 prev = state
                 roots = np.flatnonzero(~prev.failed & (prev.merged < 0))
                 best = int(np.nanargmin(np.where(state.failed, np.nan, state.cost)))
                 nd = problem.n_data
                 rd = r[best, :nd] / np.sqrt(problem.data_weight)
                 n_eff, n, _ = effective_size(_split_rows(problem, rd))
-                s2 = float(np.sum(rd ** 2)) / max(n - space.size, 1)
+                ss = float(np.sum(rd ** 2))
+                s2 = ss / max(n - space.size, 1)
+                data_only = {"ss": ss, "s2": s2, "n_eff": n_eff, "n": n,
+                             "values": {k: float(v[best])
+                                        for k, v in space.to_phys_np(state.u).items()}}
                 problem.data_weight = (n_eff / max(n, 1)) / max(s2, 1e-300)
                 log(f"MAP: data weight N_eff/(N s^2) = {problem.data_weight:.3g} "
-                    f"(N_eff {n_eff:.0f} of {n:.0f}, s^2 {s2:.3g}); refitting the "
-                    f"{roots.size} distinct optima")
+                    f"(N_eff {n_eff:.0f} of {n:.0f}, s^2 {s2:.3g}); fitting with the priors from "
+                    f"the {roots.size} distinct data-only optima")
                 state = None
     except KeyboardInterrupt:
         raise SebcalError(f"interrupted: the last complete iteration is saved in {ckpt}; "
@@ -528,6 +551,8 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
                   for b in range(B)]
     counts = {"method": "lm", "iterations": state.iteration, "evaluations": state.evaluations,
               "runs": state.runs, "data_weight": w, "passes": passes}
+    if data_only is not None:
+        counts["data_only"] = data_only
     return u, loss, failed, list(reason), A_data, A_prior, counts
 
 

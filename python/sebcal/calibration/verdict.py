@@ -35,6 +35,9 @@ SKILL_WORSE = 2.0
 SKILL_COLLAPSE = 4.0
 #: energy-balance closure (H + LE)/(Rn - G) of the observations outside this range is flagged
 CLOSURE_RANGE = (0.8, 1.2)
+#: a MAP fit whose priors raise the data misfit by more than this (chi-square in effective
+#: independent values, two standard deviations of one degree of freedom) is flagged
+CONFLICT_CHI2 = 4.0
 
 #: what an implausibly high / low value of a parameter usually compensates for
 _HINTS = {
@@ -57,6 +60,12 @@ _HINTS = {
                           "tower is cooler or wetter than the soil column",
     ("r_s", "high"): "evaporation is switched off: the observed latent heat is not explained "
                      "by soil evaporation",
+    ("tau_lw", "low"): "the soil's longwave exchange is cut off: the tower's LWup comes from a "
+                       "canopy, whose own energy balance the soil column does not represent",
+    ("tau_sw", "low"): "almost no sunlight reaches the soil: the tower sees a canopy the soil "
+                       "column does not represent",
+    ("rs_b", "low"): "evaporation does not follow the top soil moisture as the resistance "
+                     "model assumes (evaporation from deeper layers or from plants)",
 }
 
 
@@ -66,7 +75,8 @@ def _range_text(lo: float, hi: float, unit: str) -> str:
 
 def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any],
            metrics: Mapping[str, Mapping[str, Mapping[str, Any]]], lap: Mapping[str, Any],
-           closure: Mapping[str, Any] | None = None) -> dict:
+           closure: Mapping[str, Any] | None = None,
+           conflict: Mapping[str, Any] | None = None) -> dict:
     """The verdict from the calibration's results.
 
     Args:
@@ -75,6 +85,8 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
         metrics: {"calibration": {obs: {rmse, n, unit, fitted}}, "evaluation": {...}}.
         lap: the Laplace result (data_share, inflation, n_eff).
         closure: the observations' energy-balance closure ({ratio, n}) or None.
+        conflict: for a MAP fit, the data-only optimum ({data_only: label -> value}) and
+            what the priors cost the data (delta_chi2, in effective independent values).
 
     Returns:
         {"status", "reasons", "notes", "exit_status"}.
@@ -113,7 +125,9 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
     if bad:
         combos = [f for f in ident.get("findings", []) if "constrained" in f or "valley" in f]
         reasons.append((CAVEATS, f"not identifiable from these observations: {', '.join(bad)}"
-                        + (f" ({combos[0]})" if combos else "")))
+                        + (f" ({combos[0]})" if len(combos) == 1 else
+                           " (the report's Identifiability section names the combinations the "
+                           "data do constrain)")))
     if weak:
         reasons.append((CAVEATS, f"weakly determined (standard error above 25 %): "
                         f"{', '.join(weak)}"))
@@ -146,6 +160,26 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
         else:
             notes.append(f"the observations close the energy balance to {r * 100:.0f} % "
                          "((H + LE)/(Rn - G), daytime)")
+    if conflict:
+        delta = conflict["delta_chi2"]
+        moved = []
+        for name, v in conflict["data_only"].items():
+            if name not in conflict.get("with_prior", conflict["data_only"]):
+                continue
+            base = name.rsplit("_", 1)[0] if name not in parameters else name
+            p = parameters.get(base, {})
+            lo, hi = p.get("plausible") or (-np.inf, np.inf)
+            if not lo <= v <= hi:
+                moved.append(f"{name} = {v:.4g} {p.get('unit', '')}".strip())
+        if delta > CONFLICT_CHI2:
+            reasons.append((CAVEATS, f"the priors and the data disagree: the priors cost the fit "
+                            f"{delta:.1f} (chi-square in independent values, > {CONFLICT_CHI2:g})"
+                            + (f"; the data alone give {', '.join(moved)}, outside the plausible "
+                               "range" if moved else "")))
+        elif moved:
+            notes.append(f"the data alone give {', '.join(moved)} (outside the plausible range); "
+                         f"the priors move it at a cost the data accept (chi-square "
+                         f"{delta:.1f} in independent values)")
     infl = lap.get("inflation")
     if infl and infl > 1.5:
         notes.append(f"the residuals are autocorrelated (model error, not noise): they are worth "
