@@ -81,7 +81,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             raise SebcalError(f"--option {opt!r}: write KEY=VALUE, e.g. --option z_ref=22.1")
         options[key.strip()] = value.strip()
     res = export(args.params, args.host, args.out, template=args.template, force=args.force,
-                 options=options)
+                 options=options, allow_implausible=args.allow_implausible)
     print(f"sebcal export: {args.host} -> {res.path}"
           + (f" (template {res.template}, only sebcal's entries changed)" if res.template
              else ""))
@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--template", default=None,
                    help="your existing host file: only the entries sebcal owns change")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    p.add_argument("--allow-implausible", action="store_true",
+                   help="export a calibration whose verdict is 'not usable for a host'")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="host option, repeatable (e.g. tile=soil, z_ref=22.1, d=3, "
                         "soil_color=4, smcmax=0.439, urban_class=MD, surface=bsoil); "

@@ -161,7 +161,8 @@ class ExportResult:
 
 def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str | os.PathLike,
            template: str | os.PathLike | None = None, force: bool = False,
-           options: Mapping[str, str] | None = None) -> ExportResult:
+           options: Mapping[str, str] | None = None,
+           allow_implausible: bool = False) -> ExportResult:
     """Write the calibrated parameters into a host model's input file.
 
     Args:
@@ -171,6 +172,7 @@ def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str
         template: the user's existing host file; only the entries sebcal owns change.
         force: overwrite an existing ``out``.
         options: host options (:data:`OPTIONS`), as strings.
+        allow_implausible: export a calibration whose verdict is "not usable for a host".
 
     Returns:
         The :class:`ExportResult` (items written, warnings).
@@ -183,6 +185,13 @@ def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str
     """
     host = check_host(host)
     cal = params if isinstance(params, Calibrated) else load_params(params)
+    verdict = cal.verdict or {}
+    if verdict.get("status") == "not usable for a host" and not allow_implausible:
+        reasons = "; ".join(verdict.get("reasons", [])[:3])
+        raise SebcalError(f"the calibration's verdict is 'not usable for a host' ({reasons}); "
+                          "sebcal does not put these values into a host model's file. Fix the "
+                          "calibration (docs/calibration.md), or pass --allow-implausible to "
+                          "export them anyway")
     options = {str(k): str(v) for k, v in (options or {}).items()}
     for k in options:
         if k not in OPTIONS[host]:

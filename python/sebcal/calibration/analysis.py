@@ -106,8 +106,9 @@ def laplace_gn(space: Space, phys_best: Mapping[str, float], A_data: np.ndarray,
     covariance inflated for autocorrelated residuals.
 
     Returns:
-        the dict of :func:`laplace`, plus ``data_share`` (label -> share of the precision of
-        each coordinate that comes from the data, 0..1) and ``inflation`` (sqrt(N/N_eff)).
+        the dict of :func:`laplace`, plus ``data_share`` (label -> the share of its prior's
+        variance that the data remove, 1 - posterior/prior variance; 1 without a prior) and
+        ``inflation`` (sqrt(N/N_eff)).
     """
     w = (n_eff / max(n_terms, 1)) / max(s2, 1e-300)
     A = w * np.asarray(A_data) + np.asarray(A_prior)
@@ -130,9 +131,11 @@ def laplace_gn(space: Space, phys_best: Mapping[str, float], A_data: np.ndarray,
         corr = cov / np.outer(std_v, std_v)
     corr = np.where(np.isfinite(corr), corr, np.nan)
     np.fill_diagonal(corr, 1.0)
-    dd = np.diag(w * np.asarray(A_data))
+    # share of a prior's variance the data remove: 1 - posterior/prior variance (1 without a
+    # prior); below 1/2 the prior, not the data, determines the value
     dp = np.diag(np.asarray(A_prior))
-    share = {name: float(dd[k] / (dd[k] + dp[k])) if dp[k] > 0 else 1.0
+    post = np.diag(inv)
+    share = {name: float(np.clip(1.0 - post[k] * dp[k], 0.0, 1.0)) if dp[k] > 0 else 1.0
              for k, name in enumerate(space.free)}
     return {"std": std, "correlation": corr.tolist(), "s2": float(s2),
             "eigenvalues": evals.tolist(), "eigenvectors": evecs.tolist(),

@@ -102,7 +102,8 @@ def levenberg_marquardt(problem: Problem, state: LMState, r: np.ndarray, J: np.n
         try:
             d = -np.linalg.solve(M, g[..., None])[..., 0]
         except np.linalg.LinAlgError:
-            d = -g / (np.diagonal(M, axis1=1, axis2=2))
+            dm = np.diagonal(M, axis1=1, axis2=2)
+            d = np.where(dm > 0, -g / np.where(dm > 0, dm, 1.0), 0.0)
         pred = -(np.einsum("bp,bp->b", d, g) + 0.5 * np.einsum("bp,bpq,bq->b", d, A, d))
         trial = state.u[act] + d
         ev = problem.evaluate(trial, jac=True)

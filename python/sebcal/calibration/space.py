@@ -69,12 +69,14 @@ class Coordinate:
     def to_p(self, u):
         xc, w = self.affine
         glo, ghi = float(self.g(self.bounds[0])), float(self.g(self.bounds[1]))
+        lo, hi = self.bounds
         if isinstance(u, torch.Tensor):
             q = torch.sigmoid(xc + w * u)
-        else:
-            with np.errstate(over="ignore"):          # exp(large) = inf gives q = 0 exactly
-                q = 1.0 / (1.0 + np.exp(-(xc + w * np.asarray(u))))
-        return self.g_inv(glo + (ghi - glo) * q)
+            return self.g_inv(glo + (ghi - glo) * q).clamp(lo, hi)
+        with np.errstate(over="ignore"):          # exp(large) = inf gives q = 0 exactly
+            q = 1.0 / (1.0 + np.exp(-(xc + w * np.asarray(u))))
+        # the round-off of exp(log(bound)) must not put a value outside its bounds
+        return np.clip(self.g_inv(glo + (ghi - glo) * q), lo, hi)
 
     def dp_du(self, p):
         """dp/du at p."""
