@@ -1,6 +1,6 @@
 !> The tangent-linear model of a column run: the run itself and, for P directions in parameter
 !> space, the exact derivatives of the temperatures at chosen nodes and of the surface fluxes
-!> at every level (docs/theory.md sec. 6). Used by the Levenberg-Marquardt calibration, whose
+!> at every level (docs/theory.md sec. 4c, eq. 14). Used by the Levenberg-Marquardt calibration, whose
 !> Jacobian is these tangents. No I/O, no module state.
 !>
 !> One step solves F(T^(n+1); T^n, p) = 0 (eq. 8). Differentiating,
