@@ -95,3 +95,46 @@ def test_nothing_imports_the_cli():
     for f in FILES:
         if f.name != "cli.py" and f.name != "__main__.py":
             assert "cli" not in sebcal_imports(f), f
+
+
+_NEW_PARAMETER = """
+from sebcal import vocabulary as V
+V.PARAMETERS["q_f"] = V.Parameter(
+    "q_f", "Q_F", "W m-2", "anthropogenic heat flux into the surface", "surface",
+    V.NPSURF + 1, (0.0, 500.0), (True, True), (0.0, 100.0), (1.0, 50.0), (0.0, 300.0),
+    "linear", 0.0, ({"top": ("seb",)},), equation="2", source="test")
+from sebcal.config import markdown_reference, parse_config
+from sebcal.calibration.priors import literature
+from sebcal.calibration.space import Space
+from sebcal.errors import ConfigError
+from sebcal.params import Params
+base = {"alpha": 0.2, "lambda": 0.8, "C": 2.2e6, "T_b": 293.0, "h_eff": 25.0}
+cfg = parse_config({"parameters": {**base, "q_f": 20.0},
+                    "calibration": {"free": ["q_f", "lambda"]}})
+assert cfg.params["q_f"] == 20.0
+try:
+    parse_config({"parameters": {**base, "q_f": 900.0}})
+    raise SystemExit("q_f = 900 accepted")
+except ConfigError as exc:
+    assert "q_f" in str(exc) and "W m-2" in str(exc) and "bounds" in str(exc), str(exc)
+assert "`q_f`" in markdown_reference()
+sp = Space.build(["q_f"], Params.from_dict({"q_f": 20.0}))
+assert sp.coords[0].bounds == (0.0, 300.0) and sp.coords[0].unit == "W m-2"
+assert literature("q_f").kind == "normal"
+assert "`q_f`" in V.markdown_parameters()
+assert "q_f" in V.needed(V.default_options())
+print("ok")
+"""
+
+
+def test_a_new_parameter_needs_only_the_vocabulary():
+    """docs/architecture.md's walk-through: one Parameter added to the vocabulary (before
+    anything else is imported, in a fresh process) is taken up by the configuration, Params,
+    the calibration space, priors and the docs with no other edit; the Fortran slot and the
+    physics that uses it are the only other edits."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _NEW_PARAMETER], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -153,3 +153,46 @@ def test_batch_runs_are_independent_and_failures_are_per_set():
     assert np.array_equal(out.T[2][:, 1], alone.T[:, 5])
     ref = fortran.simulate(spec, f, good)
     assert np.array_equal(out.T[0][:, 0], ref.T[:, 0])
+
+
+def test_lm_residuals_use_the_one_observation_operator(tmp_path):
+    """The Levenberg-Marquardt problem's model equivalents equal observe.equivalent applied to
+    a Fortran run, for every observable, and its Jacobian equals central differences."""
+    from sebcal import observations as O
+    from sebcal.calibration.problem import Problem
+    from sebcal.calibration.space import Space
+    from sebcal.config import parse_config
+    from sebcal.runner import forcing_for
+
+    nt = 30
+    f = tmp_path / "zeros.txt"
+    f.write_text("\n".join(["300.0"] * (nt + 1)))
+    obs = {"Ts": ("AvgSurfT", None), "T3": ("SoilTemp", 0.033), "Tn": ("SoilTemp", 0.05),
+           "LWup": ("LWup", None), "G0": ("Qg", None), "G10": ("Qg", 0.104),
+           "Qh": ("Qh", None), "Qle": ("Qle", None), "QT": ("Qh_plus_Qle", None),
+           "LWnet": ("LWnet", None), "SWnet": ("SWnet", None), "Rnet": ("Rnet", None)}
+    tables = {k: {"variable": v, "file": str(f), **({"depth": d} if d is not None else {})}
+              for k, (v, d) in obs.items()}
+    cfg = parse_config({"time": {"steps": nt}, "observations": tables,
+                        "parameters": {"alpha": 0.2, "eps": 0.95, "lambda": 0.8, "C": 2.2e6,
+                                       "T_b": 293.0, "h_eff": 25.0, "beta": 1.5},
+                        "solver": {"tol": 1e-13}})
+    forcing = forcing_for(cfg)
+    ob = O.load_observations(cfg)
+    sp = Space.build(["alpha", "h_eff", "lambda", "C", "T_b"], cfg.full_params())
+    prob = Problem(cfg.spec, forcing, ob, np.ones(nt + 1, bool), sp)
+    truth = {"alpha": 0.2, "h_eff": 25.0, "lambda": 0.8, "C": 2.2e6, "T_b": 293.0}
+    u = sp.to_u({k: np.array([v]) for k, v in truth.items()})
+    ev = prob.evaluate(u, jac=True)
+    sim = fortran.simulate(cfg.spec, forcing, cfg.full_params())
+    lam = O.node_lambda(cfg.spec, cfg.full_params(), forcing)
+    ref = O.model_equivalents(ob, sim.z, sim.T, sim.fluxes, lam)
+    for j, o in enumerate(ob):
+        np.testing.assert_allclose(ev.equivalents[0, j], ref[o.label], rtol=1e-11, atol=1e-9,
+                                   err_msg=o.label)
+    for k in range(sp.size):
+        e = np.zeros_like(u)
+        e[0, k] = 1e-5
+        fd = (prob.evaluate(u + e, jac=False).r - prob.evaluate(u - e, jac=False).r) / 2e-5
+        scale = np.abs(fd).max()
+        assert np.abs(fd - ev.J[..., k]).max() <= 2e-5 * scale, sp.free[k]
