@@ -254,6 +254,10 @@ def main() -> int:
           f"(target <= 30 s), {calib['within_1pct']} of {calib['starts']} starts within 1 %; "
           f"published: {calib['published_iteration_s']:.2f} s per iteration of one trial, "
           f"{calib['published_total_s'] / 3600:.1f} h for 50 trials")
+    # 5. what each physics option costs relative to the published model
+    import option_costs
+
+    costs = option_costs.run(args.quick)
     elapsed = time.perf_counter() - t_start
     print(f"bench finished in {elapsed:.0f} s")
 
@@ -261,7 +265,12 @@ def main() -> int:
         write_doc(info, fort, batch, pub, speedups, rows, yr, elapsed, args.quick)
         doc = ROOT / "docs" / "performance.md"
         doc.write_text(doc.read_text().rstrip() + "\n\n"
-                       + "\n".join(bench_calibration.markdown(calib)))
+                       + "\n".join(bench_calibration.markdown(calib)) + "\n\n"
+                       + "\n".join(["## What each physics option costs", "",
+                                     "`bench/option_costs.py`: the paper's grid (101 nodes) "
+                                     f"and {option_costs.NT} hourly steps, each option alone; "
+                                     "medians; ratios to the published model in the same run.",
+                                     ""] + option_costs.markdown(costs)) + "\n")
     return 0
 
 
