@@ -71,7 +71,8 @@ def median_time(fn, repeats):
     return float(np.median(ts))
 
 
-def run(quick: bool) -> list[dict]:
+def measure(name: str, opts: dict, extra: dict, f, rep: int) -> dict:
+    """Median times of one case (see the module docstring)."""
     import torch
 
     from sebcal import fortran
@@ -80,58 +81,63 @@ def run(quick: bool) -> list[dict]:
     from sebcal.spec import paper_spec
     from sebcal.vocabulary import NPSOIL, NPSURF, PARAMETERS
 
+    opts = dict(opts)
+    layers = opts.pop("layers", False)
+    spec = paper_spec(**opts)
+    if layers:
+        spec = spec.replace(layer_bottoms=(0.3, 1.0))
+    if opts.get("top") == "temperature":
+        spec = spec.replace(node_depths=np.linspace(0.05, 1.0, 96), dx=None)
+    vals = dict(BASE)
+    vals.update(extra)
+    if opts.get("soil_thermal") == "johansen":
+        vals.pop("lambda"), vals.pop("C")
+    params = spec.check_params(Params.from_dict(vals))
+    free = [n for n in ("alpha", "h_eff", "lambda", "C", "T_b", "z0m", "r_s", "lambda_dry")
+            if n in params][:5]
+    t_fwd = median_time(lambda: fortran.simulate(spec, f, params), rep)
+    ps, so = spec.psurf(params)[None], spec.psoil(params)[None]
+    ti = np.full((1, spec.nz), 293.0)
+    P = len(free)
+    dps = np.zeros((1, P, NPSURF))
+    dso = np.zeros((1, P, NPSOIL, spec.nz))
+    for k, n in enumerate(free):
+        p = PARAMETERS[n]
+        if p.group == "soil":
+            dso[0, k, p.slot - 1] = 1.0
+        else:
+            dps[0, k, p.slot - 1] = 1.0
+    dti = np.zeros((1, P, spec.nz))
+    t_tan = median_time(lambda: fortran.probe_batch(spec, f, ps, so, ti, [0, 5],
+                                                    (dps, dso, dti)), rep)
+    model = SoilColumn(spec)
+    theta = f.theta_at(spec.node_depths, spec.options)
+    theta = None if theta is None else torch.tensor(theta)
+    data = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in f.data.items()}
+    names = [n for n in PARAMETERS if n in params]
+
+    def torch_step():
+        out = model(data, param_tensors(params, requires_grad=True, names=names), theta=theta)
+        loss = (observe.soil_temperature(out.T, out.z, [0.05, 0.15]) ** 2).mean()
+        loss.backward()
+
+    t_torch = median_time(torch_step, max(2, rep // 4))
+    return {"case": name, "fortran_ms": 1e3 * t_fwd, "tangents_ms": 1e3 * t_tan, "P": P,
+            "torch_ms": 1e3 * t_torch}
+
+
+def run(quick: bool) -> list[dict]:
+    import torch
+
     torch.set_num_threads(1)
     rep = 5 if quick else 20
     f = forcing(NT)
     rows = []
     for name, opts, extra in CASES:
-        opts = dict(opts)
-        layers = opts.pop("layers", False)
-        spec = paper_spec(**opts)
-        if layers:
-            spec = spec.replace(layer_bottoms=(0.3, 1.0))
-        if opts.get("top") == "temperature":
-            z = np.linspace(0.05, 1.0, 96)
-            spec = spec.replace(node_depths=z, dx=None)
-        vals = {k: v for k, v in BASE.items()}
-        vals.update(extra)
-        if opts.get("soil_thermal") == "johansen":
-            vals.pop("lambda"), vals.pop("C")
-        params = spec.check_params(Params.from_dict(vals))
-        free = [n for n in ("alpha", "h_eff", "lambda", "C", "T_b", "z0m", "r_s", "lambda_dry")
-                if n in params][:5]
-        t_fwd = median_time(lambda: fortran.simulate(spec, f, params), rep)
-        ps, so = spec.psurf(params)[None], spec.psoil(params)[None]
-        ti = np.full((1, spec.nz), 293.0)
-        P = len(free)
-        dps = np.zeros((1, P, NPSURF))
-        dso = np.zeros((1, P, NPSOIL, spec.nz))
-        for k, n in enumerate(free):
-            p = PARAMETERS[n]
-            if p.group == "soil":
-                dso[0, k, p.slot - 1] = 1.0
-            else:
-                dps[0, k, p.slot - 1] = 1.0
-        dti = np.zeros((1, P, spec.nz))
-        t_tan = median_time(lambda: fortran.probe_batch(spec, f, ps, so, ti, [0, 5],
-                                                        (dps, dso, dti)), rep)
-        model = SoilColumn(spec)
-        theta = f.theta_at(spec.node_depths, spec.options)
-        theta = None if theta is None else torch.tensor(theta)
-        data = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in f.data.items()}
-
-        def torch_step():
-            pt = param_tensors(params, requires_grad=True,
-                               names=[n for n in PARAMETERS if n in params])
-            out = model(data, pt, theta=theta)
-            loss = (observe.soil_temperature(out.T, out.z, [0.05, 0.15]) ** 2).mean()
-            loss.backward()
-
-        t_torch = median_time(torch_step, max(2, rep // 4))
-        rows.append({"case": name, "fortran_ms": 1e3 * t_fwd, "tangents_ms": 1e3 * t_tan,
-                     "P": P, "torch_ms": 1e3 * t_torch})
-        print(f"{name:28s} fortran {1e3 * t_fwd:7.3f} ms  +{P} tangents {1e3 * t_tan:7.3f} ms  "
-              f"torch fwd+bwd {1e3 * t_torch:8.1f} ms", flush=True)
+        r = measure(name, opts, extra, f, rep)
+        rows.append(r)
+        print(f"{name:28s} fortran {r['fortran_ms']:7.3f} ms  +{r['P']} tangents "
+              f"{r['tangents_ms']:7.3f} ms  torch fwd+bwd {r['torch_ms']:8.1f} ms", flush=True)
     return rows
 
 
@@ -140,8 +146,9 @@ def markdown(rows: list[dict]) -> list[str]:
     out = ["| option (alone) | Fortran forward | ratio | forward + tangents | ratio | "
            "PyTorch forward + backward | ratio |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['case']} | {r['fortran_ms']:.3f} ms | {r['fortran_ms'] / b['fortran_ms']:.2f} | "
-                   f"{r['tangents_ms']:.3f} ms ({r['P']}) | {r['tangents_ms'] / b['tangents_ms']:.2f} | "
+        out.append(f"| {r['case']} | {r['fortran_ms']:.3f} ms | "
+                   f"{r['fortran_ms'] / b['fortran_ms']:.2f} | {r['tangents_ms']:.3f} ms "
+                   f"({r['P']}) | {r['tangents_ms'] / b['tangents_ms']:.2f} | "
                    f"{r['torch_ms']:.1f} ms | {r['torch_ms'] / b['torch_ms']:.2f} |")
     return out
 
