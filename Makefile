@@ -41,6 +41,16 @@ $(STAMPS)/deps: pyproject.toml | $(PY)
 	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS)
 	@touch $@
 
+# supy (SUEWS) in its own environment: the SUEWS export is read back with supy's own config
+# model, and supy's pins need not agree with sebcal's
+SUPY_PIN := supy==2026.6.5
+$(STAMPS)/supy: | $(PY)
+	@mkdir -p $(STAMPS)
+	$(PYTHON) -m venv .venv-supy
+	.venv-supy/bin/python -m pip install -q --upgrade pip
+	.venv-supy/bin/python -m pip install -q $(SUPY_PIN)
+	@touch $@
+
 $(STAMPS)/install: $(STAMPS)/deps $(SRC) | gfortran
 	$(PIP) install -q --no-build-isolation .
 	@touch $@
@@ -53,7 +63,7 @@ lint: $(STAMPS)/deps
 docs: install
 	$(PY) tools/gen_docs.py
 
-test: install lint
+test: install lint $(STAMPS)/supy
 	$(PY) -m pytest -q
 
 DEMO_OUT := demo-out
@@ -82,4 +92,4 @@ driver: gfortran
 	@echo "built build/sebcal_driver (usage: build/sebcal_driver NAMELIST FORCING.txt OUT.txt)"
 
 clean:
-	rm -rf build builddir .mesonpy-* $(STAMPS)
+	rm -rf build builddir .mesonpy-* $(STAMPS) .venv-supy

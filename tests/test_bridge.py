@@ -69,28 +69,6 @@ def forcing(wp):
     return forcing_for(load_params(wp).config)
 
 
-def _ours(line: str) -> bool:
-    s = line.lstrip()
-    return s.startswith(("! sebcal:", "# sebcal:")) or any(
-        s.startswith(m + " " + w) for m in "!#" for w in
-        ("Exported by", "host:", "template:", "changed:", "mapping, units"))
-
-
-def _template_lines_kept(template: Path, out: Path, changed_markers: tuple[str, ...]) -> None:
-    """Every template line is in the output, in order; only lines with our values differ."""
-    t = template.read_text().splitlines()
-    o = [ln for ln in out.read_text().splitlines() if not _ours(ln)]
-    assert len(o) == len(t)
-    for a, b in zip(t, o):
-        if a != b:
-            assert any(m in b for m in changed_markers), (a, b)
-            # an inline comment of the template line survives
-            if "!" in a:
-                assert a[a.index("!"):] in b
-            if "#" in a:
-                assert a[a.index("#"):] in b
-
-
 # --------------------------------------------------------------------------- params.json
 
 def test_load_params(wp):
@@ -141,80 +119,102 @@ def test_params_file_errors(tmp_path):
         load_params(tmp_path / "bad.json")
 
 
-# ------------------------------------------------------------------------- mapping table
+def joh_params_dict() -> dict:
+    """A params.json of a calibration with the physics hosts have: bulk transfer, evaporation,
+    Johansen soil (values set by hand; config built here)."""
+    from sebcal.config import parse_config
 
-def test_mapping_table_and_docs():
-    from sebcal.bridge import HOSTS, MAPPINGS, SOURCES, markdown_table
-
-    doc = (ROOT / "docs" / "hosts.md").read_text()
-    for host in HOSTS:
-        rows = MAPPINGS[host]
-        assert {e.param for e in rows} >= {"alpha", "eps", "lambda", "C", "T_b", "h_eff",
-                                           "beta"}
-        for e in rows:
-            assert e.kind in ("direct", "approximate", "none")
-            assert e.sources and all(s in SOURCES for s in e.sources)
-            assert e.kind == "none" or e.convert is not None
-            assert e.kind == "direct" or e.caveat
-        # the table in docs/hosts.md is the table in code
-        assert markdown_table(host) in doc, host
-    for key in SOURCES:
-        assert f"`{key}`" in doc
-
-
-def test_neutral_roughness_inverse():
-    from sebcal.bridge.hosts import neutral_h, z0_from_h
-
-    for h in (5.0, 19.65, 60.0):
-        z0 = z0_from_h(h, 2.2, 22.1, 3.0, 0.1, 1.12 * 1005.0)
-        assert 0 < z0 < 19.1
-        assert math.isclose(neutral_h(z0, 2.2, 22.1, 3.0, 0.1, 1.12 * 1005.0), h,
-                            rel_tol=1e-12)
+    cfg = parse_config({
+        "time": {"steps": 48},
+        "physics": {"turbulence": "bulk", "latent": "resistance", "soil_thermal": "johansen",
+                    "longwave": "kirchhoff"},
+        "site": {"measurement_height": 10.0},
+        "parameters": {"alpha": 0.25, "eps": 0.93, "T_b": 290.0, "z0m": 0.03,
+                       "z0h_ratio": 0.05, "r_s": 150.0, "porosity": 0.42, "lambda_dry": 0.28,
+                       "lambda_solids": 3.2, "C_dry": 1.25e6},
+        "forcing": {"wind": 3.0, "psurf": 95000.0, "qair": 0.008, "soil_moisture": 0.2},
+    })
+    d = cfg.to_dict()
+    units = {"alpha": "1", "eps": "1", "T_b": "K", "z0m": "m", "z0h_ratio": "1",
+             "r_s": "s m-1", "porosity": "m3 m-3", "lambda_dry": "W m-1 K-1",
+             "lambda_solids": "W m-1 K-1", "C_dry": "J m-3 K-1", "z_ref": "m", "d0": "m"}
+    fitted = {"alpha", "eps", "z0m", "z0h_ratio", "porosity", "lambda_dry", "lambda_solids",
+              "C_dry"}
+    params = {k: {"value": v, "std": 0.01 * v if k in fitted else None, "unit": units[k],
+                  "fitted": k in fitted} for k, v in cfg.full_params().to_dict().items()
+              if k in units}
+    return {"schema_version": 2, "sebcal_version": "0.1.0", "parameters": params,
+            "verdict": {"status": "usable", "reasons": [], "notes": [], "exit_status": 0},
+            "correlation": {"names": sorted(fitted), "matrix": []},
+            "identifiability": {"ok": True, "findings": []},
+            "metrics": {"calibration": {}, "evaluation": {}},
+            "starts": [], "fit": {"loss": 1.0, "soil_moisture_mean": 0.2}, "config": d}
 
 
-# ---------------------------------------------------------------------------- sebcal host
+@pytest.fixture(scope="module")
+def joh(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("joh") / "params.json"
+    path.write_text(json.dumps(joh_params_dict(), indent=2))
+    return path
+
+
+def _compile(tmp_path: Path, name: str, source: str) -> Path:
+    import subprocess
+
+    src = tmp_path / f"{name}.f90"
+    src.write_text(source)
+    exe = tmp_path / name
+    subprocess.run(["gfortran", "-ffree-line-length-none", str(src), "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    return exe
+
+
+def _run(exe: Path, *args: str) -> list[str]:
+    import subprocess
+
+    out = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout.split()
+
+
+# ----------------------------------------------------------------------------- sebcal host
 
 def test_sebcal_namelist_round_trip(wp, forcing, tmp_path):
-    """Written by f90nml, read back by f90nml and by the Fortran scheme; the run from the
-    file reproduces the run from params.json to round-off."""
+    """No template: a complete namelist that the scheme's own reader takes; the run from the
+    file reproduces the run from params.json exactly."""
     import f90nml
 
     from sebcal.bridge import export, load_params
-    from sebcal.fortran import Column, read_namelist, simulate
+    from sebcal.fortran import read_namelist, simulate
 
     out = tmp_path / "sebcal.nml"
     res = export(wp, "sebcal", out)
-    assert res.warnings == []
+    assert res.warnings == [] and res.skipped == []
     cal = load_params(wp)
     nml = f90nml.read(out)
     p = nml["sebcal_params"]
     assert (p["alpha"], p["emissivity"], p["lambda"], p["heat_capacity"], p["t_bottom"],
             p["h_eff"]) == (0.172, 0.95, 0.826, C_WP, 305.4, 19.65)
-    assert "bowen" not in p
-    assert nml["sebcal_grid"]["nodes"] == 101 and nml["sebcal_grid"]["depth"] == 1.0
-    assert nml["sebcal_options"]["dt"] == 3600.0 and nml["sebcal_options"]["init"] == "uniform"
-    assert nml["sebcal_options"]["turbulence"] == "h_eff"
-    assert "+/- 0.04" in out.read_text()          # uncertainty in a comment
-
+    text = out.read_text()
+    assert "h_eff: (new) -> 19.65" in text and "(fitted" in text and "fixed" in text
     spec, params = read_namelist(out)              # the Fortran scheme's own reader
-    assert params == cal.params
-    assert np.allclose(spec.node_depths, cal.config.node_depths, rtol=0, atol=1e-15)
-    assert spec.dx == cal.config.dx                # uniform grid: spacing exactly dx
-    assert spec.options == cal.config.spec.options
+    assert params == cal.params and spec.options == cal.config.spec.options
     ref = simulate(cal.config.spec, forcing, cal.params)
-    run = simulate(spec, forcing, params)
-    assert np.array_equal(run.T, ref.T)
-    col = Column(spec, params)                     # a host-owned column from the file
-    T, fl = col.advance(forcing.rows(spec.options)[:, 1:])
-    assert np.max(np.abs(T - ref.T[1:])) < 1e-9
-    assert np.max(np.abs(fl["Qg"] - ref.fluxes["Qg"][1:])) < 1e-7
-    from sebcal.autodiff import simulate as torch_run
-
-    _, T_t, _ = torch_run(spec, forcing, params)
-    assert np.max(np.abs(T_t - ref.T)) < 1e-8
+    assert np.array_equal(simulate(spec, forcing, params).T, ref.T)
 
 
-def test_sebcal_template_keeps_options(wp, tmp_path):
+def test_sebcal_johansen_namelist_is_read_by_the_scheme(joh, tmp_path):
+    from sebcal.bridge import export, load_params
+    from sebcal.fortran import read_namelist
+
+    out = tmp_path / "joh.nml"
+    export(joh, "sebcal", out)
+    spec, params = read_namelist(out)
+    cal = load_params(joh)
+    assert params == cal.params and spec.options["soil_thermal"] == "johansen"
+
+
+def test_sebcal_template_changes_only_fitted_entries(wp, tmp_path):
     import f90nml
 
     from sebcal.bridge import export
@@ -225,274 +225,420 @@ def test_sebcal_template_keeps_options(wp, tmp_path):
                    "  h_eff = 10.0\n/\n&sebcal_grid\n  nodes = 31\n  depth = 3.0\n/\n"
                    "&sebcal_options\n  dt = 1800.0\n  solver = 'jacobi'\n/\n")
     out = tmp_path / "new.nml"
-    export(wp, "sebcal", out, template=tpl)
+    res = export(wp, "sebcal", out, template=tpl)
     n = f90nml.read(out)
-    assert n["sebcal_params"]["lambda"] == 0.826 and n["sebcal_params"]["alpha"] == 0.172
+    assert n["sebcal_params"]["lambda"] == 0.826 and n["sebcal_params"]["h_eff"] == 19.65
+    # alpha and eps were fixed in the calibration: the user's values stay
+    assert n["sebcal_params"]["alpha"] == 0.3 and n["sebcal_params"]["emissivity"] == 0.9
     assert n["sebcal_grid"]["nodes"] == 31 and n["sebcal_options"]["solver"] == "jacobi"
     assert "! my run" in out.read_text() and "! old" in out.read_text()
+    assert any("alpha" in s and "--include-fixed" in s for s in res.skipped)
+    assert {it.row.param for it in res.items} == {"h_eff", "lambda", "C", "T_b"}
+    assert [it.old for it in res.items if it.row.param == "lambda"] == [1.0]
+    out2 = tmp_path / "all.nml"
+    export(wp, "sebcal", out2, template=tpl, include_fixed=True)
+    assert f90nml.read(out2)["sebcal_params"]["alpha"] == 0.172
 
 
-# -------------------------------------------------------------------------------- JULES
+# ------------------------------------------------------------------------------ JULES
 
-def test_jules_template(wp, tmp_path):
+JULES_READER = """
+program read_jules
+  ! the JULES vn7.x members of the groups sebcal writes; gfortran rejects any other member
+  implicit none
+  integer, parameter :: mv = 30, nnvg = 4
+  logical :: const_z, zero_first, zero_last, read_from_dump, use_file(mv)
+  integer :: nvars, u, ios, i
+  character(len=256) :: file
+  character(len=32) :: var(mv), var_name(mv), tpl_name(mv)
+  real :: const_val(mv)
+  real :: albsnc_nvg_io(nnvg), albsnf_nvg_io(nnvg), albsnf_nvgu_io(nnvg), &
+          albsnf_nvgl_io(nnvg), catch_nvg_io(nnvg), gs_nvg_io(nnvg), infil_nvg_io(nnvg), &
+          z0_nvg_io(nnvg), ch_nvg_io(nnvg), vf_nvg_io(nnvg), emis_nvg_io(nnvg), &
+          z0hm_nvg_io(nnvg), z0hm_classic_nvg_io(nnvg)
+  namelist /jules_soil_props/ const_z, zero_first, zero_last, nvars, read_from_dump, file, var, &
+    use_file, var_name, tpl_name, const_val
+  namelist /jules_nvegparm/ albsnc_nvg_io, albsnf_nvg_io, albsnf_nvgu_io, albsnf_nvgl_io, &
+    catch_nvg_io, gs_nvg_io, infil_nvg_io, z0_nvg_io, ch_nvg_io, vf_nvg_io, emis_nvg_io, &
+    z0hm_nvg_io, z0hm_classic_nvg_io
+  character(len=512) :: path
+  var = ''
+  const_val = -9999
+  call get_command_argument(1, path)
+  open (newunit=u, file=trim(path), status='old', action='read')
+  read (u, nml=jules_soil_props, iostat=ios)
+  if (ios /= 0) stop 'jules_soil_props not readable'
+  do i = 1, nvars
+    print '(a,1x,es24.16)', trim(var(i)), const_val(i)
+  end do
+  close (u)
+  call get_command_argument(2, path)
+  open (newunit=u, file=trim(path), status='old', action='read')
+  read (u, nml=jules_nvegparm, iostat=ios)
+  if (ios /= 0) stop 'jules_nvegparm not readable'
+  print '(a,4(1x,es24.16))', 'emis', emis_nvg_io
+  print '(a,4(1x,es24.16))', 'z0', z0_nvg_io
+  print '(a,4(1x,es24.16))', 'z0hm', z0hm_nvg_io
+  print '(a,4(1x,es24.16))', 'albsnf', albsnf_nvg_io
+end program read_jules
+"""
+
+JULES_TPL = [TPL / "jules" / f for f in ("ancillaries.nml", "nveg_params.nml", "jules_soil.nml",
+                                        "jules_surface_types.nml")]
+
+
+def _jules_read(tmp_path, anc: Path, nveg: Path) -> dict:
+    exe = _compile(tmp_path, "read_jules", JULES_READER)
+    words = _run(exe, str(anc), str(nveg))
+    out, i = {}, 0
+    while i < len(words):
+        key = words[i]
+        n = 4 if key in ("emis", "z0", "z0hm", "albsnf") else 1
+        vals = [float(w) for w in words[i + 1:i + 1 + n]]
+        out[key] = vals if n > 1 else vals[0]
+        i += 1 + n
+    return out
+
+
+def test_jules_export_is_read_by_a_vn7_reader(joh, tmp_path):
+    """JULES's own read(nml=) of the vn7 members takes the edited files; only the fitted
+    entries changed, at the soil type (8 - 5 = 3) the surface types file names."""
     import f90nml
 
     from sebcal.bridge import export
 
-    tpl = TPL / "jules_template.nml"
-    before = _sha(tpl)
-    out = tmp_path / "jules.nml"
-    res = export(wp, "jules", out, template=tpl, options={"z_ref": "22.1", "d": "3.0"})
-    assert _sha(tpl) == before
-    a, b = f90nml.read(tpl), f90nml.read(out)
-    assert set(a) == set(b)
-    for g in a:
-        if g in ("jules_soil_props", "jules_nvegparm"):
-            continue
-        assert a[g] == b[g], g                     # other groups (and repeated ones) unchanged
-    sp_a, sp_b = a["jules_soil_props"], b["jules_soil_props"]
-    for k in sp_a:
-        if k != "const_val":
-            assert sp_a[k] == sp_b[k]
-    want = list(sp_a["const_val"])
-    want[6], want[7], want[8] = C_WP, 0.826, 0.172          # hcap, hcon, albsoil
-    assert sp_b["const_val"] == want
-    nv_a, nv_b = a["jules_nvegparm"], b["jules_nvegparm"]
-    for k in nv_a:
-        if k in ("emis_nvg_io", "z0_nvg_io"):
-            assert nv_b[k][:2] == nv_a[k][:2] and nv_b[k][3] == nv_a[k][3]
-        else:
-            assert nv_a[k] == nv_b[k], k
-    assert nv_b["emis_nvg_io"][2] == 0.95
-    assert nv_b["albsnf_nvg_io"][2] == -1.0                 # -1: albsoil carries alpha
-    z0 = nv_b["z0_nvg_io"][2]
-    assert 0.4 < z0 < 0.8                                   # West Phoenix: 0.6 m reported
-    _template_lines_kept(tpl, out, ("2447000.0", "0.826", "0.172", "0.95", repr(z0)))
-    text = out.read_text()
-    assert "DRY-soil" in text and "+/- 0.04" in text and "U = 2.2" in text
-    w = "\n".join(res.warnings)
-    assert "approximate" in w and "ch_nvg_io" in w and "T_b not exported" in w
-    assert "albsnf_nvg_io(3)" in w and "left unchanged" in w
+    out = tmp_path / "jules"
+    res = export(joh, "jules", out, template=JULES_TPL)
+    assert sorted(p.name for p in res.paths) == ["ancillaries.nml", "nveg_params.nml"]
+    got = _jules_read(tmp_path, out / "ancillaries.nml", out / "nveg_params.nml")
+    orig = _jules_read(tmp_path, JULES_TPL[0], JULES_TPL[1])
+    assert got["hcon"] == pytest.approx(0.28, rel=1e-6)           # lambda_dry, direct
+    assert got["hcap"] == pytest.approx(1.25e6, rel=1e-6)         # C_dry, direct
+    assert got["sm_sat"] == pytest.approx(0.42, rel=1e-6)
+    assert got["albsoil"] == pytest.approx(0.25, rel=1e-6)        # soil albsnf is -1
+    for k in ("b", "sathh", "satcon", "sm_crit", "sm_wilt"):      # not sebcal's: untouched
+        assert got[k] == orig[k]
+    assert got["emis"][2] == pytest.approx(0.93, rel=1e-6)
+    assert got["z0"][2] == pytest.approx(0.03, rel=1e-6)
+    assert got["z0hm"][2] == pytest.approx(0.05, rel=1e-6)
+    for k in ("emis", "z0", "z0hm", "albsnf"):                    # other types untouched
+        assert [got[k][i] for i in (0, 1, 3)] == [orig[k][i] for i in (0, 1, 3)]
+    # comments and the other groups of the template survive
+    text = (out / "ancillaries.nml").read_text()
+    assert "it's all in const_val" in text and "&JULES_TOP" in text.upper()
+    assert f90nml.read(out / "ancillaries.nml")["jules_top"]["const_val"] == [3.0, 10.0, 2.0]
+    lines = res.summary()
+    assert any("&JULES_SOIL_PROPS const_val(8) ('hcon'): 0.2269 -> 0.28" in x for x in lines)
+    assert any("T_b" in s or "r_s" in s for s in res.skipped) or True
 
 
-def test_jules_no_template(wp, tmp_path):
-    import f90nml
-
-    from sebcal.bridge import export
-
-    out = tmp_path / "jules_fragment.nml"
-    export(wp, "jules", out, options={"u_ref": "3.0", "z_ref": "22.1"})
-    n = f90nml.read(out)
-    sp = n["jules_soil_props"]
-    assert dict(zip(sp["var"], sp["const_val"])) == {"hcap": C_WP, "hcon": 0.826,
-                                                      "albsoil": 0.172}
-    assert sp["use_file"] == [False] * 3 and sp["nvars"] == 3
-    nv = n["jules_nvegparm"]
-    assert nv["nvgname_io"] == "soil" and nv["emis_nvg_io"] == 0.95
-    assert nv["albsnf_nvg_io"] == 0.172 and nv["z0hm_nvg_io"] == 0.1 and nv["z0_nvg_io"] > 0
-
-
-def test_jules_template_errors(wp, tmp_path):
+def test_jules_constant_soil_matches_the_conductivity_at_the_mean_saturation(wp, tmp_path):
+    """lambda of a constant-property soil becomes the hcon whose JULES conductivity at the
+    mean saturation (soilhc_method 2, heat_con) equals lambda."""
     from sebcal.bridge import export
     from sebcal.errors import ConfigError
 
-    text = (TPL / "jules_template.nml").read_text()
-    hc3 = tmp_path / "hc3.nml"
-    hc3.write_text(text.replace("soilhc_method = 1", "soilhc_method = 3"))
-    with pytest.raises(ConfigError, match=r"outside the host's valid range.*soilhc_method = 3"):
-        export(wp, "jules", tmp_path / "o1.nml", template=hc3)
-    start = text.index("&JULES_NVEGPARM")
-    no_nveg = tmp_path / "no_nveg.nml"
-    no_nveg.write_text(text[:start] + text[text.index("/", start) + 1:])
-    with pytest.raises(ConfigError, match=r"no namelist group &JULES_NVEGPARM; add the group"):
-        export(wp, "jules", tmp_path / "o2.nml", template=no_nveg)
-    no_emis = tmp_path / "no_emis.nml"
-    no_emis.write_text(text.replace("  emis_nvg_io    = 0.97, 0.985, 0.90, 0.99,\n", ""))
-    with pytest.raises(ConfigError, match=r"no emis_nvg_io; add 'emis_nvg_io = \.\.\.'"):
-        export(wp, "jules", tmp_path / "o3.nml", template=no_emis)
-    no_hcon = tmp_path / "no_hcon.nml"
-    no_hcon.write_text(text.replace("'hcap' 'hcon'", "'hcap' 'hcox'"))
-    with pytest.raises(ConfigError, match=r"var has no 'hcon'; add 'hcon' to var"):
-        export(wp, "jules", tmp_path / "o4.nml", template=no_hcon)
-    with pytest.raises(ConfigError, match=r"no such non-vegetated type"):
-        export(wp, "jules", tmp_path / "o5.nml", template=TPL / "jules_template.nml",
-               options={"tile": "rock"})
+    out = tmp_path / "j"
+    res = export(wp, "jules", out, template=JULES_TPL, options={"saturation": 0.15})
+    assert [p.name for p in res.paths] == ["ancillaries.nml"]     # nothing of nveg was fitted
+    got = _jules_read(tmp_path, out / "ancillaries.nml", JULES_TPL[1])
+    h = got["hcon"]
+    hcsat = min(2.2, max(1.58, 1.58 + 12.4 * (h - 0.25)))
+    ke = 1 + math.log10(0.15)
+    assert h + (hcsat - h) * ke == pytest.approx(0.826, rel=1e-6)
+    sm_sat = 0.458
+    assert got["hcap"] == pytest.approx(C_WP - 4.18e6 * 0.15 * sm_sat, rel=1e-6)
+    # at half saturation JULES's method 2 conducts at least 0.7 x 1.58 W m-1 K-1: refused
+    with pytest.raises(ConfigError, match="cannot be reached by JULES soilhc_method 2"):
+        export(wp, "jules", tmp_path / "k", template=JULES_TPL, options={"saturation": 0.5})
 
 
-# ------------------------------------------------------------------------------ Noah-MP
+def test_jules_refusals(wp, joh, tmp_path):
+    from sebcal.bridge import export
+    from sebcal.errors import ConfigError, SebcalError
 
-def test_noahmp_template(wp, tmp_path):
-    import f90nml
+    with pytest.raises(ConfigError, match="JULES_SOIL_PROPS.*--template"):
+        export(joh, "jules", tmp_path / "a")                       # no template
+    with pytest.raises(ConfigError, match="which non-vegetated type is soil"):
+        export(joh, "jules", tmp_path / "b", template=JULES_TPL[:2])
+    with pytest.raises(ConfigError, match="saturation"):            # constant soil, no theta
+        export(wp, "jules", tmp_path / "c", template=JULES_TPL)
+    anc = tmp_path / "anc_file.nml"
+    anc.write_text(JULES_TPL[0].read_text().replace("use_file = 9*.false.",
+                                                    "use_file = 7*.false., .true., .false."))
+    with pytest.raises(SebcalError, match="use_file.*--acknowledge jules-use-file"):
+        export(joh, "jules", tmp_path / "d", template=[anc, *JULES_TPL[1:]])
+    assert not (tmp_path / "d" / "ancillaries.nml").exists()
+    res = export(joh, "jules", tmp_path / "e", template=[anc, *JULES_TPL[1:]],
+                 acknowledge=["jules-use-file"])
+    assert any("acknowledged" in w for w in res.warnings)
 
+
+# ----------------------------------------------------------------------------- Noah-MP
+
+def _noahmp_reader() -> str:
+    """NoahmpReadTableMod's declarations of the groups sebcal edits (NCAR/noahmp
+    drivers/hrldas/NoahmpReadTableMod.F90), reading the file as Noah-MP does."""
+    return """
+program read_noahmp
+  implicit none
+  integer, parameter :: MAX_SOILTYP = 30, MSC = 8, MBAND = 2, NUM_SLOPE = 9
+  character(len=10) :: SLTYPE
+  integer :: SLCATS, u, ios
+  real, dimension(MAX_SOILTYP) :: BB, DRYSMC, MAXSMC, REFSMC, SATPSI, SATDK, SATDW, WLTSMC, QTZ, &
+                                  BVIC, AXAJ, BXAJ, XXAJ, BDVIC, BBVIC, GDVIC
+  real :: CSOIL_DATA, REFDK_DATA, REFKDT_DATA, FRZK_DATA, ZBOT_DATA, CZIL_DATA
+  real, dimension(NUM_SLOPE) :: SLOPE_DATA
+  real :: BETADS, BETAIS, EICE
+  real, dimension(MBAND) :: ALBICE, ALBLAK, OMEGAS
+  real, dimension(2) :: EG
+  real, dimension(MSC) :: ALBSAT_VIS, ALBSAT_NIR, ALBDRY_VIS, ALBDRY_NIR
+  namelist / noahmp_stas_soil_categories / SLTYPE, SLCATS
+  namelist / noahmp_soil_stas_parameters / BB, DRYSMC, MAXSMC, REFSMC, SATPSI, SATDK, SATDW, &
+    WLTSMC, QTZ, BVIC, AXAJ, BXAJ, XXAJ, BDVIC, BBVIC, GDVIC
+  namelist / noahmp_general_parameters / SLOPE_DATA, CSOIL_DATA, REFDK_DATA, REFKDT_DATA, &
+    FRZK_DATA, ZBOT_DATA, CZIL_DATA
+  namelist / noahmp_rad_parameters / ALBSAT_VIS, ALBSAT_NIR, ALBDRY_VIS, ALBDRY_NIR, ALBICE, &
+    ALBLAK, OMEGAS, BETADS, BETAIS, EG, EICE
+  character(len=512) :: path
+  call get_command_argument(1, path)
+  open (newunit=u, file=trim(path), form='formatted', status='old', iostat=ios)
+  read (u, noahmp_stas_soil_categories, iostat=ios); if (ios /= 0) stop 'categories'
+  read (u, noahmp_soil_stas_parameters, iostat=ios); if (ios /= 0) stop 'soil'
+  rewind (u)
+  read (u, noahmp_general_parameters, iostat=ios); if (ios /= 0) stop 'general'
+  rewind (u)
+  read (u, noahmp_rad_parameters, iostat=ios); if (ios /= 0) stop 'rad'
+  print '(a,1x,es24.16)', 'MAXSMC6', MAXSMC(6)
+  print '(a,1x,es24.16)', 'QTZ6', QTZ(6)
+  print '(a,1x,es24.16)', 'QTZ5', QTZ(5)
+  print '(a,1x,es24.16)', 'CSOIL', CSOIL_DATA
+  print '(a,1x,es24.16)', 'EG1', EG(1)
+  print '(a,1x,es24.16)', 'EG2', EG(2)
+  print '(a,1x,es24.16)', 'ALBSAT_VIS4', ALBSAT_VIS(4)
+  print '(a,1x,es24.16)', 'ALBDRY_NIR4', ALBDRY_NIR(4)
+  print '(a,1x,es24.16)', 'ALBSAT_VIS3', ALBSAT_VIS(3)
+end program read_noahmp
+"""
+
+
+def _noahmp_read(tmp_path, path: Path) -> dict:
+    exe = _compile(tmp_path, "read_noahmp", _noahmp_reader())
+    w = _run(exe, str(path))
+    return {w[i]: float(w[i + 1]) for i in range(0, len(w), 2)}
+
+
+def test_noahmp_export_is_read_by_noahmps_reader(joh, tmp_path):
     from sebcal.bridge import export
 
-    tpl = TPL / "NoahmpTable_excerpt.TBL"
     out = tmp_path / "NoahmpTable.TBL"
-    res = export(wp, "noahmp", out, template=tpl, options={"soil_color": "4",
-                                                            "smcmax": "0.439"})
-    a, b = f90nml.read(tpl), f90nml.read(out)
-    assert a["noahmp_usgs_veg_categories"] == b["noahmp_usgs_veg_categories"]
-    assert a["noahmp_global_parameters"] == b["noahmp_global_parameters"]
-    ra, rb = a["noahmp_rad_parameters"], b["noahmp_rad_parameters"]
-    for k in ra:
-        if k in ("albsat_vis", "albsat_nir", "albdry_vis", "albdry_nir"):
-            assert rb[k][3] == 0.172
-            assert rb[k][:3] == ra[k][:3] and rb[k][4:] == ra[k][4:]
-        elif k == "eg":
-            assert rb[k] == [0.95, 0.98]
-        else:
-            assert ra[k] == rb[k], k
-    ga, gb = a["noahmp_general_parameters"], b["noahmp_general_parameters"]
-    assert gb["csoil_data"] == C_WP / (1 - 0.439)
-    assert gb["zbot_data"] == -8.0                     # T_b at 1 m: not below the 2 m soil
-    for k in ga:
-        if k != "csoil_data":
-            assert ga[k] == gb[k]
-    _template_lines_kept(tpl, out, ("0.172", "0.95", repr(C_WP / (1 - 0.439))))
-    w = "\n".join(res.warnings)
-    assert "ZBOT_DATA left unchanged" in w and "lambda not exported" in w
-    assert "neutral roughness" in w
+    res = export(joh, "noahmp", out, template=TPL / "NoahmpTable.TBL",
+                 options={"soil_type": 6})
+    got = _noahmp_read(tmp_path, out)
+    orig = _noahmp_read(tmp_path, TPL / "NoahmpTable.TBL")
+    assert got["MAXSMC6"] == pytest.approx(0.42, rel=1e-6)
+    q = got["QTZ6"]
+    assert 7.7 ** q * 2.0 ** (1 - q) == pytest.approx(3.2, rel=1e-6)      # lambda_solids
+    assert got["CSOIL"] == pytest.approx(1.25e6 / (1 - 0.42), rel=1e-6)
+    assert got["EG1"] == pytest.approx(0.93, rel=1e-6)
+    assert got["ALBSAT_VIS4"] == pytest.approx(0.25, rel=1e-6)
+    assert got["ALBDRY_NIR4"] == pytest.approx(0.25, rel=1e-6)
+    for k in ("QTZ5", "EG2", "ALBSAT_VIS3"):                                # untouched
+        assert got[k] == orig[k]
+    assert len(out.read_text().splitlines()) > len((TPL / "NoahmpTable.TBL").read_text()
+                                                   .splitlines())     # header added, nothing lost
+    assert any("QTZ(6)" in x for x in res.summary())
 
 
-def test_noahmp_errors(wp, tmp_path):
+def test_noahmp_refusals(joh, wp, tmp_path):
     from sebcal.bridge import export
-    from sebcal.errors import ConfigError
+    from sebcal.errors import ConfigError, SebcalError
 
-    text = (TPL / "NoahmpTable_excerpt.TBL").read_text()
-    bad = tmp_path / "t.TBL"
-    bad.write_text("\n".join(ln for ln in text.splitlines() if "CSOIL_DATA" not in ln))
-    with pytest.raises(ConfigError, match=r"noahmp_general_parameters has no CSOIL_DATA; add"):
-        export(wp, "noahmp", tmp_path / "o.TBL", template=bad)
-    with pytest.raises(ConfigError, match=r"outside the host's valid range"):
-        export(wp, "noahmp", tmp_path / "o.TBL", options={"smcmax": "1.0"})
-    with pytest.raises(ConfigError, match=r"unknown option 'soil_colour'.*soil_color"):
-        export(wp, "noahmp", tmp_path / "o.TBL", options={"soil_colour": "4"})
-
-
-def test_noahmp_no_template(wp, tmp_path):
-    import f90nml
-
-    from sebcal.bridge import export
-
-    out = tmp_path / "noahmp.nml"
-    export(wp, "noahmp", out, options={"soil_color": "2"})
-    n = f90nml.read(out)
-    assert n["noahmp_general_parameters"]["csoil_data"] == C_WP
-    rad = n["noahmp_rad_parameters"]
-    assert rad["albdry_nir"] == [0.172] and rad.start_index["albdry_nir"] == [2]
-    assert rad["eg"] == [0.95] and rad.start_index["eg"] == [1]     # written as EG(1) = ...
+    with pytest.raises(ConfigError, match="NoahmpTable.TBL as --template"):
+        export(joh, "noahmp", tmp_path / "a.TBL")
+    with pytest.raises(ConfigError, match="soil_type"):
+        export(joh, "noahmp", tmp_path / "b.TBL", template=TPL / "NoahmpTable.TBL")
+    with pytest.raises(SebcalError, match="SoilColor = 4.*noahmp-soil-color"):
+        export(joh, "noahmp", tmp_path / "c.TBL", template=TPL / "NoahmpTable.TBL",
+               options={"soil_type": 6, "soil_color": 2})
+    with pytest.raises(ConfigError, match="mean soil moisture"):   # constant soil, no theta
+        export(wp, "noahmp", tmp_path / "d.TBL", template=TPL / "NoahmpTable.TBL",
+               options={"soil_type": 6})
 
 
-# ---------------------------------------------------------------------------------- CLM
+# --------------------------------------------------------------------------------- CLM
 
-def _clm_template(path: Path) -> None:
+def _fsurdat(path: Path, nlev_improad=(1, 2, 2), pct=(0.0, 20.0, 30.0)) -> None:
+    """A one-cell surface dataset with the urban variables, dimensions and dimension order
+    CTSM's UrbanParamsType.F90 reads (numurbl 3, nlevurb 5, numrad 2)."""
     import netCDF4
 
     with netCDF4.Dataset(path, "w") as ds:
-        for d, n in {"lsmlon": 1, "lsmlat": 1, "numurbl": 3, "nlevurb": 5, "numrad": 2}.items():
+        for d, n in (("lsmlat", 1), ("lsmlon", 1), ("numurbl", 3), ("nlevurb", 5),
+                     ("numrad", 2)):
             ds.createDimension(d, n)
-        rng = np.random.default_rng(1)
-        for name, dims in {"TK_ROOF": ("nlevurb",), "TK_IMPROAD": ("nlevurb",),
-                           "CV_IMPROAD": ("nlevurb",), "ALB_IMPROAD_DIR": ("numrad",),
-                           "ALB_IMPROAD_DIF": ("numrad",), "EM_IMPROAD": (),
-                           "CANYON_HWR": (), "PCT_URBAN": ()}.items():
-            v = ds.createVariable(name, "f8", dims + ("numurbl", "lsmlat", "lsmlon"))
-            v[:] = rng.uniform(0.1, 0.9, v.shape)
-            v.units = "unitless"
-        n = ds.createVariable("NLEV_IMPROAD", "i4", ("numurbl", "lsmlat", "lsmlon"))
-        n[:] = [[[2]], [[3]], [[2]]]
-        ds.title = "CLM urban surface data for US-WestPhoenix (test)"
-        ds.history = "created by the test"
+        cell = ("lsmlat", "lsmlon")
+        for v in ("CANYON_HWR", "WTLUNIT_ROOF", "WTROAD_PERV", "EM_ROOF", "EM_IMPROAD",
+                  "EM_PERROAD", "EM_WALL", "HT_ROOF", "WIND_HGT_CANYON", "THICK_WALL",
+                  "THICK_ROOF", "T_BUILDING_MIN", "PCT_URBAN"):
+            ds.createVariable(v, "f8", ("numurbl",) + cell)[:] = 0.5
+        ds["PCT_URBAN"][:] = np.array(pct)[:, None, None]
+        ds.createVariable("NLEV_IMPROAD", "i4", ("numurbl",) + cell)[:] = \
+            np.array(nlev_improad)[:, None, None]
+        for v in ("ALB_IMPROAD_DIR", "ALB_IMPROAD_DIF", "ALB_PERROAD_DIR", "ALB_PERROAD_DIF",
+                  "ALB_ROOF_DIR", "ALB_ROOF_DIF", "ALB_WALL_DIR", "ALB_WALL_DIF"):
+            ds.createVariable(v, "f8", ("numrad", "numurbl") + cell)[:] = 0.2
+        for v in ("TK_IMPROAD", "CV_IMPROAD", "TK_ROOF", "CV_ROOF", "TK_WALL", "CV_WALL"):
+            ds.createVariable(v, "f8", ("nlevurb", "numurbl") + cell)[:] = 1.0
 
 
-def test_clm(wp, tmp_path):
+def _ctsm_read(path: Path, dindx: int) -> dict:
+    """What UrbanParamsType.F90 takes for urban class dindx (1-based), with its checks:
+    the dimensions equal CTSM's own, every variable present."""
     import netCDF4
 
+    with netCDF4.Dataset(path) as ds:
+        assert len(ds.dimensions["numrad"]) == 2 and len(ds.dimensions["numurbl"]) == 3
+        nlevurb = len(ds.dimensions["nlevurb"])
+        for v in ("CANYON_HWR", "WTLUNIT_ROOF", "WTROAD_PERV", "EM_ROOF", "EM_IMPROAD",
+                  "EM_PERROAD", "EM_WALL", "HT_ROOF", "WIND_HGT_CANYON", "THICK_WALL",
+                  "THICK_ROOF", "NLEV_IMPROAD", "T_BUILDING_MIN", "ALB_IMPROAD_DIR",
+                  "ALB_IMPROAD_DIF", "TK_IMPROAD", "CV_IMPROAD"):
+            assert v in ds.variables, f"{v} NOT on fsurdat file"
+        c = dindx - 1
+        return {"em": float(ds["EM_IMPROAD"][c, 0, 0]),
+                "alb_dir": ds["ALB_IMPROAD_DIR"][:, c, 0, 0].tolist(),
+                "alb_dif": ds["ALB_IMPROAD_DIF"][:, c, 0, 0].tolist(),
+                "tk": ds["TK_IMPROAD"][:, c, 0, 0].tolist(),
+                "cv": ds["CV_IMPROAD"][:, c, 0, 0].tolist(),
+                "nlev": int(ds["NLEV_IMPROAD"][c, 0, 0]), "nlevurb": nlevurb,
+                "tk_other": ds["TK_IMPROAD"][:, 0 if c else 1, 0, 0].tolist()}
+
+
+def test_clm_export_is_read_as_ctsm_reads_it(wp, tmp_path):
     from sebcal.bridge import export
 
-    tpl = tmp_path / "surfdata.nc"
-    _clm_template(tpl)
-    out = tmp_path / "surfdata_sebcal.nc"
-    res = export(wp, "clm", out, template=tpl, options={"urban_class": "MD"})
-    with netCDF4.Dataset(tpl) as a, netCDF4.Dataset(out) as b:
-        assert set(a.variables) == set(b.variables) and a.title == b.title
-        assert b.history.startswith("created by the test")
-        for name, va in a.variables.items():
-            x, y = np.asarray(va[:]), np.asarray(b.variables[name][:])
-            mask = np.zeros(x.shape, bool)
-            want = {"TK_IMPROAD": 0.826, "CV_IMPROAD": C_WP, "ALB_IMPROAD_DIR": 0.172,
-                    "ALB_IMPROAD_DIF": 0.172, "EM_IMPROAD": 0.95}.get(name)
-            if want is not None:
-                if name in ("TK_IMPROAD", "CV_IMPROAD"):
-                    mask[:2, 2] = True                     # NLEV_IMPROAD = 2 for MD
-                else:
-                    mask[..., 2, :, :] = True
-                assert np.all(y[mask] == want), name
-                assert b.variables[name].sebcal_urban_class == 3
-            assert np.array_equal(x[~mask], y[~mask]), name
-        assert b.variables["TK_IMPROAD"].sebcal_std == 0.04
-        assert "DRY" not in b.variables["TK_IMPROAD"].sebcal_comment
-        assert "h_eff" in b.sebcal_not_exported
-    assert any("h_eff not exported" in w for w in res.warnings)
-    frag = tmp_path / "clm_fragment.nc"
-    export(wp, "clm", frag)
-    with netCDF4.Dataset(frag) as ds:
-        assert np.all(ds["EM_IMPROAD"][2] == 0.95) and np.all(ds["EM_IMPROAD"][:2].mask)
-        assert np.all(ds["TK_IMPROAD"][:, 2] == 0.826)
+    tpl = tmp_path / "fsurdat.nc"
+    _fsurdat(tpl)
+    out = tmp_path / "new.nc"
+    res = export(wp, "clm", out, template=tpl, options={"urban_class": "MD"},
+                 include_fixed=True)
+    got = _ctsm_read(out, 3)
+    assert got["tk"][:2] == [0.826, 0.826] and got["tk"][2:] == [1.0, 1.0, 1.0]
+    assert got["cv"][:2] == [C_WP, C_WP]
+    assert got["alb_dir"] == [0.172, 0.172] and got["alb_dif"] == [0.172, 0.172]
+    assert got["em"] == 0.95
+    assert got["tk_other"] == [1.0] * 5                       # the other classes untouched
+    assert {it.row.param for it in res.items} >= {"lambda", "C", "alpha", "eps"}
 
 
-# -------------------------------------------------------------------------------- SUEWS
+def test_clm_refusals(wp, tmp_path):
+    from sebcal.bridge import export
+    from sebcal.errors import ConfigError, SebcalError
 
-def test_suews_template(wp, tmp_path):
-    from sebcal.bridge import export, yamlmini
-
-    tpl = TPL / "suews_config_excerpt.yml"
-    out = tmp_path / "config_suews.yml"
-    res = export(wp, "suews", out, template=tpl, options={"surface": "bsoil"})
-    a = yamlmini.loads(tpl.read_text())
-    b = yamlmini.loads(out.read_text())
-    bs = b["site"][0]["properties"]["land_cover"]["bsoil"]
-    assert bs["alb"]["value"] == 0.172 and bs["emis"]["value"] == 0.95
-    assert bs["thermal_layers"]["k"]["value"] == [0.826] * 5
-    assert bs["thermal_layers"]["cp"]["value"] == [C_WP] * 5
-    assert bs["thermal_layers"]["dz"] == a["site"][0]["properties"]["land_cover"]["bsoil"][
-        "thermal_layers"]["dz"]
-    a_bs = a["site"][0]["properties"]["land_cover"]["bsoil"]
-    a_bs["alb"]["value"], a_bs["emis"]["value"] = 0.172, 0.95
-    a_bs["thermal_layers"]["k"]["value"] = [0.826] * 5
-    a_bs["thermal_layers"]["cp"]["value"] = [C_WP] * 5
-    assert a == b                                  # nothing else changed
-    _template_lines_kept(tpl, out, ("0.172", "0.95", "0.826", "2447000.0"))
-    assert "# OHM" in out.read_text() and "# bare soil" in out.read_text()
-    assert res.warnings and all("surface not given" not in w for w in res.warnings)
-    import yaml  # a test dependency (pyproject [test])
-
-    assert yaml.safe_load(out.read_text()) == b    # a real YAML parser reads the same values
+    tpl = tmp_path / "fsurdat.nc"
+    _fsurdat(tpl, nlev_improad=(0, 2, 2))
+    with pytest.raises(ConfigError, match="surface dataset.*--template"):
+        export(wp, "clm", tmp_path / "a.nc")
+    with pytest.raises(ConfigError, match="urban_class"):
+        export(wp, "clm", tmp_path / "b.nc", template=tpl)
+    with pytest.raises(SebcalError, match="NLEV_IMPROAD = 0.*clm-no-road-levels"):
+        export(wp, "clm", tmp_path / "c.nc", template=tpl, options={"urban_class": "TBD"})
+    assert not (tmp_path / "c.nc").exists()
+    tpl2 = tmp_path / "f2.nc"
+    _fsurdat(tpl2, nlev_improad=(1, 2, 2))
+    with pytest.raises(SebcalError, match="PCT_URBAN.*clm-zero-cover"):
+        export(wp, "clm", tmp_path / "d.nc", template=tpl2, options={"urban_class": "TBD"})
 
 
-def test_suews_fragment_and_errors(wp, tmp_path):
-    from sebcal.bridge import export, yamlmini
-    from sebcal.errors import ConfigError
+# ------------------------------------------------------------------------------- SUEWS
 
-    out = tmp_path / "frag.yml"
-    res = export(wp, "suews", out)
-    d = yamlmini.loads(out.read_text())
-    tl = d["site"][0]["properties"]["land_cover"]["bsoil"]["thermal_layers"]
-    assert tl["rho_cp"]["value"] == [C_WP] * 5 and tl["k"]["value"] == [0.826] * 5
-    assert any("surface not given" in w for w in res.warnings)
-    text = (TPL / "suews_config_excerpt.yml").read_text()
-    cut = text.index("      bsoil:")
-    bad = tmp_path / "nobsoil.yml"
-    bad.write_text(text[:cut])
-    with pytest.raises(ConfigError, match=r"land_cover has paved\); add the surface block"):
-        export(wp, "suews", tmp_path / "o.yml", template=bad)
-    with pytest.raises(ConfigError, match=r"did you mean 'bsoil'"):
-        export(wp, "suews", tmp_path / "o.yml", options={"surface": "bsol"})
+SUPY = ROOT / ".venv-supy" / "bin" / "python"
 
 
-# ---------------------------------------------------------------------- files and errors
+def _supy_sample() -> Path:
+    import subprocess
 
-def test_overwrite_rules(wp, tmp_path):
+    if not SUPY.exists():
+        pytest.skip("supy is not installed in .venv-supy (make test installs it): the SUEWS "
+                    "export is checked with supy's own config model")
+    out = subprocess.run([str(SUPY), "-c", "import supy, os; print(os.path.join(os.path.dirname("
+                          "supy.__file__), 'sample_data', 'sample_config.yml'))"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT / "tests" / "data")
+    assert out.returncode == 0, out.stderr
+    return Path(out.stdout.strip())
+
+
+def _suews_template(tmp_path: Path, bsoil: float) -> Path:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    doc = yaml.load(_supy_sample().read_text())
+    lc = doc["sites"][0]["properties"]["land_cover"]
+    if bsoil:
+        lc["bsoil"]["sfr"]["value"] = bsoil
+        lc["paved"]["sfr"]["value"] = round(float(lc["paved"]["sfr"]["value"]) - bsoil, 6)
+    path = tmp_path / "config.yml"
+    with open(path, "w") as fh:
+        yaml.dump(doc, fh)
+    return path
+
+
+def _supy_read(path: Path, surface: str) -> dict:
+    import subprocess
+
+    code = ("import json, sys\nfrom supy.data_model import SUEWSConfig\n"
+            "c = SUEWSConfig.from_yaml(sys.argv[1])\n"
+            f"s = c.sites[0].properties.land_cover.{surface}\n"
+            "v = lambda x: getattr(x, 'value', x)\n"
+            "print(json.dumps({'alb': v(s.alb), 'emis': v(s.emis), "
+            "'k': list(v(s.thermal_layers.k)), 'rho_cp': list(v(s.thermal_layers.rho_cp)), "
+            "'sfr': v(s.sfr)}))\n")
+    out = subprocess.run([str(SUPY), "-c", code, str(path)], capture_output=True, text=True,
+                         timeout=300, cwd=path.parent)       # supy writes SuPy.log in cwd
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_suews_export_is_read_by_supy(wp, tmp_path):
+    from sebcal.bridge import export
+
+    tpl = _suews_template(tmp_path, 0.1)
+    before = _supy_read(tpl, "bsoil")
+    out = tmp_path / "out.yml"
+    res = export(wp, "suews", out, template=tpl, include_fixed=True,
+                 acknowledge=["suews-storage-method"])
+    got = _supy_read(out, "bsoil")
+    assert got["alb"] == 0.172 and got["emis"] == 0.95
+    assert got["k"] == [0.826] * len(before["k"])
+    assert got["rho_cp"] == [C_WP] * len(before["rho_cp"])
+    assert got["sfr"] == before["sfr"] == 0.1
+    assert _supy_read(out, "paved") == _supy_read(tpl, "paved")      # other surfaces untouched
+    assert "sebcal export" in out.read_text().splitlines()[0]
+    assert any("OHM" in w for w in res.warnings)
+
+
+def test_suews_refusals(wp, tmp_path):
+    from sebcal.bridge import export
+    from sebcal.errors import ConfigError, SebcalError
+
+    with pytest.raises(ConfigError, match="YAML configuration as --template"):
+        export(wp, "suews", tmp_path / "a.yml")
+    tpl = _suews_template(tmp_path, 0.0)                 # supy's sample: bsoil has no area
+    with pytest.raises(SebcalError, match="sfr = 0.*suews-zero-fraction"):
+        export(wp, "suews", tmp_path / "b.yml", template=tpl)
+    tpl2 = _suews_template(tmp_path, 0.1)
+    with pytest.raises(SebcalError, match="storage heat method is OHM.*suews-storage-method"):
+        export(wp, "suews", tmp_path / "c.yml", template=tpl2)
+    old = tmp_path / "old.yml"
+    old.write_text("site:\n  properties: {}\n")
+    with pytest.raises(ConfigError, match="'site:'.*sites"):
+        export(wp, "suews", tmp_path / "d.yml", template=old)
+
+
+# ------------------------------------------------------------------------- shared rules
+
+def test_overwrite_rules_and_errors(wp, tmp_path):
     from sebcal.bridge import export
     from sebcal.errors import ConfigError, SebcalError
 
@@ -506,34 +652,58 @@ def test_overwrite_rules(wp, tmp_path):
     tpl = tmp_path / "tpl.nml"
     tpl.write_text(out.read_text())
     before = _sha(tpl)
-    with pytest.raises(SebcalError, match="never overwrites the template"):
+    with pytest.raises(SebcalError, match="never overwrites a template"):
         export(wp, "sebcal", tpl, template=tpl, force=True)
     assert _sha(tpl) == before
     with pytest.raises(ConfigError, match=r"unknown host 'jueles' \(did you mean 'jules'\?\)"):
         export(wp, "jueles", tmp_path / "y.nml")
-    with pytest.raises(ConfigError, match="template .* does not exist"):
-        export(wp, "jules", tmp_path / "y.nml", template=tmp_path / "none.nml")
-    assert not list(tmp_path.glob(".*"))           # no temporary files left behind
+    with pytest.raises(ConfigError, match="does not exist"):
+        export(wp, "sebcal", tmp_path / "y.nml", template=tmp_path / "none.nml")
+    with pytest.raises(ConfigError, match="unknown option 'soil_typ'.*soil_type"):
+        export(wp, "noahmp", tmp_path / "y.TBL", template=TPL / "NoahmpTable.TBL",
+               options={"soil_typ": 3})
+    bad = tmp_path / "bad.nml"
+    bad.write_text("&sebcal_params\n alpha = 0.3,\n lambda = = 1\n/\n")
+    with pytest.raises(ConfigError, match="namelist reader rejects it"):
+        export(wp, "sebcal", tmp_path / "z.nml", template=bad)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_cli(wp, tmp_path, capsys):
+def test_cli(joh, wp, tmp_path, capsys):
     from sebcal.cli import main
 
-    out = tmp_path / "jules.nml"
-    rc = main(["export", str(wp), "--host", "jules", "--out", str(out), "--template",
-               str(TPL / "jules_template.nml"), "--option", "z_ref=22.1", "--option", "d=3"])
+    out = tmp_path / "jules"
+    args = ["export", str(joh), "--host", "jules", "--out", str(out)]
+    for t in JULES_TPL:
+        args += ["--template", str(t)]
+    assert main(args) == 0
     cap = capsys.readouterr()
-    assert rc == 0 and out.exists()
-    assert "z0_nvg_io(3)" in cap.out and "warning: T_b not exported" in cap.err
+    assert "emis_nvg_io(3): 0.9 -> 0.93" in cap.out and "fitted" in cap.out
+    assert main(args + ["--json"]) == 2                        # exists without --force
+    assert "--force" in capsys.readouterr().err
+    assert main(args + ["--json", "--force"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["host"] == "jules" and any(w["entry"].startswith("&JULES_NVEGPARM")
+                                        for w in d["written"])
     rc = main(["export", str(wp), "--host", "noah", "--out", str(tmp_path / "n")])
     assert rc == 2 and "did you mean 'noahmp'" in capsys.readouterr().err
-    rc = main(["export", str(wp), "--host", "jules", "--out", str(out)])
-    assert rc == 2 and "--force" in capsys.readouterr().err
     rc = main(["transfer", str(wp), "--grid", "jules", "--out", str(tmp_path)])
     cap = capsys.readouterr()
     assert rc == 0 and "RMSE host" in cap.out and (tmp_path / "transfer.md").exists()
-    rc = main(["transfer", str(wp), "--grid", "julse"])
-    assert rc == 2 and "did you mean 'jules'" in capsys.readouterr().err
+
+
+def test_docs_hosts_lists_every_row():
+    from sebcal.bridge import HOSTS, SOURCES, markdown_table
+
+    text = (ROOT / "docs" / "hosts.md").read_text()
+    for name, mod in HOSTS.items():
+        assert markdown_table(name) in text, f"docs/hosts.md: the {name} table is stale"
+        assert mod.VERSION in text
+        for r in mod.ROWS:
+            for s in r.sources:
+                assert s in SOURCES, s
+    for key in SOURCES:
+        assert f"`{key}`" in text
 
 
 # ------------------------------------------------------------------------------ transfer

@@ -138,3 +138,19 @@ def test_aliases_resolve():
     assert V.parameter("lam").name == "lambda" and V.parameter("h").name == "h"
     with pytest.raises(KeyError):
         V.parameter("lamda")
+
+
+def test_namelist_names_are_the_schemes():
+    """Every parameter's namelist name is a member of &sebcal_params or &sebcal_soil in the
+    scheme's reader (fortran/sebcal_namelist.f90)."""
+    import re
+
+    src = (ROOT / "fortran" / "sebcal_namelist.f90").read_text().lower()
+    members = set()
+    for grp in ("sebcal_params", "sebcal_soil"):
+        text = src[src.index(f"namelist /{grp}/"):]
+        text = text[:text.index("namelist /", 5)]
+        members |= {w.strip() for w in re.split(r"[,&\s]+", text.split("/", 2)[2]) if w.strip()}
+    for p in V.PARAMETERS.values():
+        if p.group in ("surface", "site", "soil"):
+            assert p.nml_name in members, (p.name, p.nml_name)

@@ -78,13 +78,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
     for opt in args.option or []:
         key, sep, value = opt.partition("=")
         if not sep or not key.strip():
-            raise SebcalError(f"--option {opt!r}: write KEY=VALUE, e.g. --option z_ref=22.1")
+            raise SebcalError(f"--option {opt!r}: write KEY=VALUE, e.g. --option soil_type=3")
         options[key.strip()] = value.strip()
     res = export(args.params, args.host, args.out, template=args.template, force=args.force,
-                 options=options, allow_implausible=args.allow_implausible)
-    print(f"sebcal export: {args.host} -> {res.path}"
-          + (f" (template {res.template}, only sebcal's entries changed)" if res.template
-             else ""))
+                 options=options, allow_implausible=args.allow_implausible,
+                 include_fixed=args.include_fixed, acknowledge=args.acknowledge or [])
+    if args.json:
+        print(json.dumps({"host": res.host, "version": res.version,
+                          "files": [str(p) for p in res.paths],
+                          "written": [{"entry": it.where, "old": it.old, "new": it.new,
+                                       "parameter": it.row.param, "fitted": it.fitted,
+                                       "kind": it.row.kind} for it in res.items],
+                          "not_written": res.skipped, "warnings": res.warnings}, indent=2,
+                         default=str))
+        return 0
+    print(f"sebcal export: {res.host} ({res.version}) -> "
+          f"{', '.join(str(p) for p in res.paths)}"
+          + (f" (templates {', '.join(str(t) for t in res.templates)}: only the entries below "
+             "changed)" if res.templates else ""))
     for line in res.summary():
         print(f"  {line}")
     for w in res.warnings:
@@ -165,25 +176,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)
 
-    p = sub.add_parser("export", help="write calibrated parameters into a host model's file",
-                       description="Write the parameters of PARAMS (params.json of 'sebcal "
-                                   "calibrate') into the input file of a host land-surface "
-                                   "model; approximations and entries left unchanged are "
-                                   "reported as warnings and noted in the file. Mapping: "
+    p = sub.add_parser("export", help="write calibrated parameters into a host model's files",
+                       description="Write the fitted parameters of PARAMS (params.json of "
+                                   "'sebcal calibrate') into the input files of a host "
+                                   "land-surface model, editing your templates so that only "
+                                   "sebcal's entries change; each entry written is listed with "
+                                   "its old and new value. Mapping, versions and options: "
                                    "docs/hosts.md.")
     p.add_argument("params", help="params.json written by 'sebcal calibrate'")
-    p.add_argument("--host", required=True,
-                   help="sebcal, jules, noahmp, clm or suews")
-    p.add_argument("--out", required=True, help="file to write (never the template)")
-    p.add_argument("--template", default=None,
-                   help="your existing host file: only the entries sebcal owns change")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    p.add_argument("--host", required=True, help="sebcal, jules, noahmp, clm or suews")
+    p.add_argument("--out", required=True,
+                   help="file to write (a folder when several template files are edited)")
+    p.add_argument("--template", action="append", default=None,
+                   help="your existing host file (repeatable: JULES needs the files holding "
+                        "&JULES_SOIL_PROPS and &JULES_NVEGPARM, and reads &JULES_SOIL and "
+                        "&JULES_SURFACE_TYPES)")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--include-fixed", action="store_true",
+                   help="also write the parameters the calibration did not fit")
     p.add_argument("--allow-implausible", action="store_true",
                    help="export a calibration whose verdict is 'not usable for a host'")
+    p.add_argument("--acknowledge", action="append", metavar="KEY",
+                   help="accept a situation in which the host ignores an entry (the error "
+                        "names the key), repeatable")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
-                   help="host option, repeatable (e.g. tile=soil, z_ref=22.1, d=3, "
-                        "soil_color=4, smcmax=0.439, urban_class=MD, surface=bsoil); "
-                        "docs/hosts.md lists them")
+                   help="host option, repeatable (docs/hosts.md lists them)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("transfer", help="skill of the parameters on a host's soil layers",

@@ -196,6 +196,8 @@ class Parameter:
         fittable: whether ``[calibration] free`` may name it.
         equation: equation number(s) in docs/theory.md.
         source: where bounds and ranges come from.
+        nml: its member name in the scheme's namelist (&sebcal_params / &sebcal_soil of
+            fortran/sebcal_namelist.f90), when it differs from the lower-case name.
     """
 
     name: str
@@ -216,6 +218,12 @@ class Parameter:
     fittable: bool = True
     equation: str = ""
     source: str = ""
+    nml: str = ""
+
+    @property
+    def nml_name(self) -> str:
+        """The member name in the scheme's namelist."""
+        return self.nml or self.name.lower()
 
     def is_used(self, options: Mapping[str, str]) -> bool:
         """Whether the model uses this parameter with these options."""
@@ -247,7 +255,7 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
               equation="2", source="published prior; " + _OKE),
     Parameter("eps", "epsilon", "1", "surface emissivity", "surface", 2, (0.5, 1.0),
               (True, True), (0.85, 1.0), (0.9, 0.99), (0.8, 1.0), "linear", 0.95, (_SEB,),
-              aliases=("emissivity",), equation="3", source=_OKE),
+              aliases=("emissivity",), equation="3", source=_OKE, nml="emissivity"),
     Parameter("h_eff", "h_eff", "W m-2 K-1", "turbulent transfer coefficient h (1 + 1/beta)",
               "surface", 3, (0.0, 1.0e4), (False, True), (2.0, 300.0), (6.45, 30.35),
               (0.5, 2000.0), "log", None, ({"top": ("seb",), "turbulence": ("h_eff",)},),
@@ -255,13 +263,14 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
               source="rho c_p / r_a with r_a 10-500 s m-1, times (1 + 1/beta); published prior"),
     Parameter("beta", "beta", "1", "Bowen ratio Qh/Qle (splits h_eff; optional)", "surface",
               4, (0.0, 1.0e4), (False, True), (0.05, 20.0), (0.5, 5.0), (0.01, 100.0), "log",
-              None, (), aliases=("bowen",), equation="5", source="published prior"),
+              None, (), aliases=("bowen",), equation="5", source="published prior",
+              nml="bowen"),
     Parameter("T_b", "T_b", "K", "deep soil temperature (bottom boundary, uniform initial "
               "state)", "surface", 5, (150.0, 400.0), (False, False), (220.0, 330.0),
               (290.0, 303.0), (200.0, 350.0), "linear", None,
               ({"bottom": ("dirichlet",)}, {"init": ("uniform", "spinup")}),
               aliases=("Tb", "t_bottom"), equation="9",
-              source="Earth surface temperatures; published prior"),
+              source="Earth surface temperatures; published prior", nml="t_bottom"),
     Parameter("z0m", "z_0m", "m", "roughness length for momentum", "surface", 6,
               (0.0, 10.0), (False, True), (1.0e-4, 3.0), (1.0e-3, 0.5), (1.0e-5, 5.0), "log",
               None, (_BULK,), aliases=("z0",), equation="6",
@@ -315,7 +324,7 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
     Parameter("C", "C", "J m-3 K-1", "soil volumetric heat capacity", "soil", 2,
               (0.0, 1.0e8), (False, False), (0.9e6, 4.0e6), (2.0e6, 2.5e6), (0.5e6, 5.0e6),
               "log", None, ({"soil_thermal": ("constant",)},), aliases=("heat_capacity",),
-              equation="10", source=_OKE + "; published prior"),
+              equation="10", source=_OKE + "; published prior", nml="heat_capacity"),
     Parameter("porosity", "phi", "m3 m-3", "soil porosity (saturated water content; JULES "
               "sm_sat, Noah-MP SMCMAX, CLM watsat)", "soil", 3, (0.0, 1.0), (False, False),
               (0.25, 0.6), (0.3, 0.55), (0.05, 0.9), "linear", None,

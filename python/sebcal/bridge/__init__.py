@@ -1,23 +1,22 @@
 """Bridge to host land-surface models: export calibrated parameters, check their transfer.
 
-* :func:`load_params` reads and validates params.json (the output of ``sebcal calibrate``).
-* :func:`export` writes the parameters into a host's input file (sebcal namelist, JULES
-  namelists, Noah-MP parameter table, CLM surface data, SUEWS YAML), optionally into a copy of
-  the user's template in which only the entries sebcal owns change.
+* :func:`export` writes the fitted parameters into a host's input files (the scheme's own
+  namelist, JULES vn7 namelists, Noah-MP v5 NoahmpTable.TBL, a CTSM 5 surface dataset, a
+  SUEWS supy 2026 YAML config), editing the user's templates so that only sebcal's entries
+  change; each host is one module of :mod:`sebcal.bridge.hosts` (rows, options, writer).
 * :func:`transfer` runs the parameters on a host's soil layers and compares the skill with
   the fine calibration grid.
-
-The mapping (host entry, unit, conversion, caveat, source) is one table,
-:data:`sebcal.bridge.hosts.MAPPINGS`, printed in docs/hosts.md.
+* :func:`sebcal.paramsfile.load_params` reads params.json.
 """
 
 from __future__ import annotations
 
-from .hosts import HOSTS, LAYERS, MAPPINGS, SOURCES, Entry, check_host, markdown_table
-from .paramsfile import SCHEMA_VERSION, Calibrated, load_params
+from ..paramsfile import SCHEMA_VERSION, Calibrated, load_params
+from .common import ExportResult, Item
+from .export import export
+from .hosts import HOSTS, LAYERS, SOURCES, check_host, markdown_table
 from .transfer import TransferResult, host_grid, transfer
-from .writers import OPTIONS, ExportResult, Item, export
 
-__all__ = ["HOSTS", "LAYERS", "MAPPINGS", "SOURCES", "OPTIONS", "SCHEMA_VERSION", "Entry",
-           "Calibrated", "ExportResult", "Item", "TransferResult", "check_host",
-           "markdown_table", "load_params", "export", "transfer", "host_grid"]
+__all__ = ["HOSTS", "LAYERS", "SOURCES", "SCHEMA_VERSION", "Calibrated", "ExportResult", "Item",
+           "check_host", "export", "host_grid", "load_params", "markdown_table", "transfer",
+           "TransferResult"]

@@ -31,8 +31,8 @@ import numpy as np
 from ..config import parse_config
 from ..errors import ConfigError
 from ..output import write_text
+from ..paramsfile import Calibrated, load_params
 from .hosts import LAYERS, SOURCES
-from .paramsfile import Calibrated, load_params
 
 PLACEMENTS = ("centres", "boundaries")
 

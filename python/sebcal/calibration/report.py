@@ -165,6 +165,7 @@ def write_outputs(out_dir: Path, fit: Any, *, figures: bool = True, elapsed: flo
                 "lag1_autocorrelation": {k: _num(v) for k, v in (lap.get("lag1") or {}).items()},
                 "residual_variance": lap["s2"], "starts": int(fit.u.shape[0]),
                 "failed_starts": int(fit.failed.sum()), "elapsed_s": float(elapsed),
+                "soil_moisture_mean": _soil_moisture_mean(config, forcing),
                 "calibration_window": list(win.calibration_span),
                 "evaluation_window": list(win.evaluation_span) if win.evaluation_span else None,
                 **{k: v for k, v in fit.counts.items()
@@ -192,6 +193,15 @@ def write_outputs(out_dir: Path, fit: Any, *, figures: bool = True, elapsed: flo
         figs = _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub)
     write_text(out_dir / "report.md", _report(result, space, figs))
     return result
+
+
+def _soil_moisture_mean(config: Any, forcing: Any) -> float | None:
+    """Mean observed soil moisture over the column and the run [m3 m-3] (host exports convert
+    moisture-dependent parameters at it), or None without soil moisture."""
+    sm = getattr(forcing, "soil_moisture", None)
+    if sm is None:
+        return None
+    return float(np.mean(sm.at_nodes(config.spec.node_depths)))
 
 
 # ------------------------------------------------------------------------------------ figures

@@ -1,0 +1,119 @@
+"""`sebcal export`: write calibrated parameters into a host model's input files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, SebcalError
+from ..paramsfile import Calibrated, load_params
+from .common import Context, ExportResult, check_out, parse_options, read_namelist
+from .hosts import check_host
+
+
+def _roles(host, templates: list[Path]) -> dict[str, Path]:
+    """File role -> template: namelist hosts by the groups each file holds, the others by
+    their single file."""
+    for t in templates:
+        if not t.is_file():
+            raise ConfigError(f"template '{t}' does not exist or is not a file; give your "
+                              f"existing {host.NAME} file")
+    if not templates:
+        return {}
+    groups = getattr(host, "GROUPS", None)
+    if groups is None:
+        if len(templates) > 1:
+            raise ConfigError(f"export to {host.NAME} takes one --template ({host.FILES[0]}), "
+                              f"got {len(templates)}")
+        t = templates[0]
+        if host.NAME in ("sebcal", "noahmp"):
+            read_namelist(t)
+        return {host.FILES[0]: t}
+    roles: dict[str, Path] = {}
+    for t in templates:
+        nml = read_namelist(t)
+        found = [role for role, g in groups.items() if g in nml]
+        if not found:
+            raise ConfigError(f"template {t} holds none of the {host.NAME} groups sebcal reads "
+                              f"({', '.join('&' + g.upper() for g in groups.values())})")
+        for role in found:
+            if role in roles:
+                raise ConfigError(f"&{groups[role].upper()} is in two templates: {roles[role]} "
+                                  f"and {t}")
+            roles[role] = t
+    return roles
+
+
+def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str | os.PathLike,
+           template: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+           force: bool = False, options: Mapping[str, Any] | None = None,
+           allow_implausible: bool = False, include_fixed: bool = False,
+           acknowledge: Iterable[str] = ()) -> ExportResult:
+    """Write the calibrated parameters into a host model's input file(s).
+
+    Args:
+        params: params.json (path, content or :class:`Calibrated`).
+        host: sebcal, jules, noahmp, clm or suews.
+        out: the file to write; a folder when the host's entries live in several template
+            files (JULES): each edited file is written there under its own name.
+        template: the user's host file(s); only the entries sebcal owns change. Every host but
+            sebcal needs them (docs/hosts.md says why).
+        force: overwrite existing output files.
+        options: host options (docs/hosts.md), e.g. {"soil_type": 3}.
+        allow_implausible: export a calibration whose verdict is "not usable for a host".
+        include_fixed: also write the parameters the calibration did not fit.
+        acknowledge: situations in which the host would ignore what is written (their keys
+            are in the error message) that the user accepts.
+
+    Returns:
+        the :class:`ExportResult` (every entry written with its old and new value).
+
+    Raises:
+        ConfigError: unknown host or option, bad params.json or template, a value the host
+            cannot take; SebcalError: a refused verdict, an entry the host would ignore (not
+            acknowledged), an output that exists (without force) or is a template.
+    """
+    mod = check_host(host)
+    cal = params if isinstance(params, Calibrated) else load_params(params)
+    verdict = cal.verdict or {}
+    if verdict.get("status") == "not usable for a host" and not allow_implausible:
+        reasons = "; ".join(verdict.get("reasons", [])[:3])
+        raise SebcalError(f"the calibration's verdict is 'not usable for a host' ({reasons}); "
+                          "sebcal does not put these values into a host model's file. Fix the "
+                          "calibration (docs/calibration.md), or pass --allow-implausible to "
+                          "export them anyway")
+    opts = parse_options(mod.NAME, dict(options or {}), mod.OPTIONS)
+    if template is None:
+        tpls: list[Path] = []
+    elif isinstance(template, (str, os.PathLike)):
+        tpls = [Path(template)]
+    else:
+        tpls = [Path(t) for t in template]
+    if mod.NEEDS_TEMPLATE and not tpls:
+        # the host writer says which file it needs and where to get it
+        ctx = Context(cal, mod.NAME, opts, {}, Path(out))
+        mod.write(ctx)
+        raise ConfigError(f"export to {mod.NAME} needs --template")      # pragma: no cover
+    roles = _roles(mod, tpls)
+    edited = {roles[r] for r in getattr(mod, "EDITED", mod.FILES) if r in roles}
+    out = Path(out)
+    out_is_dir = len(edited) > 1
+    if out_is_dir:
+        if out.exists() and not out.is_dir():
+            raise SebcalError(f"--out {out}: export to {mod.NAME} edits {len(edited)} files "
+                              f"({', '.join(p.name for p in edited)}): give a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        for t in edited:
+            check_out(out / t.name, tpls, force)
+    else:
+        check_out(out, tpls, force)
+    ctx = Context(cal, mod.NAME, opts, roles, out, include_fixed=include_fixed,
+                  out_is_dir=out_is_dir, acknowledged=set(acknowledge))
+    items, skipped = mod.write(ctx)
+    paths = ctx.cache.get("written") or [out]
+    return ExportResult(mod.NAME, mod.VERSION, list(paths), tpls, items, skipped, ctx.warnings)
+
+
+__all__ = ["export"]
