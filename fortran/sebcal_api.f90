@@ -287,9 +287,16 @@ contains
       if (errflg /= 0) return
     end if
     ! only the grid and the soil enter: a neutral set of the other inputs passes the checks
-    psurf = [0.2_dp, 0.95_dp, 10.0_dp, -1.0_dp, 290.0_dp, 0.1_dp, 0.1_dp, 0.0_dp, 10.0_dp, 100.0_dp, &
-             8.25_dp, 4.225_dp, 1.0_dp, 1.0_dp, 0.5_dp]
-    rset = [1.0_dp, 1.0_dp, 1.0_dp, 1.0_dp]
+    psurf = 0
+    psurf(ip_alpha) = 0.2_dp
+    psurf(ip_eps) = 0.95_dp
+    psurf(ip_heff) = 10
+    psurf(ip_beta) = -1
+    psurf(ip_tb) = 290
+    psurf(ip_tau_sw) = 1
+    psurf(ip_tau_lw) = 1
+    rset = 1
+    rset(rs_sigma) = sigma_sb
     io = iopt
     io(io_solver) = solver_direct
     io(io_max_iter) = 1

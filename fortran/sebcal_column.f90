@@ -192,6 +192,9 @@ contains
     else if (.not. (rset(rs_wind_min) > 0 .and. ieee_is_finite(rset(rs_wind_min)))) then
       errflg = err_option
       write (errmsg, '(a,es12.5)') 'wind_min must be > 0 m s-1, got ', rset(rs_wind_min)
+    else if (.not. (rset(rs_sigma) > 0 .and. ieee_is_finite(rset(rs_sigma)))) then
+      errflg = err_option
+      write (errmsg, '(a,es12.5)') 'the Stefan-Boltzmann constant must be > 0, got ', rset(rs_sigma)
     else if (iopt(io_init) == init_spinup .and. (.not. (rset(rs_spinup_tol) > 0) .or. &
                                                  iopt(io_spinup_max) < 1)) then
       errflg = err_option
@@ -420,7 +423,7 @@ contains
     real(dp), intent(out) :: g, dg
     complex(dp) :: gc, comp(nflux)
     call surface_balance(cmplx(ts, cstep, kind=dp), forc, cmplx(col%psurf, 0.0_dp, kind=dp), col%iopt, &
-                         col%rset(rs_wind_min), theta_top, cmplx(col%psoil(is_porosity, 0), 0.0_dp, kind=dp), &
+                         col%rset, theta_top, cmplx(col%psoil(is_porosity, 0), 0.0_dp, kind=dp), &
                          gc, comp)
     g = real(gc, dp)
     dg = aimag(gc)/cstep
@@ -583,7 +586,7 @@ contains
       do i = 1, n - 1
         tnew(i) = (a(i)*tk(i - 1) + c(i)*tk(i + 1) + tn(i))/(1 + a(i) + c(i))
       end do
-      tnew(0) = (tn(0) + c0*(tk(1) + g1*src))/(1 + c0*(1 + g1*(hb + sigma_sb*col%psurf(ip_eps)*tk(0)**3)))
+      tnew(0) = (tn(0) + c0*(tk(1) + g1*src))/(1 + c0*(1 + g1*(hb + col%rset(rs_sigma)*col%psurf(ip_eps)*tk(0)**3)))
       if (col%iopt(io_bottom) == bottom_dirichlet) then
         tnew(n) = col%psurf(ip_tb)
       else
@@ -616,7 +619,7 @@ contains
     select case (col%iopt(io_top))
     case (top_seb)
       call surface_balance(cmplx(t(0), 0.0_dp, kind=dp), forc, cmplx(col%psurf, 0.0_dp, kind=dp), col%iopt, &
-                           col%rset(rs_wind_min), theta(0), cmplx(col%psoil(is_porosity, 0), 0.0_dp, kind=dp), &
+                           col%rset, theta(0), cmplx(col%psoil(is_porosity, 0), 0.0_dp, kind=dp), &
                            gc, fc)
       flux = real(fc, dp)
     case default

@@ -66,11 +66,12 @@ module sebcal_const
   integer, parameter, public :: top_flux = 3         !< heat flux into z_0 prescribed (forcing row if_top)
 
   ! ---- real settings rset(nrset)
-  integer, parameter, public :: nrset = 4
+  integer, parameter, public :: nrset = 5
   integer, parameter, public :: rs_tol = 1           !< solver tolerance [K]
   integer, parameter, public :: rs_theta = 2         !< time weight theta (1 backward Euler, 0.5 Crank-Nicolson) [1]
   integer, parameter, public :: rs_spinup_tol = 3    !< spin-up tolerance [K]
   integer, parameter, public :: rs_wind_min = 4      !< lower limit of the wind speed in r_a [m s-1]
+  integer, parameter, public :: rs_sigma = 5         !< Stefan-Boltzmann constant [W m-2 K-4] (default sigma_sb; a host may give its own)
 
   ! ---- surface parameters psurf(npsurf)
   integer, parameter, public :: npsurf = 15

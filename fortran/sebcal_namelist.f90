@@ -167,6 +167,7 @@ contains
     s%rset(rs_tol) = tol
     s%rset(rs_spinup_tol) = spinup_tol
     s%rset(rs_wind_min) = wind_min
+    s%rset(rs_sigma) = sigma_sb
     s%iopt(io_max_iter) = max_iter
     s%iopt(io_spinup_max) = spinup_max_cycles
     s%dt = dt

@@ -53,12 +53,12 @@ contains
   !>
   !> comp(ix_*) holds SWnet, LWnet, LWup, Qh, Qle, G, Qh + Qle [W m-2] (complex, as g).
   !> Qh and Qle are NaN with turbulence = h_eff and an unknown Bowen ratio.
-  pure subroutine surface_balance(ts, forc, ps, iopt, wind_min, theta_top, phi_top, g, comp)
+  pure subroutine surface_balance(ts, forc, ps, iopt, rset, theta_top, phi_top, g, comp)
     complex(dp), intent(in) :: ts            !< surface temperature [K]
     real(dp), intent(in) :: forc(nforc)      !< forcing at the level
     complex(dp), intent(in) :: ps(npsurf)    !< surface parameters
     integer, intent(in) :: iopt(nopt)
-    real(dp), intent(in) :: wind_min         !< lower limit of the wind speed [m s-1]
+    real(dp), intent(in) :: rset(nrset)      !< real settings (wind_min [m s-1], sigma [W m-2 K-4])
     real(dp), intent(in) :: theta_top        !< soil moisture of the top node [m3 m-3]
     complex(dp), intent(in) :: phi_top       !< porosity of the top node [m3 m-3]
     complex(dp), intent(out) :: g
@@ -73,11 +73,11 @@ contains
     else
       lwabs = forc(if_lw)
     end if
-    emit = eps*sigma_sb*ts**4
+    emit = eps*rset(rs_sigma)*ts**4
     swnet = tau_sw*(forc(if_sw)*(1 - ps(ip_alpha)))
     lwnet = tau_lw*(lwabs - emit)
     if (iopt(io_turbulence) == turb_bulk) then
-      call bulk_fluxes(ts, forc, ps, iopt, wind_min, theta_top, phi_top, hs, le)
+      call bulk_fluxes(ts, forc, ps, iopt, rset(rs_wind_min), theta_top, phi_top, hs, le)
       turb = hs + le
       comp(ix_qh) = hs
       comp(ix_qle) = le

@@ -326,7 +326,7 @@ contains
     integer :: k
     psz = cmplx(col%psurf, 0.0_dp, kind=dp)
     phiz = cmplx(col%psoil(is_porosity, 0), 0.0_dp, kind=dp)
-    call surface_balance(cmplx(ts, cstep, kind=dp), forc, psz, col%iopt, col%rset(rs_wind_min), theta_top, &
+    call surface_balance(cmplx(ts, cstep, kind=dp), forc, psz, col%iopt, col%rset, theta_top, &
                          phiz, gz, comp)
     flux = real(comp, dp)
     dcdt = aimag(comp)/cstep
@@ -337,7 +337,7 @@ contains
       end if
       psz = cmplx(col%psurf, cstep*dpsurf(:, k), kind=dp)
       phiz = cmplx(col%psoil(is_porosity, 0), cstep*dpsoil(is_porosity, 0, k), kind=dp)
-      call surface_balance(cmplx(ts, 0.0_dp, kind=dp), forc, psz, col%iopt, col%rset(rs_wind_min), &
+      call surface_balance(cmplx(ts, 0.0_dp, kind=dp), forc, psz, col%iopt, col%rset, &
                            theta_top, phiz, gz, comp)
       dcdp(:, k) = aimag(comp)/cstep
     end do

@@ -93,7 +93,7 @@ def test_options_codes_and_slots():
     for name, (_where, k) in V.SETTINGS.items():
         fname = {"max_iter": "io_max_iter", "spinup_max_cycles": "io_spinup_max",
                  "tol": "rs_tol", "theta": "rs_theta", "spinup_tol": "rs_spinup_tol",
-                 "wind_min": "rs_wind_min"}[name]
+                 "wind_min": "rs_wind_min", "sigma": "rs_sigma"}[name]
         assert k == fortran_int(fname), name
 
 

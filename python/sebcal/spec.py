@@ -19,6 +19,7 @@ import numpy as np
 from .errors import ConfigError
 from .params import Params
 from .vocabulary import (
+    CONSTANTS,
     NOPT,
     NPSOIL,
     NPSURF,
@@ -212,6 +213,7 @@ class ModelSpec:
         out[SETTINGS["theta"][1] - 1] = self.theta
         out[SETTINGS["spinup_tol"][1] - 1] = float(self.spinup_tol)
         out[SETTINGS["wind_min"][1] - 1] = float(self.wind_min)
+        out[SETTINGS["sigma"][1] - 1] = CONSTANTS["sigma"][0]
         return out
 
     def psurf(self, params: Params) -> np.ndarray:

@@ -150,9 +150,10 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
 SETTINGS = {
     "max_iter": ("iopt", 12), "spinup_max_cycles": ("iopt", 13),
     "tol": ("rset", 1), "theta": ("rset", 2), "spinup_tol": ("rset", 3), "wind_min": ("rset", 4),
+    "sigma": ("rset", 5),
 }
 NOPT = 13
-NRSET = 4
+NRSET = 5
 
 #: solver defaults: tolerance [K] and iteration limit per step
 SOLVER_DEFAULTS = {"direct": (1e-10, 50), "jacobi": (1e-4, 100000)}
