@@ -59,6 +59,7 @@ install: gfortran $(STAMPS)/install
 
 lint: $(STAMPS)/deps
 	$(PY) -m ruff check python tests bench tools
+	$(PY) tools/ccpp_meta_check.py fortran/ccpp/sebcal_ccpp.meta fortran/ccpp/sebcal_ccpp.F90
 
 docs: install
 	$(PY) tools/gen_docs.py

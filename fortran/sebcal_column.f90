@@ -30,6 +30,9 @@ module sebcal_column
 
   real(dp), parameter, public :: cstep = 1.0e-20_dp     !< complex step for dG/dTs [K]
   real(dp), parameter :: max_newton_step = 50.0_dp   !< largest Newton update [K]
+  !> lowest air temperature accepted [K]: below any observed on Earth (184 K), above any
+  !> temperature in degrees Celsius
+  real(dp), parameter :: t_air_min = 150.0_dp
 
   !> Geometry, parameters, options and (for constant soil) the coefficients of one column.
   type, public :: column_t
@@ -339,10 +342,10 @@ contains
       if (.not. (ieee_is_finite(forc(if_sw)) .and. ieee_is_finite(forc(if_lw)) .and. ieee_is_finite(forc(if_ta)))) then
         errflg = err_forcing
         errmsg = 'forcing: SWdown, LWdown and Tair must be finite (gap in the forcing?)'
-      else if (.not. (forc(if_ta) > 0)) then
+      else if (.not. (forc(if_ta) > t_air_min)) then
         errflg = err_forcing
-        write (errmsg, '(a,es12.5,a)') 'forcing: air temperature must be > 0 K, got ', forc(if_ta), &
-          ' (degrees Celsius?)'
+        write (errmsg, '(a,f0.1,a,es12.5,a)') 'forcing: air temperature must be > ', t_air_min, ' K, got ', &
+          forc(if_ta), ' (degrees Celsius?)'
       else if (col%iopt(io_turbulence) == turb_bulk) then
         if (.not. (ieee_is_finite(forc(if_wind)) .and. forc(if_wind) >= 0)) then
           errflg = err_forcing
