@@ -10,6 +10,9 @@ SRC    := $(shell find python/sebcal fortran -type f \( -name '*.py' -o -name '*
 # torch is pinned here (a CPU build is on local disk); pyproject.toml states the range users need
 TORCH_PIN := torch==2.13.0
 BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.0 "pytest>=7" "pyyaml>=6" "ruff>=0.5"
+# the BMI and its tester; gimli.units 0.3.x is the units package bmi-tester 0.5.10 imports
+# (gimli.units.units): with 0.4 its unit checks are skipped
+BMI_DEPS := bmipy==2.0.1 bmi-tester==0.5.10 gimli.units==0.3.4
 
 .PHONY: test lint docs demo bench install gfortran driver clean help
 
@@ -38,7 +41,7 @@ $(PY):
 $(STAMPS)/deps: pyproject.toml | $(PY)
 	@mkdir -p $(STAMPS)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS)
+	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS) $(BMI_DEPS)
 	@touch $@
 
 # supy (SUEWS) in its own environment: the SUEWS export is read back with supy's own config

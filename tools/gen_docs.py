@@ -20,6 +20,36 @@ def splice(path: Path | str, marker: str, body: str) -> str:
     return pattern.sub(lambda m: m[1] + body + m[2], text)
 
 
+def ccpp_variables() -> str:
+    """The argument table of sebcal_ccpp_run, from fortran/ccpp/sebcal_ccpp.meta."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from ccpp_meta_check import parse_meta
+
+    _, tables = parse_meta((ROOT / "fortran" / "ccpp" / "sebcal_ccpp.meta").read_text())
+    run = next(t for t in tables if t.name == "sebcal_ccpp_run")
+    lines = ["| argument | standard name | units | dimensions | intent |", "|---|---|---|---|---|"]
+    for v in run.variables:
+        p = v.props
+        intent = p["intent"] + (" (optional)" if p.get("optional", "").lower() == "true" else "")
+        lines.append(f"| `{v.local}` | `{p['standard_name']}` | {p['units']} | "
+                     f"{p['dimensions']} | {intent} |")
+    return "\n".join(lines) + "\n"
+
+
+def ccpp_parameters() -> str:
+    """The columns of psurf and psoil, from the vocabulary's slots."""
+    from sebcal.vocabulary import PARAMETERS
+
+    out = []
+    for title, groups in (("psurf", ("surface", "site")), ("psoil", ("soil",))):
+        out += [f"| `{title}` column | parameter | unit |", "|---|---|---|"]
+        for p in sorted((p for p in PARAMETERS.values() if p.group in groups and p.slot),
+                        key=lambda p: p.slot):
+            out.append(f"| {p.slot} | `{p.name}`: {p.long_name} | {p.unit} |")
+        out.append("")
+    return "\n".join(out[:-1]) + "\n"
+
+
 def generated() -> dict[Path, str]:
     from sebcal.bridge import HOSTS, SOURCES, markdown_table
     from sebcal.config import markdown_reference
@@ -31,8 +61,15 @@ def generated() -> dict[Path, str]:
         text = splice(text, f"hosts-{name}", markdown_table(name))
     text = splice(text, "hosts-sources", "".join(f"* `{k}`: {what}. {where}\n"
                                                 for k, (what, where) in SOURCES.items()))
+    from sebcal.bmi import SebcalBmi
+
+    frameworks = ROOT / "docs" / "frameworks.md"
+    fw = splice(frameworks, "ccpp-variables", ccpp_variables())
+    fw = splice(fw, "ccpp-parameters", ccpp_parameters())
+    fw = splice(fw, "bmi-variables", SebcalBmi.markdown_variables())
     return {
         hosts_md: text,
+        frameworks: fw,
         ROOT / "docs" / "config.md": splice(ROOT / "docs" / "config.md", "keys",
                                             markdown_reference()),
         ROOT / "docs" / "parameters.md": splice(ROOT / "docs" / "parameters.md", "parameters",

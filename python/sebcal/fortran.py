@@ -379,7 +379,9 @@ class Column:
                                               g, t_out, flux, niter)
         _check(errflg, errmsg, "sebcal_api_step")
         if commit:
-            self.state, self.g = t, float(g)
+            # in place: views of the state (a BMI's get_value_ptr) stay live
+            self.state[:] = t
+            self.g = float(g)
         return (np.ascontiguousarray(t_out.T),
                 {k: flux[i].copy() for i, k in enumerate(FLUX_NAMES)})
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
-    "CONSTANTS", "FLUXES", "FORCING", "OPTIONS", "PARAMETERS", "Condition", "Flux",
+    "CONSTANTS", "CSDMS_NAMES", "FLUXES", "FORCING", "OPTIONS", "PARAMETERS", "Condition", "Flux",
     "ForcingVariable", "Option", "Parameter", "SETTINGS", "default_options", "needed",
     "parameter", "resolve_alias",
 ]
@@ -469,6 +469,60 @@ FLUXES: dict[str, Flux] = {f.name: f for f in (
 NFLUX = 7
 FLUX_NAMES = tuple(FLUXES)
 FLUX_UNIT = "W m-2"
+
+#: CSDMS standard names (csdms.colorado.edu, names registry 2.0) of the variables the BMI
+#: (sebcal.bmi) exposes, by sebcal name. Those marked "coined" are not in the registry and
+#: follow its object__quantity grammar (docs/frameworks.md).
+CSDMS_NAMES: dict[str, tuple[str, bool]] = {
+    # state and outputs
+    "T": ("soil__temperature", False),
+    "Ts": ("land_surface__temperature", False),
+    "SWnet": ("land_surface_radiation~net~shortwave__energy_flux", False),
+    "LWnet": ("land_surface_radiation~net~longwave__energy_flux", False),
+    "LWup": ("land_surface_radiation~outgoing~longwave__energy_flux", False),
+    "Qh": ("land_surface__upward_component_of_sensible_heat_energy_flux", False),
+    "Qle": ("land_surface__upward_component_of_latent_heat_energy_flux", False),
+    "Qg": ("land_surface_soil_conduction__heat_energy_flux", False),
+    "Qh_plus_Qle": ("land_surface__upward_component_of_turbulent_heat_energy_flux", True),
+    # forcing
+    "SWdown": ("land_surface_radiation~incoming~shortwave__energy_flux", False),
+    "LWdown": ("land_surface_radiation~incoming~longwave__energy_flux", False),
+    "Tair": ("land_surface_air__temperature", False),
+    "Wind": ("land_surface_air_flowing__speed", False),
+    "PSurf": ("land_surface_air__pressure", False),
+    "Qair": ("land_surface_air_water~vapor__specific_saturation", True),
+    "LAI": ("land_vegetation__leaf-area_index", False),
+    "Ttop": ("soil_surface__temperature", True),
+    "Gtop": ("soil_surface__downward_component_of_heat_energy_flux", True),
+    "Tbottom": ("soil_profile_bottom__temperature", True),
+    "theta": ("soil_water__volume_fraction", False),
+    # parameters
+    "alpha": ("land_surface__albedo", False),
+    "eps": ("land_surface__emissivity", False),
+    "h_eff": ("land_surface_air__effective_heat_transfer_coefficient", True),
+    "beta": ("land_surface__bowen_ratio", True),
+    "T_b": ("soil_profile_bottom__reference_temperature", True),
+    "z0m": ("atmosphere_bottom_air_flowing__log-law_roughness_length", False),
+    "z0h_ratio": ("atmosphere_bottom_air_flowing__ratio_of_heat_and_momentum_roughness_length",
+                  True),
+    "d0": ("atmosphere_bottom_air_flowing__log-law_displacement_length", False),
+    "z_ref": ("atmosphere_bottom_air_flowing_at-speed__reference_height", False),
+    "r_s": ("land_surface_water_evaporation__surface_resistance", True),
+    "rs_a": ("land_surface_water_evaporation__surface_resistance_log_of_dry_value", True),
+    "rs_b": ("land_surface_water_evaporation__surface_resistance_moisture_sensitivity", True),
+    "tau_sw": ("land_vegetation_canopy_radiation~incoming~shortwave_transmission__transmittance",
+               True),
+    "tau_lw": ("land_vegetation_canopy_radiation~incoming~longwave_transmission__transmittance",
+               True),
+    "k_ext": ("land_vegetation_canopy_radiation~incoming~shortwave__extinction_coefficient",
+              True),
+    "lambda": ("soil__thermal_conductivity", False),
+    "C": ("soil_isochoric-process__volume-specific_heat_capacity", False),
+    "porosity": ("soil__porosity", False),
+    "lambda_dry": ("soil~dry__thermal_conductivity", True),
+    "lambda_solids": ("soil_solids__thermal_conductivity", True),
+    "C_dry": ("soil~dry_isochoric-process__volume-specific_heat_capacity", True),
+}
 
 #: error codes of the Fortran scheme (errflg), as in sebcal_const.f90
 ERROR_CODES = {1: "grid", 2: "parameter", 3: "option", 4: "forcing", 5: "convergence",
