@@ -171,3 +171,19 @@ def test_run_torch_backend_matches_fortran(tmp_path):
     assert outs["torch"][2] == "torch"
     assert np.abs(outs["torch"][0] - outs["fortran"][0]).max() < 1e-9
     assert np.abs(outs["torch"][1] - outs["fortran"][1]).max() < 1e-7
+
+
+def test_calibrate_and_run_do_not_import_torch(tmp_path):
+    """The Levenberg-Marquardt calibration and forward runs use the Fortran only: importing
+    torch (over a second) would be most of their time (docs/performance.md)."""
+    code = (
+        "import sys\n"
+        "from sebcal.cli import main\n"
+        f"rc = main(['calibrate', r'{ROOT / 'examples' / 'paper_synthetic_2depth.toml'}', "
+        f"'--out', r'{tmp_path / 'cal'}', '--no-progress'])\n"
+        f"rc2 = main(['run', r'{ROOT / 'examples' / 'paper_synthetic.toml'}', "
+        f"'--out', r'{tmp_path / 'run.nc'}'])\n"
+        "print(rc, rc2, 'torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "0 0 False"

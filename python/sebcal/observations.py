@@ -16,7 +16,7 @@ Windows are given in ``[calibration]``: ``calibration_hours = [0, 150]`` and
 window [a, b] when a < t <= b, so the initial state is never scored), or the same as UTC times
 in ``calibration_window``/``evaluation_window``.
 
-The model equivalent of every observation is :func:`sebcal.autodiff.observe.equivalent`, the
+The model equivalent of every observation is :func:`sebcal.physics.observe.equivalent`, the
 operator the calibration loss uses; :func:`model_equivalents` applies it to any run's output
 (Fortran runs included).
 """
@@ -281,21 +281,19 @@ def windows(config: Any, table: Mapping[str, Any] | None = None) -> Windows:
 def model_equivalents(observations: Sequence[Observation], z: np.ndarray, T: np.ndarray,
                       fluxes: Mapping[str, np.ndarray], lam: Any) -> dict[str, np.ndarray]:
     """label -> the model's value of each observation (nt+1,), by the calibration's own
-    observation operator (sebcal.autodiff.observe.equivalent) applied to a run's output.
+    observation operator (sebcal.physics.observe.equivalent) applied to a run's output.
 
     Args:
         z: node depths [m]; T: temperatures [K] (nt+1, nz); fluxes: name -> (nt+1,);
         lam: node conductivity [W m-1 K-1] (nz,) or (nt+1, nz), or a number.
     """
-    import torch
+    from .physics.observe import equivalent
 
-    from .autodiff.observe import equivalent
-
-    Tt = torch.as_tensor(np.asarray(T, dtype=np.float64))[None]
-    ft = {k: torch.as_tensor(np.asarray(v, dtype=np.float64))[None] for k, v in fluxes.items()}
-    lt = torch.as_tensor(np.asarray(lam, dtype=np.float64))
-    lt = lt[None] if lt.dim() >= 1 else lt
-    return {o.label: equivalent(o.variable, Tt, ft, z, lt, o.depth)[0].numpy()
+    Tt = np.asarray(T, dtype=np.float64)[None]
+    ft = {k: np.asarray(v, dtype=np.float64)[None] for k, v in fluxes.items()}
+    lt = np.asarray(lam, dtype=np.float64)
+    lt = lt[None] if lt.ndim >= 1 else lt
+    return {o.label: np.asarray(equivalent(o.variable, Tt, ft, z, lt, o.depth)[0])
             for o in observations}
 
 

@@ -30,6 +30,12 @@ import numpy as np
 
 from .problem import Problem
 
+#: initial damping, relative to the largest diagonal entry of J^T J: small, so the first steps
+#: are nearly Gauss-Newton (Nielsen's update raises it at once where that fails). On the
+#: published two-depth problem 1e-5 takes 10 iterations where 1e-3 takes 16; on the West
+#: Phoenix and Baltimore cases it reaches the same or a lower optimum in fewer iterations.
+MU0 = 1e-5
+
 
 @dataclass
 class LMState:
@@ -68,7 +74,7 @@ def start(problem: Problem, u0: np.ndarray) -> tuple[LMState, np.ndarray, np.nda
     cost = 0.5 * np.nansum(ev.r ** 2, axis=1)
     cost[ev.failed] = np.nan
     JtJ = np.einsum("bnp,bnq->bpq", np.nan_to_num(ev.J), np.nan_to_num(ev.J))
-    mu = 1e-3 * np.max(np.diagonal(JtJ, axis1=1, axis2=2), axis=1)
+    mu = MU0 * np.max(np.diagonal(JtJ, axis1=1, axis2=2), axis=1)
     state = LMState(np.array(u0, dtype=np.float64), cost, np.maximum(mu, 1e-12),
                     np.full(B, 2.0), ~ev.failed, ev.failed.copy(), np.full(B, -1, dtype=int),
                     evaluations=1, runs=B, reason=["" if not f else
@@ -165,16 +171,20 @@ def _merge(state: LMState, tol: float, reason: list) -> None:
     cost (active or finished)."""
     ok = ~state.failed & np.isfinite(state.cost)
     order = np.argsort(np.where(ok, state.cost, np.inf))
-    kept: list[int] = []
-    for b in order:
-        if not ok[b]:
-            continue
-        near = [a for a in kept if np.max(np.abs(state.u[a] - state.u[b])) < tol]
-        if near and state.active[b]:
-            state.merged[b] = near[0]
+    order = order[ok[order]]
+    if order.size < 2:
+        return
+    u = state.u[order]
+    # near[i, j]: start order[j] is within tol of start order[i]
+    near = np.max(np.abs(u[:, None, :] - u[None, :, :]), axis=2) < tol
+    kept = np.zeros(order.size, dtype=bool)
+    for i, b in enumerate(order):
+        hits = np.flatnonzero(near[i, :i] & kept[:i])
+        if hits.size and state.active[b]:
+            state.merged[b] = int(order[hits[0]])
             state.active[b] = False
-        elif not near:
-            kept.append(int(b))
+        elif not hits.size:
+            kept[i] = True
 
 
 __all__ = ["LMState", "levenberg_marquardt", "start"]

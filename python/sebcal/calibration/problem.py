@@ -9,7 +9,7 @@ stacks
   N_eff / (N s^2) for a MAP fit, docs/calibration.md);
 * prior rows (g(p_j) - g0_j)/s_j for the parameters with a prior (:mod:`.priors`).
 
-m_k is the observation operator of :func:`sebcal.autodiff.observe.equivalent` (linear
+m_k is the observation operator of :func:`sebcal.physics.observe.equivalent` (linear
 interpolation of the node temperatures, the surface fluxes, the conductive flux below the top)
 applied to the Fortran run at the probe nodes, and dm/du comes from the tangent-linear model
 (fortran/sebcal_tangent.f90): exact derivatives, one tangent per free coordinate.
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import fortran
-from ..autodiff.observe import interpolation_weights
 from ..errors import ConfigError
 from ..observations import Observation
+from ..physics.observe import interpolation_weights
 from ..physics.soil import interface_conductivity, node_properties
 from ..vocabulary import FLUX_NAMES, NPSOIL, NPSURF, PARAMETERS
 from .priors import Prior

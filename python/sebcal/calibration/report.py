@@ -207,22 +207,32 @@ def _soil_moisture_mean(config: Any, forcing: Any) -> float | None:
 # ------------------------------------------------------------------------------------ figures
 
 def _save(fig, path: Path) -> None:
+    # drawn once: fixed margins instead of bbox_inches="tight" (which draws twice)
     with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=100, format="png")
+
+
+def _subplots(nrows: int, ncols: int, figsize: tuple[float, float], margins: dict, **kw):
+    """A figure and its axes without pyplot (no GUI backend, no global figure registry)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(**margins)
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw) if nrows else None
+    return fig, axes
 
 
 def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
              ) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     figs = []
     hours = (forcing.time - forcing.time[0]) / np.timedelta64(1, "h")
     n = len(obs)
-    fig, axes = plt.subplots(n, 2, figsize=(13, 2.6 * n), sharex=True, squeeze=False,
-                             gridspec_kw={"width_ratios": [3, 1.2]})
+    fig, axes = _subplots(n, 2, (13, 2.6 * n + 0.8),
+                          dict(left=0.09, right=0.98, bottom=0.9 / (2.6 * n + 0.8),
+                               top=1 - 0.6 / (2.6 * n + 0.8), wspace=0.25, hspace=0.15),
+                          sharex=True, gridspec_kw={"width_ratios": [3, 1.2]})
     for (ax, axr), o in zip(axes, obs):
         ax.plot(hours, o.values, ".", ms=3, color="k", label="observed")
         ax.plot(hours, model_vals[o.label], "-", color="tab:red", lw=1.2, label="model (best fit)")
@@ -242,7 +252,6 @@ def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
     axes[-1, 1].set_xlabel("hours")
     fig.suptitle("Observed and modelled series (left) and residuals (right)")
     _save(fig, out_dir / "series.png")
-    plt.close(fig)
     figs.append(("series.png", "Observed (dots) and best-fit model (line), residuals beside; "
                                "shading marks the calibration and evaluation windows"))
 
@@ -251,14 +260,16 @@ def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
     ok = [s for s in starts if not s["failed"]]
     if len(free) >= 2 and ok:
         n = len(free)
-        fig, axes = plt.subplots(n - 1, n - 1, figsize=(2.6 * (n - 1), 2.6 * (n - 1)),
-                                 squeeze=False)
+        side = 2.6 * (n - 1) + 0.6
+        fig, _ = _subplots(0, 0, (side, side),
+                           dict(left=0.8 / side + 0.05, right=0.98, bottom=0.7 / side + 0.04,
+                                top=1 - 0.5 / side, wspace=0.35, hspace=0.3))
+        first = None
         for i in range(1, n):
-            for j in range(n - 1):
-                ax = axes[i - 1, j]
-                if j >= i:
-                    ax.axis("off")
-                    continue
+            for j in range(i):
+                # only the lower triangle is made (empty axes cost as much to draw)
+                ax = fig.add_subplot(n - 1, n - 1, (i - 1) * (n - 1) + j + 1)
+                first = first or ax
                 ax.plot([s["initial"][free[j]] for s in ok], [s["initial"][free[i]] for s in ok],
                         "o", ms=3, color="0.7", label="start")
                 ax.plot([s["final"][free[j]] for s in ok], [s["final"][free[i]] for s in ok],
@@ -273,16 +284,17 @@ def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
                 if j == 0:
                     ax.set_ylabel(f"{free[i]} [{units[free[i]]}]", fontsize=8)
                 ax.tick_params(labelsize=7)
-        axes[0, 0].legend(fontsize=7)
+        first.legend(fontsize=7)
         fig.suptitle("Multi-start: initial (grey) and final (red) parameters")
         _save(fig, out_dir / "multistart.png")
-        plt.close(fig)
         figs.append(("multistart.png", "Every start's initial and final values, for each pair "
                                        "of free parameters"))
 
         corr = np.array([[np.nan if x is None else x for x in row] for row in lap["correlation"]],
                         dtype=float)
-        fig, ax = plt.subplots(figsize=(1.1 * n + 2, 1.1 * n + 1.5))
+        fig, axs = _subplots(1, 1, (1.1 * n + 2, 1.1 * n + 1.5),
+                             dict(left=0.18, right=0.95, bottom=0.2, top=0.9))
+        ax = axs[0, 0]
         im = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
         ax.set_xticks(range(n), free, rotation=45)
         ax.set_yticks(range(n), free)
@@ -293,7 +305,6 @@ def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
         fig.colorbar(im, ax=ax, shrink=0.8)
         ax.set_title("Parameter correlation (Laplace)")
         _save(fig, out_dir / "correlation.png")
-        plt.close(fig)
         figs.append(("correlation.png", "Correlation matrix of the fitted parameters from the "
                                         "Hessian at the optimum"))
     return figs

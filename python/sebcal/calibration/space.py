@@ -17,13 +17,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError, did_you_mean
 from ..params import Params
 from ..vocabulary import H_SENSIBLE, PARAMETERS, parameter
+
+
+def _is_tensor(x: Any) -> bool:
+    # without importing torch: the Levenberg-Marquardt path never needs it
+    return type(x).__module__.startswith("torch")
 
 
 @dataclass(frozen=True)
@@ -39,12 +44,14 @@ class Coordinate:
     log: bool
 
     def g(self, p):
-        lib = torch if isinstance(p, torch.Tensor) else np
-        return lib.log(p) if self.log else p
+        if not self.log:
+            return p
+        return p.log() if _is_tensor(p) else np.log(p)
 
     def g_inv(self, x):
-        lib = torch if isinstance(x, torch.Tensor) else np
-        return lib.exp(x) if self.log else x
+        if not self.log:
+            return x
+        return x.exp() if _is_tensor(x) else np.exp(x)
 
     def _q(self, p):
         glo, ghi = self.g(self.bounds[0]), self.g(self.bounds[1])
@@ -70,8 +77,8 @@ class Coordinate:
         xc, w = self.affine
         glo, ghi = float(self.g(self.bounds[0])), float(self.g(self.bounds[1]))
         lo, hi = self.bounds
-        if isinstance(u, torch.Tensor):
-            q = torch.sigmoid(xc + w * u)
+        if _is_tensor(u):
+            q = (xc + w * u).sigmoid()
             return self.g_inv(glo + (ghi - glo) * q).clamp(lo, hi)
         with np.errstate(over="ignore"):          # exp(large) = inf gives q = 0 exactly
             q = 1.0 / (1.0 + np.exp(-(xc + w * np.asarray(u))))
@@ -178,7 +185,7 @@ class Space:
         return np.stack([c.to_u(np.asarray(phys[c.label], dtype=np.float64))
                          for c in self.coords], axis=-1)
 
-    def to_phys(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
+    def to_phys(self, u: Any) -> dict[str, Any]:
         """u (B, P) to label -> physical values (B,), differentiably."""
         return {c.label: c.to_p(u[..., k]) for k, c in enumerate(self.coords)}
 
@@ -202,12 +209,13 @@ class Space:
         return out
 
     # ---------------------------------------------------------------- model parameters
-    def model_params(self, phys: Mapping[str, torch.Tensor], batch: int
-                     ) -> dict[str, torch.Tensor]:
+    def model_params(self, phys: Mapping[str, Any], batch: int) -> dict[str, Any]:
         """Every model parameter as tensors: surface (B,), soil (B, nlayers); free values from
         ``phys`` (label -> (B,)), the rest from ``fixed``; h and beta give h_eff."""
+        import torch
+
         nl = self.nlayers
-        out: dict[str, torch.Tensor] = {}
+        out: dict[str, Any] = {}
         for name, v in self.fixed.items():
             if PARAMETERS[name].group == "soil":
                 vals = torch.tensor(self.fixed.layers(name, nl), dtype=torch.float64)

@@ -9,7 +9,15 @@ scheme (fortran/sebcal_surface.f90, sebcal_soil.f90) implements the same equatio
 
 from .soil import coefficients, node_properties
 from .surface import surface_balance, transmissions
-from .xp import NUMPY, TORCH, Namespace, namespace
+from .xp import NUMPY, Namespace, namespace, torch_namespace
+
+
+def __getattr__(name: str):
+    # TORCH (the tensor namespace) imports torch, so it is made on first access only
+    if name == "TORCH":
+        return torch_namespace()
+    raise AttributeError(name)
+
 
 __all__ = ["surface_balance", "transmissions", "coefficients", "node_properties", "NUMPY",
-           "TORCH", "Namespace", "namespace"]
+           "TORCH", "Namespace", "namespace", "torch_namespace"]

@@ -41,6 +41,22 @@ class Namespace:
         """Real part (for comparisons); tensors are real already."""
         return x if self.is_torch else np.real(x)
 
+    def take_last(self, values: Any, idx: np.ndarray) -> Any:
+        """values[..., idx] for an integer array idx."""
+        if self.is_torch:
+            return values.index_select(-1, self._torch.as_tensor(idx, device=values.device))
+        return values[..., idx]
+
+    def like(self, x: Any, ref: Any) -> Any:
+        """x (numbers, an array or a tensor) as an array of ref's kind, dtype and device."""
+        if self.is_torch:
+            t = self._torch
+            if isinstance(x, t.Tensor):
+                return x.to(dtype=ref.dtype, device=ref.device)
+            return t.as_tensor(np.asarray(x, dtype=np.float64), dtype=ref.dtype,
+                               device=ref.device)
+        return np.asarray(x, dtype=np.result_type(ref, np.float64))
+
     def clip(self, x: Any, lo: float, hi: float) -> Any:
         """Clip a real array or tensor to [lo, hi]."""
         if self.is_torch:
@@ -49,11 +65,27 @@ class Namespace:
 
 
 NUMPY = Namespace(False)
-TORCH = Namespace(True)
+_TORCH: Namespace | None = None
+
+
+def torch_namespace() -> Namespace:
+    """The namespace for tensors (imports torch on first use only: the Fortran paths never
+    pay for it)."""
+    global _TORCH
+    if _TORCH is None:
+        _TORCH = Namespace(True)
+    return _TORCH
 
 
 def namespace(x: Any) -> Namespace:
-    """TORCH for tensors, NUMPY otherwise."""
+    """The torch namespace for tensors, NUMPY otherwise."""
     if type(x).__module__.startswith("torch"):
-        return TORCH
+        return torch_namespace()
     return NUMPY
+
+
+def __getattr__(name: str) -> Any:
+    # TORCH stays importable by name, created on first access
+    if name == "TORCH":
+        return torch_namespace()
+    raise AttributeError(name)
