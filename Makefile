@@ -13,6 +13,8 @@ BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.
 # the BMI and its tester; gimli.units 0.3.x is the units package bmi-tester 0.5.10 imports
 # (gimli.units.units): with 0.4 its unit checks are skipped
 BMI_DEPS := bmipy==2.0.1 bmi-tester==0.5.10 gimli.units==0.3.4
+# multi-site calibration on Dask (tests run a LocalCluster)
+DASK_DEPS := "dask[distributed]>=2024.1"
 
 .PHONY: test lint docs demo bench install gfortran driver clean help
 
@@ -41,7 +43,7 @@ $(PY):
 $(STAMPS)/deps: pyproject.toml | $(PY)
 	@mkdir -p $(STAMPS)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS) $(BMI_DEPS)
+	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS) $(BMI_DEPS) $(DASK_DEPS)
 	@touch $@
 
 # supy (SUEWS) in its own environment: the SUEWS export is read back with supy's own config
@@ -84,7 +86,9 @@ demo: install
 	done
 	@$(PY) tools/demo_summary.py $(DEMO_OUT) $(DEMO_CASES)
 
+# scipy is the peer's optimiser in bench/peer_scipy.py, not a sebcal dependency
 bench: install
+	$(PIP) install -q scipy
 	$(PY) bench/run_all.py
 
 driver: gfortran

@@ -71,6 +71,51 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return res.exit_status
 
 
+def _cmd_calibrate_sites(args: argparse.Namespace) -> int:
+    from .calibration.multisite import calibrate_sites, load_multisite, summary_lines, write_results
+
+    ms = load_multisite(args.multisite)
+    if args.starts is not None:
+        import dataclasses
+
+        ms = dataclasses.replace(ms, starts=args.starts)
+    groups = ms.groups()
+    client = cluster = None
+    if args.dask:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise SebcalError("--dask needs dask.distributed: pip install 'sebcal[dask]'") from None
+        if args.dask == "local":
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            client = Client(cluster)
+        else:
+            client = Client(args.dask)
+    engine = f"Dask ({client.dashboard_link or args.dask})" if client else "this process"
+    print(f"sebcal calibrate-sites: {len(ms.sites)} sites in {len(groups)} group(s), "
+          f"{ms.starts} starts each, on {engine}")
+    try:
+        result = calibrate_sites(ms, client, progress=None if args.json else print)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    jpath, npath = write_results(result, args.out)
+    if args.json:
+        print(jpath.read_text())
+    else:
+        print("\n".join(summary_lines(result)))
+        print(f"  wrote {jpath} and {npath}")
+    failed = result.failed_sites
+    if failed:
+        print(f"sebcal calibrate-sites: {len(failed)} site(s) failed: {', '.join(failed)} "
+              "(the others' results are written)", file=sys.stderr)
+        return 4
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .bridge import export
 
@@ -175,6 +220,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figures", action="store_true", help="no PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("calibrate-sites", help="calibrate many sites together (shared and "
+                       "per-site parameters), here or on Dask",
+                       description="Calibrate the sites a multi-site file lists (docs/scale.md): "
+                                   "sites that share a parameter are fitted jointly, the other "
+                                   "groups independently, in this process or on Dask workers. "
+                                   "Writes sites.json and sites.nc (a site dimension) to DIR. "
+                                   "Exit status 0, or 4 when some sites failed (the others' "
+                                   "results are written), 2 on an error.")
+    p.add_argument("multisite", help="multi-site file: [multisite] and [[sites]] tables")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--starts", type=int, default=None, help="override the number of starts")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="run the groups on Dask: a scheduler address (tcp://...), or 'local' "
+                        "for a LocalCluster on this machine")
+    p.add_argument("--workers", type=int, default=2, help="workers of --dask local (default 2)")
+    p.add_argument("--json", action="store_true", help="print sites.json instead of a summary")
+    p.set_defaults(func=_cmd_calibrate_sites)
 
     p = sub.add_parser("export", help="write calibrated parameters into a host model's files",
                        description="Write the fitted parameters of PARAMS (params.json of "
