@@ -6,7 +6,7 @@ the observed levels n of the calibration window, and
 
     L_b = (1/N) sum r_b,k,n^2,
 
-N the number of terms. m_k is :func:`sebcal.autodiff.observe.equivalent`, the one observation
+N the number of terms. m_k is :func:`sebcal.physics.observe.equivalent`, the one observation
 operator of sebcal. The model is the direct solver of :class:`sebcal.autodiff.SoilColumn`,
 whatever solver the config names for forward runs.
 """
