@@ -80,4 +80,4 @@ def markdown(r: dict) -> list[str]:
 
 if __name__ == "__main__":
     res = main(sys.argv[1:])
-    print(json.dumps(res, indent=1) if "--json" in sys.argv else "\n".join(markdown(res)))
+    print(json.dumps(res) if "--json" in sys.argv else "\n".join(markdown(res)))

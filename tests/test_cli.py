@@ -187,3 +187,14 @@ def test_calibrate_and_run_do_not_import_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "0 0 False"
+
+
+def test_version_agrees_with_the_package_metadata():
+    import re
+    from importlib import metadata
+
+    import sebcal
+
+    meson = (ROOT / "meson.build").read_text()
+    assert sebcal.__version__ == metadata.version("sebcal")
+    assert re.search(rf"version: '{re.escape(sebcal.__version__)}'", meson)

@@ -799,7 +799,10 @@ def test_a_table_added_to_tables_is_validated(monkeypatch):
         parse_config({"parameters": PARAMS_DICT, "export": {"folder": "o", "evry": 2}})
 
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.toml"))
+#: the run configurations among the examples (sites.toml is a multi-site file, tested in
+#: tests/test_multisite.py)
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.toml")
+                  if p.name != "sites.toml")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])

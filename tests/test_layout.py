@@ -18,11 +18,11 @@ PKG = ROOT / "python" / "sebcal"
 
 #: layer -> modules (files or packages). Lower layers first.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("vocabulary", {"errors", "vocabulary", "times"}),
+    ("vocabulary", {"errors", "vocabulary", "times", "_version"}),
     ("model", {"params", "spec", "physics"}),
     ("backends", {"fortran", "fortran_wrap", "autodiff"}),
     ("io", {"forcing", "config", "output", "observations", "paramsfile"}),
-    ("runs", {"runner", "verify", "calibration"}),
+    ("runs", {"runner", "verify", "calibration", "estimate"}),
     ("export", {"bridge"}),
     ("interface", {"api", "bmi", "cli", "__init__", "__main__"}),
 ]

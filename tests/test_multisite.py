@@ -173,3 +173,9 @@ def test_a_failing_site_is_reported_and_the_others_finish(tmp_path, capsys):
     with netCDF4.Dataset(tmp_path / "out" / "sites.nc") as ds:
         assert list(ds["failed"][:]) == [0, 0, 0, 1]
         assert np.isnan(ds["lambda"][:].filled(np.nan)[3])
+
+
+def test_the_bundled_multisite_example_loads():
+    ms = load_multisite(EX / "sites.toml")
+    assert [s.name for s in ms.sites] == ["US-WestPhoenix", "US-Baltimore", "US-UTD Dugout Ranch"]
+    assert all(s.config.is_file() for s in ms.sites) and ms.groups() == [[0], [1], [2]]

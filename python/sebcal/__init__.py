@@ -8,14 +8,8 @@ interface.
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
-
+from ._version import __version__
 from .errors import ConfigError, ForcingError, FortranError, SebcalError
 from .params import Params
-
-try:
-    __version__ = _metadata.version("sebcal")
-except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 __all__ = ["Params", "SebcalError", "ConfigError", "ForcingError", "FortranError", "__version__"]

@@ -85,6 +85,9 @@ class SebcalBmi(Bmi):
         from .runner import forcing_for
 
         config = load_config(Path(config_file))
+        from .estimate import check_memory, forward_run
+
+        check_memory(forward_run(config.spec, config.nt))
         forcing = forcing_for(config)
         config = prepare(config, forcing)
         spec = config.spec

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .errors import SebcalError
+from .errors import Interrupted, SebcalError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -18,6 +18,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     out = Path(args.out)
+    if out.is_dir():
+        raise SebcalError(f"--out {out} is a folder; give the name of the NetCDF file to write")
+    if out.resolve() in config.input_files():
+        raise SebcalError(f"--out {out} is an input of this run; choose another file")
     if out.exists() and not args.force:
         raise SebcalError(f"output file {out} exists; pass --force to overwrite it")
     result = run(config, backend=args.backend)
@@ -183,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Calibrate soil-thermal and surface-energy-balance parameters of land-surface "
                     "models from flux-tower observations.",
         epilog="Documentation: docs/ in the source tree (theory, config, forcing, fortran).")
-    parser.add_argument("--version", action="version", version=f"sebcal {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="forward run of the scheme, written as CF/ALMA NetCDF",
@@ -289,20 +293,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked (importlib.metadata is slow to import)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import sebcal
+
+        print(f"sebcal {sebcal.__version__}")
+        parser.exit()
+
+
+#: exit statuses of every verb (docs/cli.md)
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_NOT_USABLE, EXIT_SITES_FAILED = 0, 1, 2, 3, 4
+EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PIPE = 70, 130, 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_ERROR
+    where = f"sebcal {args.command}"
     try:
         return int(args.func(args))
+    except Interrupted as exc:
+        print(f"{where}: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except SebcalError as exc:
-        print(f"sebcal {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{where}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"sebcal {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{where}: interrupted (outputs are written atomically: no half-written file "
+              "was left)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader of stdout went away (`| head`): nothing more to say, and no traceback
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushed at exit
+        except OSError:
+            pass
+        return EXIT_PIPE
+    except MemoryError:
+        print(f"{where}: error: out of memory; use fewer nodes, steps or starts, or a machine "
+              "with more memory (sebcal validate estimates the memory a run needs)",
+              file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, without a traceback unless asked
+        if os.environ.get("SEBCAL_DEBUG"):
+            raise
+        print(f"{where}: internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug in sebcal. Run again with SEBCAL_DEBUG=1 for the traceback and "
+              "report it with the configuration.", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -676,6 +676,36 @@ class RunConfig:
         """The parameters with the vocabulary defaults for the options filled."""
         return self.spec.check_params(self.params)
 
+    def input_files(self) -> list[Path]:
+        """Every file this configuration reads (the config itself, forcing, series, soil
+        moisture, observations, the site file), globs expanded, resolved: what no output may
+        overwrite."""
+        import glob
+
+        found: list[str] = [str(self.path)] if self.path else []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, Mapping):
+                for k, v in node.items():
+                    if k in ("path", "file", "files") and isinstance(v, str | list | tuple):
+                        for item in ([v] if isinstance(v, str) else v):
+                            if isinstance(item, str):
+                                found.extend(glob.glob(item) if any(c in item for c in "*?[")
+                                             else [item])
+                    else:
+                        walk(v)
+            elif isinstance(node, list | tuple):
+                for v in node:
+                    walk(v)
+
+        walk(self.tables)
+        out: list[Path] = []
+        for f in found:
+            r = Path(f).resolve()
+            if r not in out:
+                out.append(r)
+        return out
+
     def to_dict(self) -> dict:
         """The full config, defaults filled, as plain JSON/TOML-serialisable values.
 
@@ -705,8 +735,11 @@ def load_config(path: str | os.PathLike) -> RunConfig:
     if not p.exists():
         raise ConfigError(f"config file '{p}' does not exist (absolute path tried: "
                           f"'{p.absolute()}'); check the name and the working directory.")
+    if p.is_dir():
+        raise ConfigError(f"config file '{p}' is a folder, not a file; give the path of a "
+                          ".toml file.")
     if not p.is_file():
-        raise ConfigError(f"config file '{p}' is not a file (a directory?); give the path of a "
+        raise ConfigError(f"config file '{p}' is not a regular file; give the path of a "
                           ".toml file.")
     try:
         text = p.read_text(encoding="utf-8")

@@ -23,6 +23,10 @@ class ForcingError(SebcalError, ValueError):
     """A forcing or observation file is missing, incomplete or inconsistent."""
 
 
+class Interrupted(SebcalError):
+    """The user interrupted (Ctrl-C) a long job; the message says what was kept (exit 130)."""
+
+
 class FortranError(SebcalError, RuntimeError):
     """The Fortran scheme returned a non-zero error flag.
 

@@ -137,7 +137,7 @@ def simulate(spec: ModelSpec, forcing: Any, params: Params,
     t_out = np.zeros((nz, nt + 1), order="F")
     flux_out = np.zeros((NFLUX, nt + 1), order="F")
     niter = np.zeros(nt, dtype=np.int32)
-    ncycles, errmsg, errflg = _api.sebcal_api_simulate(
+    ncycles, errmsg, errflg = _call(_api.sebcal_api_simulate,
         z, _dx(spec), spec.dt, rows, _theta(spec, forcing), spec.psurf(full), spec.psoil(full),
         spec.iopt(), spec.rset(), t_init, t_out, flux_out, niter)
     _check(errflg, errmsg, "sebcal_api_simulate")
@@ -206,7 +206,7 @@ def probe_batch(spec: ModelSpec, forcing: Any, psurf: Any, psoil: Any, t_init: A
     flux = np.zeros((B, nt + 1, NFLUX))
     errflg = np.zeros(B, dtype=np.int32)
     if directions is None:
-        ierr, errmsg = _api.sebcal_api_probe_batch(
+        ierr, errmsg = _call(_api.sebcal_api_probe_batch,
             z, _dx(spec), spec.dt, rows, th, ps.T, np.asfortranarray(so.transpose(1, 2, 0)),
             spec.iopt(), spec.rset(), ti.T, pr, t_probe.T, flux.T, errflg)
         return Probed(t_probe, flux, None, None, errflg.astype(np.int64),
@@ -218,12 +218,24 @@ def probe_batch(spec: ModelSpec, forcing: Any, psurf: Any, psoil: Any, t_init: A
                          f"dt_init (B, P, nz); got {dps.shape}, {dso.shape}, {dti.shape}")
     dt_probe = np.zeros((B, nt + 1, P, pr.size))
     dflux = np.zeros((B, nt + 1, P, NFLUX))
-    ierr, errmsg = _api.sebcal_api_tangents(
+    ierr, errmsg = _call(_api.sebcal_api_tangents,
         z, _dx(spec), spec.dt, rows, th, ps.T, np.asfortranarray(so.transpose(1, 2, 0)),
         spec.iopt(), spec.rset(), ti.T, dti.T, dps.T, np.asfortranarray(dso.transpose(2, 3, 1, 0)),
         pr, t_probe.T, flux.T, dt_probe.T, dflux.T, errflg)
     return Probed(t_probe, flux, dt_probe, dflux, errflg.astype(np.int64),
                   _text(errmsg) if int(ierr) else "")
+
+
+def _call(routine: Any, *args: Any) -> Any:
+    """Call a wrapped Fortran routine. f2py turns a Ctrl-C during the call into a
+    RuntimeError("Interrupt occurred"); it is a KeyboardInterrupt again here, so that callers
+    treat it as one (a calibration saves its checkpoint)."""
+    try:
+        return routine(*args)
+    except RuntimeError as exc:
+        if "nterrupt occur" in str(exc):
+            raise KeyboardInterrupt from None
+        raise
 
 
 def _text(msg: Any) -> str:
@@ -245,8 +257,8 @@ def heat_content(spec: ModelSpec, params: Params, T: Any, theta: Any = None) -> 
     th = np.zeros((1, 1), order="F") if theta is None else \
         np.asfortranarray(np.asarray(theta, dtype=np.float64).T)
     hc = np.zeros(t.shape[1])
-    errmsg, errflg = _api.sebcal_api_heat_content(z, _dx(spec), spec.psoil(full), spec.iopt(),
-                                                 th, t, hc)
+    errmsg, errflg = _call(_api.sebcal_api_heat_content, z, _dx(spec), spec.psoil(full),
+                           spec.iopt(), th, t, hc)
     _check(errflg, errmsg, "sebcal_api_heat_content")
     return hc
 
@@ -269,7 +281,7 @@ def read_namelist(path: str | Path) -> tuple[ModelSpec, Params]:
     rset = np.zeros(NRSET)
     bottoms = np.zeros(_MAX_LAYERS)
     player = np.zeros((NPSOIL, _MAX_LAYERS), order="F")
-    nz, dx, dt, nlayers, errmsg, errflg = _api.sebcal_api_read_namelist(
+    nz, dx, dt, nlayers, errmsg, errflg = _call(_api.sebcal_api_read_namelist,
         str(path), z, psurf, psoil, iopt, rset, t_init, bottoms, player)
     del psoil
     _check(errflg, errmsg, f"sebcal_api_read_namelist({path})")
@@ -305,7 +317,7 @@ def constants() -> dict[str, float]:
     """Constants and array sizes compiled into the Fortran scheme (for consistency checks)."""
     c = np.zeros(8)
     s = np.zeros(9, dtype=np.int32)
-    _api.sebcal_api_constants(c, s)
+    _call(_api.sebcal_api_constants, c, s)
     names = ("sigma", "karman", "gravity", "r_dry", "cp_air", "lv", "c_water", "lambda_water")
     sizes = ("nflux", "nforc", "npsurf", "npsoil", "nopt", "nrset", "max_nodes", "n_most",
              "max_layers")
@@ -374,9 +386,9 @@ class Column:
         t_out = np.zeros((nz, n), order="F")
         flux = np.zeros((NFLUX, n), order="F")
         niter = np.zeros(n, dtype=np.int32)
-        errmsg, errflg = _api.sebcal_api_step(self.spec.node_depths, _dx(self.spec), self.spec.dt,
-                                              rows, th, psurf, psoil, self._iopt, self._rset, t,
-                                              g, t_out, flux, niter)
+        errmsg, errflg = _call(_api.sebcal_api_step, self.spec.node_depths, _dx(self.spec),
+                               self.spec.dt, rows, th, psurf, psoil, self._iopt, self._rset, t,
+                               g, t_out, flux, niter)
         _check(errflg, errmsg, "sebcal_api_step")
         if commit:
             # in place: views of the state (a BMI's get_value_ptr) stay live

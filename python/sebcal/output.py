@@ -7,8 +7,10 @@ complete, so an interrupted run never leaves a half-written file under the final
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,18 +37,71 @@ FORCING_ATTRS: dict[str, tuple[str, str, str]] = {
     for v in FORCING.values()}
 
 
+def _umask() -> int:
+    """The process umask, without changing it (Linux /proc), else by the set-and-restore."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _write_error(path: Path, exc: BaseException) -> SebcalError | None:
+    """A clear error for a failed write (disk full, read-only, permission), or None."""
+    folder = path.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if free is not None and free < 1 << 20:
+        return SebcalError(f"no space left on the device of {folder} while writing {path.name} "
+                           f"({free} bytes free); free some space or choose another --out")
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return SebcalError(f"cannot write {path}: {exc.strerror.lower()}; choose a folder you "
+                           "can write to")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return SebcalError(f"no space left (or quota exceeded) while writing {path}")
+    return None
+
+
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` only on success.
+
+    The file gets the permissions a new file would (0666 less the umask), not mkstemp's 0600,
+    so colleagues on a shared disk can read results when the umask allows. A failed write
+    (disk full, read-only folder, no permission) raises a SebcalError that says so, and the
+    earlier file under ``path``, if any, is left as it was.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise SebcalError(f"output {path} is a folder; give a file name")
     if not path.parent.exists():
         raise SebcalError(f"output folder {path.parent} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    if not path.parent.is_dir():
+        raise SebcalError(f"output folder {path.parent} is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp",
+                                   dir=path.parent)
+    except OSError as exc:
+        raise (_write_error(path, exc) or SebcalError(f"cannot write in {path.parent}: "
+                                                      f"{exc}")) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, path)
+        except (OSError, RuntimeError) as exc:
+            err = _write_error(path, exc)
+            if err is None:
+                raise
+            raise err from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

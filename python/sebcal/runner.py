@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import RunConfig
-from .errors import ConfigError
+from .errors import ConfigError, FortranError
 from .forcing import Forcing, load_forcing
 
 BACKENDS = ("fortran", "torch")
@@ -65,6 +65,9 @@ def run(config: RunConfig, backend: str = "fortran", forcing: Forcing | None = N
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
+    from .estimate import check_memory, forward_run
+
+    check_memory(forward_run(config.spec, config.nt))
     forcing = forcing or forcing_for(config)
     from .observations import prepare
 
@@ -77,12 +80,30 @@ def run(config: RunConfig, backend: str = "fortran", forcing: Forcing | None = N
     if backend == "fortran":
         from .fortran import simulate
 
-        sim = simulate(config.spec, forcing, config.params)
+        try:
+            sim = simulate(config.spec, forcing, config.params)
+        except FortranError as exc:
+            raise _with_parameters(exc, config) from None
         return RunResult(forcing, sim.z, sim.T, sim.fluxes, backend)
     from .autodiff import simulate as torch_simulate
 
     z, T, fluxes = torch_simulate(config.spec, forcing, config.params)
     return RunResult(forcing, z, T, fluxes, backend)
+
+
+def _with_parameters(exc: FortranError, config: RunConfig) -> FortranError:
+    """A solver failure with the parameter values of the run, so the message names them."""
+    from .vocabulary import ERROR_CODES
+
+    if ERROR_CODES.get(exc.errflg) not in ("convergence", "state"):
+        return exc
+    full = config.full_params()
+    values = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                       for k, v in full.items())
+    return FortranError(exc.errflg, f"{exc.errmsg}. The run had {values}; a parameter near its "
+                        "bounds or an implausible forcing is the usual cause (docs/parameters.md)"
+                        f"; with [solver] max_iter = {config.spec.max_iter} the solver may also "
+                        "need more iterations", "sebcal run")
 
 
 def write_run(result: RunResult, config: RunConfig, out: str | Path) -> Path:

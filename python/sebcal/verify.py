@@ -275,7 +275,8 @@ def format_table(result: Mapping[str, Any]) -> str:
     for name, g in result["gradients"].items():
         lines.append(f"{name:<16}{g['autograd']:>16.8e}{g['finite_difference']:>16.8e}"
                      f"{g['rel_error']:>12.2e}{g['step']:>10.1e}"
-                     f"{'ok' if g['passed'] else 'FAIL':>6}")
+                     f"{'ok' if g['passed'] else 'FAIL':>6}"
+                     + (f"  ({g['note']})" if g.get("note") else ""))
     lines.append("")
     th = result["thresholds"]
     lines.append(f"criteria: |dT| <= {th['temperature_K']:g} K, |dflux| <= {th['flux_W_m2']:g} "

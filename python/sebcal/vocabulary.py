@@ -263,8 +263,10 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
               aliases=("hb", "h_beta"), equation="4",
               source="rho c_p / r_a with r_a 10-500 s m-1, times (1 + 1/beta); published prior"),
     Parameter("beta", "beta", "1", "Bowen ratio Qh/Qle (splits h_eff; optional)", "surface",
-              4, (0.0, 1.0e4), (False, True), (0.05, 20.0), (0.5, 5.0), (0.01, 100.0), "log",
-              None, (), aliases=("bowen",), equation="5", source="published prior",
+              4, (1.0e-3, 1.0e4), (True, True), (0.05, 20.0), (0.5, 5.0), (0.01, 100.0), "log",
+              None, (), aliases=("bowen",), equation="5",
+              source="published prior; below 1e-3 (wetter than open water) it is not a Bowen "
+                     "ratio but a unit or sign mistake",
               nml="bowen"),
     Parameter("T_b", "T_b", "K", "deep soil temperature (bottom boundary, uniform initial "
               "state)", "surface", 5, (150.0, 400.0), (False, False), (220.0, 330.0),

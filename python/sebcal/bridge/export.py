@@ -99,6 +99,9 @@ def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str
     roles = _roles(mod, tpls)
     edited = {roles[r] for r in getattr(mod, "EDITED", mod.FILES) if r in roles}
     out = Path(out)
+    if isinstance(params, (str, os.PathLike)) and Path(out).resolve() == Path(params).resolve():
+        raise SebcalError(f"--out {out} is the params.json being exported; choose another "
+                          "file")
     out_is_dir = len(edited) > 1
     if out_is_dir:
         if out.exists() and not out.is_dir():

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..config import RunConfig, load_config, parse_config
-from ..errors import ConfigError, SebcalError
+from ..errors import ConfigError, Interrupted, SebcalError
 from ..observations import load_observations, metrics, model_equivalents, node_lambda, prepare
 from ..observations import windows as make_windows
 from ..output import write_text
@@ -169,7 +169,7 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
 def _check_out_dir(out_dir: Path, config: RunConfig, resume: bool, force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise SebcalError(f"--out {out_dir} is a file; give a folder")
-    inputs = [Path(p).resolve() for p in _input_paths(config)]
+    inputs = config.input_files()
     target = out_dir.resolve()
     for p in inputs:
         if p == target or target in p.parents:
@@ -178,18 +178,6 @@ def _check_out_dir(out_dir: Path, config: RunConfig, resume: bool, force: bool) 
     if (out_dir / "params.json").exists() and not (force or resume):
         raise SebcalError(f"{out_dir} holds an earlier calibration (params.json); pass "
                           "--force to replace it, or choose another --out")
-
-
-def _input_paths(config: RunConfig) -> list[str]:
-    paths = []
-    if config.path:
-        paths.append(str(config.path))
-    f = config.forcing
-    if f.get("path"):
-        paths.append(f["path"])
-    for o in (config.observations or {}).values():
-        paths.append(o["file"])
-    return [p for p in paths if not any(c in p for c in "*?[")]
 
 
 @contextlib.contextmanager
@@ -334,6 +322,15 @@ def _combine_verdicts(fits: list[tuple[str, StageFit]]) -> dict:
 
 def _fit_stage(config: RunConfig, settings: dict, ckpt: Path, *, resume: bool,
                progress: bool, log) -> StageFit:
+    from ..estimate import calibration as cost_of
+    from ..estimate import check_memory
+
+    nfree = len(settings["free"]) * max(1, config.spec.nlayers)
+    est = cost_of(config.spec, config.nt, int(settings["starts"]), nfree,
+                  len(config.observations or {}), settings.get("method", "lm"))
+    check_memory(est)
+    if est.seconds > 60:
+        log(f"estimate: {est.text()}")
     obs = load_observations(config)
     win = make_windows(config)
     forcing = forcing_for(config)
@@ -516,7 +513,7 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
                     f"the {roots.size} distinct data-only optima")
                 state = None
     except KeyboardInterrupt:
-        raise SebcalError(f"interrupted: the last complete iteration is saved in {ckpt}; "
+        raise Interrupted(f"interrupted: the last complete iteration is saved in {ckpt}; "
                           "continue with --resume") from None
     finally:
         if bar is not None:
@@ -610,7 +607,7 @@ def _run_torch(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume
             state = lbfgs(objective, state, settings["lbfgs_iterations"], ftol=settings["ftol"],
                           gtol=settings["gtol"], callback=checkpoint)
     except KeyboardInterrupt:
-        raise SebcalError(f"interrupted: the last complete iteration is saved in {ckpt}; "
+        raise Interrupted(f"interrupted: the last complete iteration is saved in {ckpt}; "
                           "continue with --resume") from None
     finally:
         if bar is not None:

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ForcingError
 from ..times import iso
 from ..vocabulary import FORCING, NFORC, default_options, forcing_needed, soil_moisture_needed
+from .units import PLAUSIBLE
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +125,22 @@ class Forcing:
                                f"{self.soil_moisture.values.shape[0]} levels, the time axis "
                                f"{time.size}")
         object.__setattr__(self, "source", str(self.source))
+
+    def check_plausible(self) -> None:
+        """Raise ForcingError when a value lies outside the plausible range of its quantity
+        (units.PLAUSIBLE: a unit mistake, a corrupt file, a typo in a synthetic setting).
+        Every forcing a configuration loads is checked; a Forcing built in code (e.g. a
+        closed-form test) is checked when it asks."""
+        for name, arr in self.data.items():
+            lo, hi, why = PLAUSIBLE.get(name, (-math.inf, math.inf, ""))
+            out = np.flatnonzero((arr < lo) | (arr > hi))
+            if out.size:
+                bad = int(out[0])
+                raise ForcingError(
+                    f"Forcing ({self.source or 'given'}): {name} = {arr[bad]:.6g} "
+                    f"{FORCING[name].unit} at level {bad} ({iso(self.time[bad], suffix=' UTC')})"
+                    f" is outside the plausible range [{lo:g}, {hi:g}] ({why}); {out.size} "
+                    "value(s) are. Check the units and the values given.")
 
     @property
     def nt(self) -> int:

@@ -69,6 +69,7 @@ def load_forcing(spec: Mapping[str, Any], start: Any, nt: int, dt: float,
                            "\"paper_synthetic\", \"netcdf\", \"csv\".")
     forcing = _boundaries(forcing, spec, start, nt, dt, options)
     forcing.check(options)
+    forcing.check_plausible()
     return forcing
 
 

@@ -1,0 +1,343 @@
+"""Reliability by class: no crash, no lost file, no silent absurdity, no raw traceback
+(docs/cli.md has the exit statuses). Property-based tests feed random and mutated
+configurations, forcing files and params.json files to the CLI."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from sebcal.cli import main
+from sebcal.errors import SebcalError
+
+EX = ROOT / "examples"
+PAPER = (EX / "paper_synthetic.toml").read_text()
+TWO = (EX / "paper_synthetic_2depth.toml").read_text()
+
+
+def _abs(text: str) -> str:
+    return text.replace('"data/', f'"{EX}/data/')
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cli(args: list[str], capsys) -> tuple[int, str, str]:
+    rc = main(args)
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "Traceback" not in out.out
+    return rc, out.out, out.err
+
+
+# ------------------------------------------------------------------------ crash: concurrency
+
+def _run_wp(_: int) -> bytes:
+    from sebcal.config import load_config
+    from sebcal.runner import run
+
+    cfg = load_config(EX / "west_phoenix_forward.toml")
+    return run(cfg).T.tobytes()
+
+
+def test_runs_in_several_processes_equal_a_serial_run():
+    serial = _run_wp(0)
+    with ProcessPoolExecutor(2) as pool:
+        results = list(pool.map(_run_wp, range(4)))
+    assert all(r == serial for r in results)
+
+
+# ------------------------------------------------------------------------ lost files
+
+def test_run_never_writes_over_its_own_forcing(tmp_path, capsys):
+    nc = tmp_path / "forcing.nc"
+    nc.write_bytes((EX / "data" / "US-WestPhoenix_clean_observations_v1.nc").read_bytes())
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text((EX / "west_phoenix_forward.toml").read_text()
+                   .replace('"data/US-WestPhoenix_clean_observations_v1.nc"', '"forcing.nc"')
+                   .replace('"data/', f'"{EX}/data/'))
+    before = _digest(nc)
+    rc, _, err = _cli(["run", str(cfg), "--out", str(nc), "--force"], capsys)
+    assert rc == 2 and "input" in err and "forcing.nc" in err
+    assert _digest(nc) == before
+    rc, _, err = _cli(["run", str(cfg), "--out", str(cfg), "--force"], capsys)
+    assert rc == 2 and _digest(nc) == before and cfg.read_text().startswith("#")
+
+
+def test_outputs_follow_the_umask(tmp_path, capsys):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(_abs(PAPER))
+    old = os.umask(0o022)
+    try:
+        assert main(["run", str(cfg), "--out", str(tmp_path / "a.nc")]) == 0
+        os.umask(0o077)
+        assert main(["run", str(cfg), "--out", str(tmp_path / "b.nc")]) == 0
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    assert stat.S_IMODE((tmp_path / "a.nc").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.nc").stat().st_mode) == 0o600
+
+
+# ------------------------------------------------------------------------ silent absurdity
+
+@pytest.mark.parametrize("edit, words", [
+    (("T_b = 293.0", "T_b = 20.0"), "degrees Celsius"),
+    (("C = 2.2e6", "C = 1e308"), "C"),
+    (("beta = 1.5", "beta = 1e-300"), "beta"),
+    (("[forcing]", "[evaluation]\nhours = 10\n\n[forcing]"), "evaluation"),
+    (("[forcing]", "[export]\nhost = \"jules\"\n\n[forcing]"), "export"),
+    (("kind = \"paper_synthetic\"", "kind = \"paper_synthetic\"\nk_peak = 1e6"), "SWdown"),
+    (("kind = \"paper_synthetic\"", "kind = \"paper_synthetic\"\nt_air = 5000.0"), "Tair"),
+])
+def test_absurd_values_are_refused_before_running(tmp_path, capsys, edit, words):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(_abs(PAPER).replace(*edit))
+    rc, _, err = _cli(["run", str(cfg), "--out", str(tmp_path / "o.nc")], capsys)
+    assert rc == 2 and words in err, err
+    assert not (tmp_path / "o.nc").exists()
+
+
+def test_truncated_netcdf_forcing_is_an_error(tmp_path, capsys):
+    data = (EX / "data" / "US-WestPhoenix_clean_observations_v1.nc").read_bytes()
+    nc = tmp_path / "cut.nc"
+    nc.write_bytes(data[: len(data) // 3])
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text((EX / "west_phoenix_forward.toml").read_text()
+                   .replace('"data/US-WestPhoenix_clean_observations_v1.nc"', f'"{nc}"')
+                   .replace('"data/', f'"{EX}/data/'))
+    rc, _, err = _cli(["run", str(cfg), "--out", str(tmp_path / "o.nc")], capsys)
+    assert rc == 2 and "cut.nc" in err, err
+
+
+def test_misspelt_prior_is_an_error(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_abs(TWO) + '\n[calibration.prior]\nlamda = "literature"\n')
+    rc, _, err = _cli(["calibrate", str(cfg), "--out", str(tmp_path / "cal"),
+                       "--no-progress"], capsys)
+    assert rc == 2 and "lamda" in err and "lambda" in err, err
+
+
+# ------------------------------------------------------------------------ raw tracebacks
+
+@pytest.mark.parametrize("edit, words", [
+    (("fit = true", "fit = false"), "fit"),
+    (('free = ["alpha", "h_eff", "lambda", "C", "T_b"]',
+      'free = ["alpha", "h_eff", "lambda", "C", "T_b"]\ncalibration_hours = [500, 600]'),
+     "window"),
+    (('free = ["alpha", "h_eff", "lambda", "C", "T_b"]',
+      'free = ["alpha", "h_eff", "lambda", "C", "T_b"]\nprior = "lambda"'), "prior"),
+])
+def test_calibration_input_errors_are_clear(tmp_path, capsys, edit, words):
+    cfg = tmp_path / "c.toml"
+    text = _abs(TWO)
+    if edit[0] == "fit = true":
+        text = text.replace("sigma = 0.1            # K\n",
+                            "sigma = 0.1            # K\nfit = false\n")
+    else:
+        text = text.replace(*edit)
+    cfg.write_text(text)
+    rc, _, err = _cli(["calibrate", str(cfg), "--out", str(tmp_path / "cal"),
+                       "--no-progress"], capsys)
+    assert rc == 2 and words in err, err
+
+
+def test_starts_zero_out_is_a_file_and_folder_as_file(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_abs(TWO))
+    rc, _, err = _cli(["calibrate", str(cfg), "--out", str(tmp_path / "cal"), "--starts", "0",
+                       "--no-progress"], capsys)
+    assert rc == 2 and "starts" in err
+    (tmp_path / "afile").write_text("x")
+    rc, _, err = _cli(["calibrate", str(cfg), "--out", str(tmp_path / "afile"),
+                       "--no-progress"], capsys)
+    assert rc == 2 and "afile" in err and "file" in err
+    rc, _, err = _cli(["run", str(tmp_path), "--out", str(tmp_path / "o.nc")], capsys)
+    assert rc == 2 and "folder" in err, err
+    rc, _, err = _cli(["run", str(cfg), "--out", str(tmp_path)], capsys)
+    assert rc == 2 and "folder" in err, err
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_abs(TWO))
+    out = tmp_path / "cal"
+    out.mkdir()
+    (out / "checkpoint.json").write_text("{not json")
+    rc, _, err = _cli(["calibrate", str(cfg), "--out", str(out), "--resume", "--no-progress"],
+                      capsys)
+    assert rc == 2 and "checkpoint" in err, err
+
+
+def test_read_only_folder(tmp_path, capsys, monkeypatch):
+    """A folder sebcal may not write to: a clear error, nothing left behind. As root (who may
+    write anywhere) the refusal of the file system is simulated at the same call."""
+    import errno
+    import tempfile
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(_abs(PAPER))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if os.geteuid() == 0:
+        def refuse(*a, **kw):
+            raise OSError(errno.EROFS, "Read-only file system")
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    ro.chmod(0o500)
+    try:
+        rc, _, err = _cli(["run", str(cfg), "--out", str(ro / "o.nc")], capsys)
+    finally:
+        ro.chmod(0o700)
+    assert rc == 2 and "cannot write" in err, err
+    assert list(ro.iterdir()) == []
+
+
+def test_full_disk_is_said_in_words(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    import sebcal.output as output
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(_abs(PAPER))
+    real = shutil.disk_usage
+
+    def nearly_full(path):
+        u = real(path)
+        return type(u)(u.total, u.total - 1000, 1000)
+
+    def failing_write(*a, **kw):
+        raise RuntimeError("NetCDF: HDF error")
+
+    monkeypatch.setattr(output.shutil, "disk_usage", nearly_full)
+    monkeypatch.setattr(output, "_write_netcdf", failing_write, raising=False)
+    import netCDF4
+
+    monkeypatch.setattr(netCDF4, "Dataset", failing_write)
+    rc, _, err = _cli(["run", str(cfg), "--out", str(tmp_path / "o.nc")], capsys)
+    assert rc == 2 and "no space left" in err, err
+    assert not (tmp_path / "o.nc").exists()
+    assert not any(p.name.startswith(".o.nc") for p in tmp_path.iterdir())
+
+
+def test_closed_stdout_is_quiet(tmp_path):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(_abs(PAPER))
+    proc = subprocess.run(f"{sys.executable} -m sebcal.cli run {cfg} --out {tmp_path / 'o.nc'}"
+                          " | head -c 1", shell=True, capture_output=True, text=True)
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr
+
+
+def test_interrupt_during_a_calibration_is_clean(tmp_path):
+    """Ctrl-C (SIGINT) in the middle of the Fortran-driven fit: exit 130, a message, no
+    traceback, and a checkpoint to resume from."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_abs((EX / "west_phoenix.toml").read_text()))
+    proc = subprocess.Popen([sys.executable, "-m", "sebcal.cli", "calibrate", str(cfg),
+                             "--out", str(tmp_path / "cal"), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "cal" / "checkpoint.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode in (130, 0, 3), err         # 0/3: it finished before the signal
+    assert "Traceback" not in err
+    if proc.returncode == 130:
+        assert "resume" in err or "interrupted" in err
+
+
+def test_huge_grid_is_refused_with_the_memory_it_would_need(tmp_path, capsys):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(_abs(PAPER).replace("nodes = 101", "nodes = 20000")
+                   .replace("steps = 100", "steps = 2000000"))
+    rc, _, err = _cli(["run", str(cfg), "--out", str(tmp_path / "o.nc")], capsys)
+    assert rc == 2 and "GiB" in err and "memory" in err, err
+
+
+# ------------------------------------------------------------------------ unclear errors
+
+def test_free_emissivity_calibrates(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_abs(TWO).replace('free = ["alpha", "h_eff", "lambda", "C", "T_b"]',
+                                     'free = ["alpha", "eps", "h_eff", "lambda", "C", "T_b"]')
+                   .replace("starts = 50", "starts = 4"))
+    rc, _, err = _cli(["calibrate", str(cfg), "--out", str(tmp_path / "cal"),
+                       "--no-progress", "--no-figures"], capsys)
+    assert rc in (0, 3), err
+
+
+def test_a_failing_run_names_the_parameters(tmp_path, capsys):
+    """A solver failure (here: one Newton iteration allowed) says which parameter values the
+    run had, not only the Fortran's code and message."""
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(_abs(PAPER).replace("\n[solver]\n", "\n[solver]\nmax_iter = 1\n"))
+    rc, _, err = _cli(["run", str(cfg), "--out", str(tmp_path / "o.nc")], capsys)
+    assert rc == 2 and "converge" in err and "h_eff" in err and "lambda = 0.8" in err, err
+
+
+# ------------------------------------------------------------------------ verify
+
+def test_verify_with_zero_albedo_and_a_night_only_run(tmp_path, capsys):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(_abs(PAPER).replace("alpha = 0.2", "alpha = 0.0"))
+    rc, out, err = _cli(["verify", str(cfg)], capsys)
+    assert rc == 0, out + err
+    night = _abs(PAPER).replace('kind = "paper_synthetic"',
+                                'kind = "paper_synthetic"\nk_peak = 0.0')
+    cfg.write_text(night)
+    rc, out, err = _cli(["verify", str(cfg)], capsys)
+    assert rc == 0, out + err
+    assert "zero gradient" in out
+
+
+# ------------------------------------------------------------------------ SIGKILL
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_leaves_old_result_or_a_resumable_checkpoint(tmp_path):
+    """Kill `sebcal calibrate --force` over an earlier result at random moments: the folder
+    then holds the earlier result intact, or a checkpoint whose --resume ends with the same
+    params.json values, bit for bit, as an uninterrupted run."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_abs((EX / "west_phoenix.toml").read_text()).replace("starts = 50",
+                                                                        "starts = 12"))
+    ref = tmp_path / "ref"
+    base = [sys.executable, "-m", "sebcal.cli", "calibrate", str(cfg), "--no-progress",
+            "--no-figures"]
+    subprocess.run(base + ["--out", str(ref)], check=False, capture_output=True)
+    ref_params = json.loads((ref / "params.json").read_text())
+    rng = np.random.default_rng(7)
+    for k in range(3):
+        out = tmp_path / f"k{k}"
+        subprocess.run(base + ["--out", str(out)], check=False, capture_output=True)
+        old = (out / "params.json").read_bytes()
+        proc = subprocess.Popen(base + ["--out", str(out), "--force"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(float(rng.uniform(0.3, 3.0)))
+        proc.kill()
+        proc.wait()
+        if (out / "checkpoint.json").exists():
+            r = subprocess.run(base + ["--out", str(out), "--resume"], capture_output=True,
+                               text=True)
+            assert r.returncode in (0, 3), r.stderr
+            got = json.loads((out / "params.json").read_text())
+            assert got["parameters"] == ref_params["parameters"]
+        else:
+            # either untouched, or the new run finished before the kill
+            now = (out / "params.json").read_bytes()
+            assert now == old or json.loads(now)["parameters"] == ref_params["parameters"]
+
+
+def test_sebcal_error_is_an_exception_users_can_catch():
+    assert issubclass(SebcalError, Exception)
