@@ -220,11 +220,11 @@ def test_full_disk_is_said_in_words(tmp_path, capsys, monkeypatch):
     def failing_write(*a, **kw):
         raise RuntimeError("NetCDF: HDF error")
 
-    monkeypatch.setattr(output.shutil, "disk_usage", nearly_full)
-    monkeypatch.setattr(output, "_write_netcdf", failing_write, raising=False)
-    import netCDF4
+    import xarray
 
-    monkeypatch.setattr(netCDF4, "Dataset", failing_write)
+    monkeypatch.setattr(output.shutil, "disk_usage", nearly_full)
+    # what the netCDF library says when the disk fills up mid-write
+    monkeypatch.setattr(xarray.Dataset, "to_netcdf", failing_write)
     rc, _, err = _cli(["run", str(cfg), "--out", str(tmp_path / "o.nc")], capsys)
     assert rc == 2 and "no space left" in err, err
     assert not (tmp_path / "o.nc").exists()

@@ -113,111 +113,106 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.ndarray,
-                     fluxes: Mapping[str, np.ndarray], *, config: Mapping[str, Any] | None = None,
-                     title: str = "sebcal forward run",
-                     extra: Mapping[str, np.ndarray] | None = None,
-                     attrs: Mapping[str, Any] | None = None,
-                     site: Mapping[str, Any] | None = None) -> Path:
-    """Write a run to a CF/ALMA NetCDF file.
+def simulation_dataset(time: np.ndarray, z: np.ndarray, T: np.ndarray,
+                       fluxes: Mapping[str, np.ndarray], *,
+                       config: Mapping[str, Any] | None = None,
+                       title: str = "sebcal forward run",
+                       extra: Mapping[str, np.ndarray] | None = None,
+                       attrs: Mapping[str, Any] | None = None,
+                       site: Mapping[str, Any] | None = None) -> Any:
+    """A run as an ``xarray.Dataset``: the CF/ALMA variables, units and attributes of the
+    NetCDF file :func:`write_simulation` writes (which writes this Dataset).
 
     Args:
-        path: destination file (.nc).
         time: model time levels, datetime64 (UTC), shape (nt+1,).
         z: node depths [m], shape (nz,).
         T: soil temperature [K], shape (nt+1, nz).
-        fluxes: surface fluxes [W m-2] keyed by ALMA names (SWnet, LWdown, LWup, Qh, Qle, Qg,
-            Qh_plus_Qle), each shape (nt+1,); NaN values are written as fill values.
+        fluxes: surface fluxes [W m-2] keyed by ALMA names (SWnet, LWnet, LWup, Qh, Qle, Qg,
+            Qh_plus_Qle), each shape (nt+1,); NaN where not computed.
         config: the full run configuration, stored as JSON in the global attribute ``config``.
         title: global title.
         extra: further time series (name -> array (nt+1,)) with attributes from ``attrs``
             (forcing variables get theirs from the vocabulary).
         attrs: per extra variable {"long_name": .., "units": ..}.
         site: the [site] table: name, latitude, longitude become global attributes and
-            scalar coordinate variables.
+            scalar coordinates.
+    """
+    import xarray as xr
+
+    from . import __version__
+
+    time = np.asarray(time).astype("datetime64[ns]")
+    T = np.asarray(T, dtype=np.float64)
+    g = {"title": title, "Conventions": "CF-1.8, ALMA", "source": f"sebcal {__version__}",
+         "sebcal_version": __version__,
+         "history": f"{_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')} written by "
+                    f"sebcal {__version__}",
+         "time_shown_in": "UTC"}
+    site = dict(site or {})
+    coords: dict[str, Any] = {
+        "time": ("time", time, {"standard_name": "time",
+                                "long_name": "time of the model level (end of the step), UTC"}),
+        "soil_depth": ("soil_depth", np.asarray(z, dtype=np.float64),
+                       {"units": "m", "positive": "down", "standard_name": "depth",
+                        "long_name": "depth of the soil temperature node below the surface",
+                        "axis": "Z"}),
+    }
+    if site.get("name"):
+        g["site_name"] = str(site["name"])
+    for key, units in (("latitude", "degrees_north"), ("longitude", "degrees_east")):
+        if site.get(key) is not None:
+            g[f"site_{key}"] = float(site[key])
+            coords[key] = ((), float(site[key]), {"units": units, "standard_name": key})
+    if config is not None:
+        g["config"] = json.dumps(config, default=_json_default, sort_keys=True)
+    data: dict[str, Any] = {
+        "SoilTemp": (("time", "soil_depth"), T,
+                     {"units": "K", "long_name": "soil temperature at the node depth",
+                      "standard_name": "soil_temperature"}),
+        "AvgSurfT": ("time", T[:, 0], {"units": "K", "long_name": VARIABLES["AvgSurfT"][0],
+                                       "standard_name": "surface_temperature"}),
+    }
+    for name, (long_name, units, positive) in VARIABLES.items():
+        if name == "AvgSurfT" or name not in fluxes:
+            continue
+        values = np.asarray(fluxes[name], dtype=np.float64)
+        a = {"units": units, "long_name": long_name}
+        if positive:
+            a["positive"] = positive
+        if name in ("Qh", "Qle") and np.all(np.isnan(values)):
+            a["comment"] = ("not computed: with turbulence = h_eff and no Bowen ratio only "
+                            "Qh_plus_Qle is known; set beta to split it, or use "
+                            "turbulence = bulk")
+        data[name] = ("time", values, a)
+    for name, values in (extra or {}).items():
+        own = (attrs or {}).get(name)
+        if own is None and name in FORCING_ATTRS:
+            ln, un, pos = FORCING_ATTRS[name]
+            own = {"long_name": ln, "units": un, **({"positive": pos} if pos else {})}
+        data[name] = ("time", np.asarray(values, dtype=np.float64), dict(own or {}))
+    return xr.Dataset(data, coords=coords, attrs=g)
+
+
+def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.ndarray,
+                     fluxes: Mapping[str, np.ndarray], **kw: Any) -> Path:
+    """Write a run to a CF/ALMA NetCDF file (atomically): the Dataset of
+    :func:`simulation_dataset` (same arguments), with time in seconds since the first level
+    and missing values as the fill value -9999.
 
     Returns:
         The path written.
     """
-    import netCDF4
-
-    from . import __version__
-
+    ds = simulation_dataset(time, z, T, fluxes, **kw)
+    t0 = str(np.asarray(time).astype("datetime64[s]")[0]).replace("T", " ")
+    encoding: dict[str, dict] = {
+        "time": {"units": f"seconds since {t0}", "calendar": "standard", "dtype": "f8"},
+        "soil_depth": {"_FillValue": None},
+        **{k: {"_FillValue": None} for k in ("latitude", "longitude") if k in ds.coords},
+        **{k: {"_FillValue": FILL, "dtype": "f8"} for k in ds.data_vars},
+    }
     path = Path(path)
-    time = np.asarray(time).astype("datetime64[s]")
-    t0 = time[0]
-    seconds = (time - t0).astype("timedelta64[s]").astype(np.float64)
-    start_iso = str(t0).replace("T", " ")
     with atomic_path(path, ".nc") as tmp, NETCDF_LOCK:
-        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
-            ds.title = title
-            ds.Conventions = "CF-1.8, ALMA"
-            ds.source = f"sebcal {__version__}"
-            ds.sebcal_version = __version__
-            ds.history = (f"{_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}"
-                          f" written by sebcal {__version__}")
-            ds.time_shown_in = "UTC"
-            site = dict(site or {})
-            if site.get("name"):
-                ds.site_name = str(site["name"])
-            for key, units, std in (("latitude", "degrees_north", "latitude"),
-                                    ("longitude", "degrees_east", "longitude")):
-                if site.get(key) is not None:
-                    setattr(ds, f"site_{key}", float(site[key]))
-                    v = ds.createVariable(key, "f8", ())
-                    v.units = units
-                    v.standard_name = std
-                    v[...] = float(site[key])
-            if config is not None:
-                ds.config = json.dumps(config, default=_json_default, sort_keys=True)
-            ds.createDimension("time", len(time))
-            ds.createDimension("soil_depth", len(z))
-            v = ds.createVariable("time", "f8", ("time",))
-            v.units = f"seconds since {start_iso}"
-            v.calendar = "standard"
-            v.standard_name = "time"
-            v.long_name = "time of the model level (end of the step), UTC"
-            v[:] = seconds
-            v = ds.createVariable("soil_depth", "f8", ("soil_depth",))
-            v.units = "m"
-            v.positive = "down"
-            v.standard_name = "depth"
-            v.long_name = "depth of the soil temperature node below the surface"
-            v.axis = "Z"
-            v[:] = z
-            v = ds.createVariable("SoilTemp", "f8", ("time", "soil_depth"), fill_value=FILL)
-            v.units = "K"
-            v.long_name = "soil temperature at the node depth"
-            v.standard_name = "soil_temperature"
-            v[:] = _filled(T)
-            surf = ds.createVariable("AvgSurfT", "f8", ("time",), fill_value=FILL)
-            surf.units = "K"
-            surf.long_name = VARIABLES["AvgSurfT"][0]
-            surf.standard_name = "surface_temperature"
-            surf[:] = _filled(np.asarray(T)[:, 0])
-            for name, (long_name, units, positive) in VARIABLES.items():
-                if name == "AvgSurfT" or name not in fluxes:
-                    continue
-                data = np.asarray(fluxes[name], dtype=np.float64)
-                v = ds.createVariable(name, "f8", ("time",), fill_value=FILL)
-                v.units = units
-                v.long_name = long_name
-                if positive:
-                    v.positive = positive
-                if name in ("Qh", "Qle") and np.all(np.isnan(data)):
-                    v.comment = ("not computed: with turbulence = h_eff and no Bowen ratio only "
-                                 "Qh_plus_Qle is known; set beta to split it, or use "
-                                 "turbulence = bulk")
-                v[:] = _filled(data)
-            for name, data in (extra or {}).items():
-                v = ds.createVariable(name, "f8", ("time",), fill_value=FILL)
-                own = (attrs or {}).get(name)
-                if own is None and name in FORCING_ATTRS:
-                    ln, un, pos = FORCING_ATTRS[name]
-                    own = {"long_name": ln, "units": un, **({"positive": pos} if pos else {})}
-                for key, val in (own or {}).items():
-                    setattr(v, key, val)
-                v[:] = _filled(np.asarray(data, dtype=np.float64))
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
     return path
 
 

@@ -108,10 +108,40 @@ def write_outputs(out_dir: Path, fit: Any, *, figures: bool = True, elapsed: flo
                   baseline: dict | None = None) -> dict:
     """Write params.json, simulation.nc, report.md and the figures of a calibration's last
     stage (earlier stages summarised); return params.json's content."""
+    result = build_result(fit, elapsed=elapsed, verdict=verdict, stages=stages,
+                          baseline=baseline)
+    space = fit.space
+    obs, win, forcing = fit.observations, fit.windows, fit.forcing
+    sim, model_vals = fit.sim, fit.model_values
+    write_params(out_dir / "params.json", result)
+    write_simulation(out_dir / "simulation.nc", forcing.time, sim.z, sim.T, sim.fluxes,
+                     **simulation_extras(fit, result["config"]))
+    figs = []
+    if figures:
+        figs = _figures(out_dir, obs, model_vals, forcing, win, space, result["starts"],
+                        fit.lap, result["published"])
+    write_text(out_dir / "report.md", _report(result, space, figs))
+    return result
+
+
+def simulation_extras(fit: Any, cfg: dict) -> dict:
+    """The keyword arguments of the best-fit simulation file (and Dataset): the observations
+    beside the model, the configuration, the site."""
+    obs = fit.observations
+    return dict(config=cfg, title="sebcal calibration: best fit over both windows",
+                extra={f"obs_{o.label}": o.values for o in obs},
+                attrs={f"obs_{o.label}": {"long_name": f"observed {o.describe()}",
+                                           "units": o.units, "source": o.source} for o in obs},
+                site=fit.config.site)
+
+
+def build_result(fit: Any, *, elapsed: float = 0.0, verdict: dict | None = None,
+                 stages: list | None = None, baseline: dict | None = None) -> dict:
+    """The content of params.json for a calibration's last stage (nothing is written)."""
     config, settings, space = fit.config, fit.settings, fit.space
     obs, win, forcing = fit.observations, fit.windows, fit.forcing
     params, phys_best, lap = fit.params, fit.phys_best, fit.lap
-    sim, model_vals = fit.sim, fit.model_values
+    sim = fit.sim
     parameters = dict(fit.counts["entries"])
     stage_rows = []
     if stages:
@@ -181,17 +211,6 @@ def write_outputs(out_dir: Path, fit: Any, *, figures: bool = True, elapsed: flo
         result["stages"] = stage_rows
     if verdict is None:
         result.pop("verdict")
-    write_params(out_dir / "params.json", result)
-    write_simulation(out_dir / "simulation.nc", forcing.time, sim.z, sim.T, sim.fluxes,
-                     config=cfg, title="sebcal calibration: best fit over both windows",
-                     extra={f"obs_{o.label}": o.values for o in obs},
-                     attrs={f"obs_{o.label}": {"long_name": f"observed {o.describe()}",
-                                                "units": o.units, "source": o.source}
-                            for o in obs}, site=config.site)
-    figs = []
-    if figures:
-        figs = _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub)
-    write_text(out_dir / "report.md", _report(result, space, figs))
     return result
 
 

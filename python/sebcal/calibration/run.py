@@ -51,11 +51,12 @@ def calibration_settings(config: RunConfig) -> dict[str, Any]:
 class CalibrationResult:
     """What `calibrate` found and wrote."""
 
-    out_dir: Path
+    out_dir: Path | None
     params: dict            # the params.json content
     best: dict[str, float]  # best-fit free parameters (physical units), last stage
     failed: int             # starts dropped because their runs failed
     exit_status: int = 0    # 0, or verdict.EXIT_NOT_USABLE
+    fits: list = field(default_factory=list)   # (stage name, StageFit) of every stage
 
 
 @dataclass
@@ -87,7 +88,8 @@ class StageFit:
 # ============================================================================ entry point
 
 
-def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bool = False,
+def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
+              resume: bool = False,
               progress: bool = True, starts: int | None = None, figures: bool = True,
               force: bool = False, log=print) -> CalibrationResult:
     """Calibrate the free parameters of a configuration against its observations.
@@ -95,7 +97,8 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
     Args:
         config: a RunConfig or the path of its TOML file (with [observations.*] and
             [calibration] tables; docs/calibration.md).
-        out_dir: folder for params.json, simulation.nc, report.md and the figures (created).
+        out_dir: folder for params.json, simulation.nc, report.md and the figures (created);
+            None: nothing is written (no checkpoint either), the result is in memory only.
         resume: continue from ``out_dir/checkpoint.json`` (written during the run).
         progress: show a progress bar.
         starts: override the number of starts.
@@ -120,10 +123,20 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
         if int(starts) < 1:
             raise ConfigError(f"--starts {starts}: give at least 1 start")
         settings["starts"] = int(starts)
-    out_dir = Path(out_dir)
-    _check_out_dir(out_dir, config, resume, force)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with _lock(out_dir):
+    if out_dir is None:
+        if resume:
+            raise ConfigError("resume needs the output folder that holds the checkpoint")
+        holder = contextlib.nullcontext()
+    else:
+        out_dir = Path(out_dir)
+        _check_out_dir(out_dir, config, resume, force)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        holder = _lock(out_dir)
+
+    def ckpt_path(name: str) -> Path | None:
+        return None if out_dir is None else out_dir / name
+
+    with holder:
         stages = settings.get("stages") or [None]
         fits: list[tuple[str, StageFit]] = []
         fixed: dict[str, Any] = {}
@@ -135,32 +148,35 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path, *, resume: bo
                 st["starts"] = int(starts)
             if stage and len(stages) > 1:
                 log(f"stage {k + 1}/{len(stages)} '{name}': free {', '.join(stage['free'])}")
-            fit = _fit_stage(cfg, st, out_dir / (f"checkpoint-{k}.json" if stage else
-                                                 "checkpoint.json"),
+            fit = _fit_stage(cfg, st, ckpt_path(f"checkpoint-{k}.json" if stage else
+                                                "checkpoint.json"),
                              resume=resume, progress=progress, log=log)
             fits.append((name, fit))
             fixed.update(_fitted_values(fit))
         baseline = None
         if settings.get("baseline"):
-            baseline = _baseline(fits[-1][1], out_dir / "checkpoint-baseline.json",
+            baseline = _baseline(fits[-1][1], ckpt_path("checkpoint-baseline.json"),
                                  progress=progress, log=log)
-        from .report import write_outputs
+        from .report import build_result, write_outputs
 
         name, last = fits[-1]
         verdict = _combine_verdicts(fits)
-        params = write_outputs(out_dir, last, figures=figures,
-                               elapsed=time.perf_counter() - t_start, verdict=verdict,
-                               stages=fits if len(fits) > 1 else None, baseline=baseline)
-        for k in range(len(stages)):
-            for ck in (out_dir / f"checkpoint-{k}.json", out_dir / "checkpoint.json"):
-                if ck.exists():
-                    ck.unlink()
+        kw = dict(elapsed=time.perf_counter() - t_start, verdict=verdict,
+                  stages=fits if len(fits) > 1 else None, baseline=baseline)
+        if out_dir is None:
+            params = build_result(last, **kw)
+        else:
+            params = write_outputs(out_dir, last, figures=figures, **kw)
+            for k in range(len(stages)):
+                for ck in (out_dir / f"checkpoint-{k}.json", out_dir / "checkpoint.json"):
+                    if ck.exists():
+                        ck.unlink()
     nf = int(last.failed.sum())
     if nf:
         log(f"{nf} of {len(last.failed)} starts failed (the scheme's error flag) and were "
             "dropped")
     return CalibrationResult(out_dir, params, dict(last.phys_best), nf,
-                             verdict["exit_status"])
+                             verdict["exit_status"], fits=fits)
 
 
 # ============================================================================ out_dir safety
@@ -473,11 +489,12 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
     roots = None if prev is None else np.flatnonzero(~prev.failed & (prev.merged < 0))
 
     def checkpoint(st, pass_no):
-        write_text(ckpt, json.dumps({"fingerprint": fp, "pass": pass_no,
-                                     "data_weight": problem.data_weight,
-                                     "state": st.to_dict(),
-                                     "prev": None if prev is None else prev.to_dict(),
-                                     "data_only": data_only}))
+        if ckpt is not None:
+            write_text(ckpt, json.dumps({"fingerprint": fp, "pass": pass_no,
+                                         "data_weight": problem.data_weight,
+                                         "state": st.to_dict(),
+                                         "prev": None if prev is None else prev.to_dict(),
+                                         "data_only": data_only}))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(active=int(st.active.sum()),
@@ -514,7 +531,8 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
                 state = None
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: the last complete iteration is saved in {ckpt}; "
-                          "continue with --resume") from None
+                          "continue with --resume" if ckpt is not None else
+                          "interrupted (no output folder: nothing was saved)") from None
     finally:
         if bar is not None:
             bar.close()
@@ -595,7 +613,8 @@ def _run_torch(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume
                                           if state.stage != "adam" else 0), total))
 
     def checkpoint(st: OptimState) -> None:
-        write_text(ckpt, json.dumps({"fingerprint": fp, "state": st.to_dict()}))
+        if ckpt is not None:
+            write_text(ckpt, json.dumps({"fingerprint": fp, "state": st.to_dict()}))
         if bar is not None:
             bar.update(1)
 
@@ -608,7 +627,8 @@ def _run_torch(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume
                           gtol=settings["gtol"], callback=checkpoint)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: the last complete iteration is saved in {ckpt}; "
-                          "continue with --resume") from None
+                          "continue with --resume" if ckpt is not None else
+                          "interrupted (no output folder: nothing was saved)") from None
     finally:
         if bar is not None:
             bar.close()
@@ -662,7 +682,7 @@ def _baseline(fit: StageFit, ckpt: Path, *, progress: bool, log) -> dict | None:
     log("baseline: the published model on the same observations")
     bf = _fit_stage(cfg, calibration_settings(cfg), ckpt, resume=False, progress=progress,
                     log=log)
-    if ckpt.exists():
+    if ckpt is not None and ckpt.exists():
         ckpt.unlink()
     return {"free": free, "parameters": {k: _num(v) for k, v in bf.phys_best.items()},
             "metrics": bf.metrics, "verdict": bf.counts["verdict"]["status"]}
