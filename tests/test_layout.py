@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("model", {"params", "spec", "physics"}),
     ("backends", {"fortran", "fortran_wrap", "autodiff"}),
     ("io", {"forcing", "config", "output", "observations", "paramsfile"}),
-    ("runs", {"runner", "verify", "calibration", "estimate"}),
+    ("runs", {"runner", "verification", "calibration", "estimate", "validation"}),
     ("export", {"bridge"}),
     ("interface", {"api", "bmi", "cli", "__init__", "__main__"}),
 ]

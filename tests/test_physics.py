@@ -17,7 +17,7 @@ from sebcal.physics import NUMPY
 from sebcal.physics.soil import node_properties
 from sebcal.physics.surface import CP_AIR, KARMAN, LV, R_DRY, qsat, surface_balance
 from sebcal.spec import ModelSpec, stretched_grid
-from sebcal.verify import verify
+from sebcal.verification import verify
 
 pytestmark = pytest.mark.physics
 

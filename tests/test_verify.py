@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sebcal.config import load_config, parse_config
-from sebcal.verify import THRESHOLDS, format_table, verify
+from sebcal.verification import THRESHOLDS, format_table, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_TOML = ROOT / "examples" / "paper_synthetic.toml"
@@ -119,7 +119,7 @@ def test_verify_cli_on_the_west_phoenix_example(capsys):
 
 
 def test_verify_cli_exit_status_1_when_it_fails(monkeypatch, capsys):
-    import sebcal.verify as v
+    import sebcal.verification as v
     from sebcal.cli import main
 
     real = v.verify

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run(config, backend=args.backend)
     write_run(result, config, out)
     Ts = result.T[:, 0]
+    if args.json:
+        print(json.dumps({"out": str(out), "steps": config.nt, "dt_s": config.dt,
+                          "nodes": len(result.z), "backend": args.backend,
+                          "surface_temperature_K": [float(Ts.min()), float(Ts.max())],
+                          "Qg_W_m2": [float(result.fluxes["Qg"].min()),
+                                      float(result.fluxes["Qg"].max())]}))
+        return 0
     print(f"sebcal run: {config.nt} steps of {config.dt:g} s, {len(result.z)} nodes, "
           f"{config.solver} solver, {args.backend} backend")
     print(f"  surface temperature {Ts.min():.2f} .. {Ts.max():.2f} K; "
@@ -37,7 +45,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .verify import format_table, verify
+    from .verification import format_table, verify
 
     result = verify(load_config(args.config))
     if args.json:
@@ -50,10 +58,29 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibration import calibrate
 
-    res = calibrate(args.config, args.out, resume=args.resume, progress=not args.no_progress,
-                    starts=args.starts, force=args.force, figures=not args.no_figures)
+    config = args.config
+    if args.seed is not None:
+        from .config import load_config, parse_config
+
+        cfg = load_config(args.config)
+        d = cfg.to_dict()
+        d.setdefault("calibration", {})["seed"] = args.seed
+        config = parse_config(d, path=cfg.path)
+    progress = not args.no_progress and sys.stderr.isatty() and not args.json
+    res = calibrate(config, args.out, resume=args.resume, progress=progress,
+                    starts=args.starts, force=args.force, figures=not args.no_figures,
+                    log=LOG.info)
     p = res.params
     f = p["fit"]
+    if args.json:
+        print(json.dumps({"out": str(args.out), "verdict": p.get("verdict"),
+                          "parameters": {k: {"value": v.get("value"), "std": v.get("std"),
+                                             "unit": v.get("unit")}
+                                         for k, v in p["parameters"].items() if v.get("fitted")},
+                          "loss": f["loss"], "starts": f["starts"],
+                          "failed_starts": res.failed, "elapsed_s": f["elapsed_s"],
+                          "exit_status": res.exit_status}, default=str))
+        return res.exit_status
     print(f"sebcal calibrate: best of {f['starts']} starts ({res.failed} failed), loss "
           f"{f['loss']:.4g}, {f['elapsed_s']:.1f} s")
     for name, v in p["parameters"].items():
@@ -79,10 +106,12 @@ def _cmd_calibrate_sites(args: argparse.Namespace) -> int:
     from .calibration.multisite import calibrate_sites, load_multisite, summary_lines, write_results
 
     ms = load_multisite(args.multisite)
-    if args.starts is not None:
-        import dataclasses
+    import dataclasses
 
+    if args.starts is not None:
         ms = dataclasses.replace(ms, starts=args.starts)
+    if args.seed is not None:
+        ms = dataclasses.replace(ms, seed=args.seed)
     groups = ms.groups()
     client = cluster = None
     if args.dask:
@@ -156,11 +185,24 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     from .bridge import transfer
 
     res = transfer(args.params, args.grid, out_dir=args.out, placement=args.nodes)
+    if args.json:
+        print(json.dumps({"description": res.description, "host_z": list(map(float, res.host_z)),
+                          "report": str(res.report) if res.report else None}))
+        return 0
     print(f"sebcal transfer: {res.description}")
     print(f"  node depths {', '.join(f'{z:g}' for z in res.host_z)} m; Dirichlet bottom at "
           f"{res.host_z[-1]:g} m (fitted at {res.fine_z[-1]:g} m)")
     print(res.table())
     print(f"  report: {res.report}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .validation import describe, text
+
+    d = describe(load_config(args.config))
+    print(json.dumps(d, default=str) if args.json else text(d))
     return 0
 
 
@@ -188,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "models from flux-tower observations.",
         epilog="Documentation: docs/ in the source tree (theory, config, forcing, fortran).")
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more messages (progress lines, details); -vv for debugging")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="only warnings and errors on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="forward run of the scheme, written as CF/ALMA NetCDF",
@@ -198,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("fortran", "torch"), default="fortran",
                    help="reference Fortran scheme (default) or the PyTorch mirror")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("verify", help="cross-check the PyTorch mirror against the Fortran scheme",
@@ -222,7 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="replace an earlier calibration in --out")
     p.add_argument("--no-figures", action="store_true", help="no PNG figures")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none when stderr is not a terminal; progress "
+                        "lines then go to the log)")
+    p.add_argument("--seed", type=int, default=None, help="override [calibration] seed")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("calibrate-sites", help="calibrate many sites together (shared and "
@@ -240,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the groups on Dask: a scheduler address (tcp://...), or 'local' "
                         "for a LocalCluster on this machine")
     p.add_argument("--workers", type=int, default=2, help="workers of --dask local (default 2)")
+    p.add_argument("--seed", type=int, default=None, help="override [multisite] seed")
     p.add_argument("--json", action="store_true", help="print sites.json instead of a summary")
     p.set_defaults(func=_cmd_calibrate_sites)
 
@@ -282,7 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for transfer.md (default: beside params.json)")
     p.add_argument("--nodes", choices=("centres", "boundaries"), default="centres",
                    help="host nodes at layer centres (default) or layer boundaries")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=_cmd_transfer)
+
+    p = sub.add_parser("validate", help="check a configuration and say what would run",
+                       description="Check CONFIG without running it: every table and value, "
+                                   "the forcing and observation files (opened and read), and "
+                                   "print what would run (grid, window, observations, free "
+                                   "parameters) with an estimate of its memory and time.")
+    p.add_argument("config", help="run configuration (TOML)")
+    p.add_argument("--json", action="store_true", help="print the description as JSON")
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("schema", help="JSON Schema of the config file or of params.json",
                        description="Print the JSON Schema of a config file (for editors: "
@@ -291,6 +353,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write to this file instead of stdout")
     p.set_defaults(func=_cmd_schema)
     return parser
+
+
+LOG = logging.getLogger("sebcal")
+
+
+def _logging(verbose: int, quiet: bool) -> None:
+    """Messages of the "sebcal" logger to stderr: INFO by default (progress lines of long
+    jobs, which also reach batch-job logs), DEBUG with -vv, WARNING with -q."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 2 else logging.INFO)
+    if not any(getattr(h, "_sebcal", False) for h in LOG.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("sebcal: %(message)s"))
+        h._sebcal = True
+        LOG.addHandler(h)
+        LOG.propagate = False
+    LOG.setLevel(level)
 
 
 class _Version(argparse.Action):
@@ -315,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     where = f"sebcal {args.command}"
+    _logging(args.verbose, args.quiet)
     try:
         return int(args.func(args))
     except Interrupted as exc:

@@ -106,14 +106,21 @@ def _with_parameters(exc: FortranError, config: RunConfig) -> FortranError:
                         "need more iterations", "sebcal run")
 
 
-def write_run(result: RunResult, config: RunConfig, out: str | Path) -> Path:
-    """Write a run to a CF/ALMA NetCDF file (atomic)."""
-    from .output import write_simulation
-
+def run_metadata(result: RunResult, config: RunConfig) -> dict:
+    """The keyword arguments that make a run's file or Dataset (output.simulation_dataset):
+    the configuration, the title, the forcing beside the output, the site."""
     cfg = config.to_dict()
     cfg["backend"] = result.backend
     f = result.forcing
     extra = {k: f.data[k] for k in ("Tair", "SWdown", "LWdown") if k in f.data}
-    return write_simulation(out, f.time, result.z, result.T, result.fluxes, config=cfg,
-                            title=f"sebcal forward run ({result.backend} backend)",
-                            extra=extra, site=config.site)
+    return dict(config=cfg, title=f"sebcal forward run ({result.backend} backend)",
+                extra=extra, site=config.site)
+
+
+def write_run(result: RunResult, config: RunConfig, out: str | Path) -> Path:
+    """Write a run to a CF/ALMA NetCDF file (atomic)."""
+    from .output import write_simulation
+
+    f = result.forcing
+    return write_simulation(out, f.time, result.z, result.T, result.fluxes,
+                            **run_metadata(result, config))

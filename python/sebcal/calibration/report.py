@@ -243,9 +243,9 @@ def _subplots(nrows: int, ncols: int, figsize: tuple[float, float], margins: dic
     return fig, axes
 
 
-def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
-             ) -> list[tuple[str, str]]:
-    figs = []
+def series_figure(obs, model_vals, forcing, win):
+    """Observed (dots) and modelled (line) series with the residuals beside, the calibration
+    and evaluation windows shaded; a matplotlib Figure."""
     hours = (forcing.time - forcing.time[0]) / np.timedelta64(1, "h")
     n = len(obs)
     fig, axes = _subplots(n, 2, (13, 2.6 * n + 0.8),
@@ -261,68 +261,92 @@ def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
         for mask, colour, name in ((win.calibration, "tab:blue", "calibration"),
                                    (win.evaluation, "tab:orange", "evaluation")):
             if mask.any():
-                for a in (ax, axr):
-                    a.axvspan(hours[mask][0], hours[mask][-1], color=colour, alpha=0.08,
-                              label=name if a is ax else None)
+                for a_ in (ax, axr):
+                    a_.axvspan(hours[mask][0], hours[mask][-1], color=colour, alpha=0.08,
+                               label=name if a_ is ax else None)
         ax.set_ylabel(f"{o.describe()}\n[{o.units}]" + ("" if o.fit else " (not fitted)"))
         axr.set_ylabel(f"model - obs [{o.units}]", fontsize=8)
         ax.legend(loc="upper right", fontsize=7, ncol=4)
     axes[-1, 0].set_xlabel(f"hours since {str(forcing.time[0])} UTC")
     axes[-1, 1].set_xlabel("hours")
     fig.suptitle("Observed and modelled series (left) and residuals (right)")
-    _save(fig, out_dir / "series.png")
-    figs.append(("series.png", "Observed (dots) and best-fit model (line), residuals beside; "
-                               "shading marks the calibration and evaluation windows"))
+    return fig
 
+
+def multistart_figure(space, starts, pub):
+    """Every start's initial and final values for each pair of free parameters (None with
+    fewer than two free parameters)."""
     free = list(space.free)
     units = {c.label: c.unit for c in space.coords}
     ok = [s for s in starts if not s["failed"]]
-    if len(free) >= 2 and ok:
-        n = len(free)
-        side = 2.6 * (n - 1) + 0.6
-        fig, _ = _subplots(0, 0, (side, side),
-                           dict(left=0.8 / side + 0.05, right=0.98, bottom=0.7 / side + 0.04,
-                                top=1 - 0.5 / side, wspace=0.35, hspace=0.3))
-        first = None
-        for i in range(1, n):
-            for j in range(i):
-                # only the lower triangle is made (empty axes cost as much to draw)
-                ax = fig.add_subplot(n - 1, n - 1, (i - 1) * (n - 1) + j + 1)
-                first = first or ax
-                ax.plot([s["initial"][free[j]] for s in ok], [s["initial"][free[i]] for s in ok],
-                        "o", ms=3, color="0.7", label="start")
-                ax.plot([s["final"][free[j]] for s in ok], [s["final"][free[i]] for s in ok],
-                        "o", ms=4, color="tab:red", label="final")
-                if pub and free[j] in pub["stats"] and free[i] in pub["stats"]:
-                    ax.errorbar(pub["stats"][free[j]]["mean"], pub["stats"][free[i]]["mean"],
-                                xerr=pub["stats"][free[j]]["std"],
-                                yerr=pub["stats"][free[i]]["std"],
-                                fmt="s", color="tab:green", ms=5, label="published mean ± std")
-                if i == n - 1:
-                    ax.set_xlabel(f"{free[j]} [{units[free[j]]}]", fontsize=8)
-                if j == 0:
-                    ax.set_ylabel(f"{free[i]} [{units[free[i]]}]", fontsize=8)
-                ax.tick_params(labelsize=7)
-        first.legend(fontsize=7)
-        fig.suptitle("Multi-start: initial (grey) and final (red) parameters")
+    if len(free) < 2 or not ok:
+        return None
+    n = len(free)
+    side = 2.6 * (n - 1) + 0.6
+    fig, _ = _subplots(0, 0, (side, side),
+                       dict(left=0.8 / side + 0.05, right=0.98, bottom=0.7 / side + 0.04,
+                            top=1 - 0.5 / side, wspace=0.35, hspace=0.3))
+    first = None
+    for i in range(1, n):
+        for j in range(i):
+            # only the lower triangle is made (empty axes cost as much to draw)
+            ax = fig.add_subplot(n - 1, n - 1, (i - 1) * (n - 1) + j + 1)
+            first = first or ax
+            ax.plot([s["initial"][free[j]] for s in ok], [s["initial"][free[i]] for s in ok],
+                    "o", ms=3, color="0.7", label="start")
+            ax.plot([s["final"][free[j]] for s in ok], [s["final"][free[i]] for s in ok],
+                    "o", ms=4, color="tab:red", label="final")
+            if pub and free[j] in pub["stats"] and free[i] in pub["stats"]:
+                ax.errorbar(pub["stats"][free[j]]["mean"], pub["stats"][free[i]]["mean"],
+                            xerr=pub["stats"][free[j]]["std"],
+                            yerr=pub["stats"][free[i]]["std"],
+                            fmt="s", color="tab:green", ms=5, label="published mean ± std")
+            if i == n - 1:
+                ax.set_xlabel(f"{free[j]} [{units[free[j]]}]", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{free[i]} [{units[free[i]]}]", fontsize=8)
+            ax.tick_params(labelsize=7)
+    first.legend(fontsize=7)
+    fig.suptitle("Multi-start: initial (grey) and final (red) parameters")
+    return fig
+
+
+def correlation_figure(space, lap):
+    """The correlation matrix of the fitted parameters (Laplace); None for one parameter."""
+    free = list(space.free)
+    n = len(free)
+    if n < 2:
+        return None
+    corr = np.array([[np.nan if x is None else x for x in row] for row in lap["correlation"]],
+                    dtype=float)
+    fig, axs = _subplots(1, 1, (1.1 * n + 2, 1.1 * n + 1.5),
+                         dict(left=0.18, right=0.95, bottom=0.2, top=0.9))
+    ax = axs[0, 0]
+    im = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(n), free, rotation=45)
+    ax.set_yticks(range(n), free)
+    for a in range(n):
+        for b in range(n):
+            if np.isfinite(corr[a, b]):
+                ax.text(b, a, f"{corr[a, b]:.2f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title("Parameter correlation (Laplace)")
+    return fig
+
+
+def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
+             ) -> list[tuple[str, str]]:
+    figs = []
+    _save(series_figure(obs, model_vals, forcing, win), out_dir / "series.png")
+    figs.append(("series.png", "Observed (dots) and best-fit model (line), residuals beside; "
+                               "shading marks the calibration and evaluation windows"))
+    fig = multistart_figure(space, starts, pub)
+    if fig is not None:
         _save(fig, out_dir / "multistart.png")
         figs.append(("multistart.png", "Every start's initial and final values, for each pair "
                                        "of free parameters"))
-
-        corr = np.array([[np.nan if x is None else x for x in row] for row in lap["correlation"]],
-                        dtype=float)
-        fig, axs = _subplots(1, 1, (1.1 * n + 2, 1.1 * n + 1.5),
-                             dict(left=0.18, right=0.95, bottom=0.2, top=0.9))
-        ax = axs[0, 0]
-        im = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_xticks(range(n), free, rotation=45)
-        ax.set_yticks(range(n), free)
-        for a in range(n):
-            for b in range(n):
-                if np.isfinite(corr[a, b]):
-                    ax.text(b, a, f"{corr[a, b]:.2f}", ha="center", va="center", fontsize=8)
-        fig.colorbar(im, ax=ax, shrink=0.8)
-        ax.set_title("Parameter correlation (Laplace)")
+    fig = correlation_figure(space, lap)
+    if fig is not None:
         _save(fig, out_dir / "correlation.png")
         figs.append(("correlation.png", "Correlation matrix of the fitted parameters from the "
                                         "Hessian at the optimum"))

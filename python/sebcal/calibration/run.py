@@ -47,6 +47,10 @@ def calibration_settings(config: RunConfig) -> dict[str, Any]:
     return {k: f.default for k, f in CalibrationTable.model_fields.items()}
 
 
+#: seconds between progress lines in the log of a calibration (batch jobs have no bar)
+PROGRESS_EVERY_S = 10.0
+
+
 @dataclass
 class CalibrationResult:
     """What `calibrate` found and wrote."""
@@ -91,7 +95,7 @@ class StageFit:
 def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
               resume: bool = False,
               progress: bool = True, starts: int | None = None, figures: bool = True,
-              force: bool = False, log=print) -> CalibrationResult:
+              force: bool = False, log=print, forcing: Any = None) -> CalibrationResult:
     """Calibrate the free parameters of a configuration against its observations.
 
     Args:
@@ -105,6 +109,8 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
         figures: write the PNG figures.
         force: replace an earlier calibration in out_dir.
         log: where progress messages go.
+        forcing: a Forcing to use instead of the one the configuration names (a
+            configuration without stages).
 
     Returns:
         the :class:`CalibrationResult`; ``exit_status`` is 3 when the verdict is "not usable
@@ -150,7 +156,7 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
                 log(f"stage {k + 1}/{len(stages)} '{name}': free {', '.join(stage['free'])}")
             fit = _fit_stage(cfg, st, ckpt_path(f"checkpoint-{k}.json" if stage else
                                                 "checkpoint.json"),
-                             resume=resume, progress=progress, log=log)
+                             resume=resume, progress=progress, log=log, forcing=forcing)
             fits.append((name, fit))
             fixed.update(_fitted_values(fit))
         baseline = None
@@ -336,8 +342,8 @@ def _combine_verdicts(fits: list[tuple[str, StageFit]]) -> dict:
 # ============================================================================ one stage
 
 
-def _fit_stage(config: RunConfig, settings: dict, ckpt: Path, *, resume: bool,
-               progress: bool, log) -> StageFit:
+def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: bool,
+               progress: bool, log, forcing: Any = None) -> StageFit:
     from ..estimate import calibration as cost_of
     from ..estimate import check_memory
 
@@ -349,7 +355,7 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path, *, resume: bool,
         log(f"estimate: {est.text()}")
     obs = load_observations(config)
     win = make_windows(config)
-    forcing = forcing_for(config)
+    forcing = forcing if forcing is not None else forcing_for(config)
     config = prepare(config, forcing, obs)
     space = Space.build(settings["free"], config.full_params(), config.spec.nlayers,
                         settings["start_range"], settings["bounds"])
@@ -488,7 +494,25 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
     data_only = data_only_saved
     roots = None if prev is None else np.flatnonzero(~prev.failed & (prev.merged < 0))
 
+    t_loop = time.perf_counter()
+    last_line = [t_loop]
+
+    def progress_line(st, pass_no):
+        # a line in the log every 10 s (batch jobs have no progress bar): iteration, active
+        # starts, best loss, and the time left if every active start ran to the limit
+        now = time.perf_counter()
+        if now - last_line[0] < PROGRESS_EVERY_S:
+            return
+        last_line[0] = now
+        it = max(st.iteration, 1)
+        per_it = (now - t_loop) / it
+        left = per_it * (maxit - st.iteration) * (passes - pass_no)
+        best = np.nanmin(np.where(st.failed, np.nan, st.cost))
+        log(f"pass {pass_no + 1}/{passes}, iteration {st.iteration}: {int(st.active.sum())} "
+            f"starts active, best cost {best:.4g}; at most {left:.0f} s left")
+
     def checkpoint(st, pass_no):
+        progress_line(st, pass_no)
         if ckpt is not None:
             write_text(ckpt, json.dumps({"fingerprint": fp, "pass": pass_no,
                                          "data_weight": problem.data_weight,

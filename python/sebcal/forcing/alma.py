@@ -18,9 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ForcingError
+from ..errors import ForcingError, SebcalError
 from ..times import TimeError, decode_cf
 from .series import CONFIG_HINT, SENTINELS, Table, check_stamps, file_step, sample
+
+#: what netCDF4/HDF5 raise on a damaged file (an error code becomes one of these)
+_LOW_LEVEL = (OSError, RuntimeError, IndexError, AttributeError, KeyError, ValueError,
+              TypeError, UnicodeDecodeError, OverflowError, MemoryError)
 
 #: serialises every netCDF4/HDF5 call of the process (the C libraries are not thread-safe)
 NETCDF_LOCK = threading.RLock()
@@ -59,6 +63,20 @@ class NetCDFTable(Table):
 
     def __init__(self, path: Any) -> None:
         self.path = str(path)
+        try:
+            secs, tname = self._read_header(path)
+        except SebcalError:
+            raise
+        except _LOW_LEVEL as exc:
+            # a damaged header: the C library reports it as whatever Python error it maps to
+            raise ForcingError(
+                f"file '{self.path}': its header cannot be read ({type(exc).__name__}: {exc}); "
+                "the file is truncated or corrupt. Check it with `ncdump -h` or download it "
+                "again.") from None
+        check_stamps(secs, self.where(tname))
+        self.stamps = secs
+
+    def _read_header(self, path: Any) -> tuple[np.ndarray, str]:
         with NETCDF_LOCK, _open(path) as ds:
             var = _time_variable(ds, self.path)
             self._tdim = var.dimensions[0]
@@ -84,9 +102,7 @@ class NetCDFTable(Table):
                           for name, v in ds.variables.items()}
             self._global = {a: ds.getncattr(a) for a in ds.ncattrs()}
             self._size = {d: len(dim) for d, dim in ds.dimensions.items()}
-            tname = var.name
-        check_stamps(secs, self.where(tname))
-        self.stamps = secs
+            return secs, var.name
 
     def variables(self) -> list[str]:
         return list(self._vars)
@@ -116,17 +132,17 @@ class NetCDFTable(Table):
             raise ForcingError(f"{where}: is not numeric (dtype {dtype}).")
         index = tuple(slice(lo, hi + 1) if i == axis else 0 for i in range(len(dims)))
         with NETCDF_LOCK, _open(self.path) as ds:
+            qc_name = f"{fname}_qc"
+            q = None
             try:
                 raw = ds.variables[fname][index]
-            except (OSError, RuntimeError, IndexError) as exc:
+                if qc_name in ds.variables and ds.variables[qc_name].dimensions == dims:
+                    q = np.ma.filled(np.ma.asarray(ds.variables[qc_name][index])
+                                     .astype(np.float64), -1.0).reshape(-1)
+            except _LOW_LEVEL as exc:
                 raise ForcingError(f"{where}: the values cannot be read ({exc}); the file may "
                                    "be truncated or corrupt. Check it with `ncdump -h` or "
                                    "download it again.") from None
-            qc_name = f"{fname}_qc"
-            q = None
-            if qc_name in ds.variables and ds.variables[qc_name].dimensions == dims:
-                q = np.ma.filled(np.ma.asarray(ds.variables[qc_name][index]).astype(np.float64),
-                                 -1.0).reshape(-1)
         vals = np.ma.filled(np.ma.asarray(raw).astype(np.float64), np.nan).reshape(-1)
         if vals.size != hi - lo + 1:
             raise ForcingError(f"{where}: expected {hi - lo + 1} values, read {vals.size}; the "

@@ -87,6 +87,34 @@ def _from_file(spec, start, nt, dt, options) -> Forcing:
         raise ForcingError(f"[forcing] kind = \"{spec.get('kind')}\" needs path = \"<file>\" "
                            "(relative paths resolve against the config file's folder).")
     table = open_table(path, spec.get("kind"), _csv_settings(spec))
+    return _from_table(table, spec, start, nt, dt, options, str(path))
+
+
+def forcing_from_data(data: Any, spec: Mapping[str, Any], start: Any, nt: int, dt: float,
+                      options: Mapping[str, str] | None = None, *,
+                      units: Mapping[str, str] | None = None) -> Forcing:
+    """The forcing of an in-memory ``xarray.Dataset`` or ``pandas.DataFrame`` at levels
+    start + n dt, n = 0..nt, read as a file would be (forcing/memory.py): the [forcing]
+    table's variables, gap_policy, qc and units settings apply, and its sub-tables (soil
+    moisture, top and bottom series) are read from their files.
+
+    Raises:
+        ForcingError: naming the variable and what to fix.
+    """
+    from .memory import MemoryTable
+
+    options = dict(options or default_options())
+    dt = check_dt(dt)
+    table = MemoryTable(data, units={**dict(spec.get("units") or {}), **dict(units or {})},
+                        utc_offset_hours=spec.get("utc_offset_hours"))
+    forcing = _from_table(table, spec, start, nt, dt, options, table.path)
+    forcing = _boundaries(forcing, {**spec, "path": None}, start, nt, dt, options)
+    forcing.check(options)
+    forcing.check_plausible()
+    return forcing
+
+
+def _from_table(table, spec, start, nt, dt, options, path: str) -> Forcing:
     needed = [n for n in forcing_needed(options) if n in FILE_VARIABLES]
     constants = {n: spec[k] for n, k in (("LAI", "lai"), ("Wind", "wind"), ("PSurf", "psurf"),
                                          ("Qair", "qair")) if spec.get(k) is not None}
@@ -184,5 +212,5 @@ def _series(spec, sub, var, start, nt, dt) -> np.ndarray:
     return got[canon]
 
 
-__all__ = ["load_forcing", "open_table", "SYNTHETIC_KEYS", "FILE_KINDS", "time_axis",
-           "start_seconds"]
+__all__ = ["forcing_from_data", "load_forcing", "open_table", "SYNTHETIC_KEYS", "FILE_KINDS",
+           "time_axis", "start_seconds"]

@@ -1,0 +1,97 @@
+"""Check a configuration without running it, and say what would run (`sebcal validate`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .estimate import available_memory, calibration, forward_run, gib
+from .vocabulary import forcing_needed, soil_moisture_needed
+
+
+def describe(config: Any) -> dict:
+    """What the configuration would run: the grid, the time window, the forcing and its
+    variables, the observations, the calibration (free parameters, starts, stages, windows),
+    and estimates of memory and time. Reads the forcing and observation files' headers only
+    as far as loading them takes (every file is opened and checked).
+
+    Raises:
+        SebcalError: whatever a run or calibration would raise at set-up.
+    """
+    from .observations import load_observations
+    from .observations import windows as make_windows
+    from .runner import forcing_for
+
+    spec = config.spec
+    forcing = forcing_for(config)
+    obs = load_observations(config) if config.observations else []
+    out: dict[str, Any] = {
+        "config": str(config.path) if config.path else None,
+        "grid": {"nodes": int(spec.nz), "depth_m": float(spec.node_depths[-1]),
+                 "top_m": float(spec.node_depths[0])},
+        "time": {"start": str(forcing.time[0]) + "Z", "end": str(forcing.time[-1]) + "Z",
+                 "steps": int(config.nt), "dt_s": float(config.dt)},
+        "options": dict(config.options),
+        "forcing": {"source": forcing.source, "variables": forcing_needed(config.options),
+                    "soil_moisture": soil_moisture_needed(config.options)},
+        "observations": [{"label": o.label, "variable": o.variable, "depth_m": o.depth,
+                          "fitted": bool(o.fit), "valid_values": int(o.valid.sum()),
+                          "source": o.source} for o in obs],
+    }
+    run_est = forward_run(spec, config.nt)
+    out["run_estimate"] = {"memory": gib(run_est.memory), "time_s": run_est.seconds}
+    cal = config.calibration
+    if cal:
+        win = make_windows(config)
+        stages = cal.get("stages") or []
+        free = list(cal.get("free") or [])
+        starts = int(cal.get("starts", 50))
+        est = calibration(spec, config.nt, starts, max(1, len(free)) * spec.nlayers,
+                          len(obs), cal.get("method", "lm"))
+        out["calibration"] = {
+            "free": free, "starts": starts, "method": cal.get("method", "lm"),
+            "stages": [{"name": s["name"], "free": list(s["free"])} for s in stages],
+            "calibration_window": list(win.calibration_span),
+            "evaluation_window": list(win.evaluation_span) if win.evaluation_span else None,
+            "estimate": {"memory": gib(est.memory),
+                         "time_s": est.seconds * max(1, len(stages))},
+        }
+    out["available_memory"] = gib(available_memory())
+    return out
+
+
+def text(d: dict) -> str:
+    """The description as lines for the terminal."""
+    from .estimate import duration
+
+    t = d["time"]
+    g = d["grid"]
+    lines = [f"sebcal validate: {d['config'] or 'configuration'} is valid",
+             f"  grid: {g['nodes']} nodes from {g['top_m']:g} to {g['depth_m']:g} m",
+             f"  time: {t['steps']:,} steps of {t['dt_s']:g} s, {t['start']} .. {t['end']}",
+             "  options: " + ", ".join(f"{k} = {v}" for k, v in d["options"].items()),
+             f"  forcing: {d['forcing']['source']} ({', '.join(d['forcing']['variables'])}"
+             + (", soil moisture" if d["forcing"]["soil_moisture"] else "") + ")"]
+    for o in d["observations"]:
+        depth = f" at {o['depth_m']:g} m" if o["depth_m"] is not None else ""
+        lines.append(f"  observation {o['label']}: {o['variable']}{depth}, "
+                     f"{o['valid_values']} values, {'fitted' if o['fitted'] else 'evaluated'}")
+    r = d["run_estimate"]
+    lines.append(f"  a run: about {r['memory']} of memory, {duration(r['time_s'])}")
+    c = d.get("calibration")
+    if c:
+        stages = (" in stages " + ", ".join(f"{s['name']} ({', '.join(s['free'])})"
+                                             for s in c["stages"])) if c["stages"] else ""
+        lines.append(f"  calibration: {c['starts']} starts, free {', '.join(c['free'])}"
+                     f"{stages}, {c['method']}")
+        lines.append(f"    window {c['calibration_window'][0]} .. {c['calibration_window'][1]}"
+                     + (f"; evaluation {c['evaluation_window'][0]} .. "
+                        f"{c['evaluation_window'][1]}" if c["evaluation_window"] else
+                        "; no evaluation window"))
+        e = c["estimate"]
+        lines.append(f"    estimate: about {e['memory']} of memory, {duration(e['time_s'])} "
+                     "(rough: within a factor of about two)")
+    lines.append(f"  available memory: {d['available_memory']}")
+    return "\n".join(lines)
+
+
+__all__ = ["describe", "text"]

@@ -1,0 +1,173 @@
+"""The Python API (sebcal.run / calibrate / verify / export / validate, docs/api.md) and the
+command line's habits (-v/-q, --json, validate)."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import sebcal
+from conftest import ROOT
+from sebcal.cli import main
+from sebcal.errors import ConfigError, SebcalError
+
+EX = ROOT / "examples"
+WP = EX / "west_phoenix_forward.toml"
+NC = EX / "data" / "US-WestPhoenix_clean_observations_v1.nc"
+
+
+def test_run_returns_the_dataset_the_netcdf_file_holds(tmp_path):
+    ds = sebcal.run(WP, out=tmp_path / "wp.nc")
+    assert isinstance(ds, xr.Dataset)
+    assert ds.SoilTemp.dims == ("time", "soil_depth") and ds.SoilTemp.attrs["units"] == "K"
+    assert ds.soil_depth.attrs["positive"] == "down" and ds.Qg.attrs["positive"] == "down"
+    with xr.open_dataset(tmp_path / "wp.nc") as f:
+        assert set(f.data_vars) == set(ds.data_vars)
+        for v in ds.data_vars:
+            assert np.array_equal(f[v].values, ds[v].values, equal_nan=True), v
+            assert {k: a for k, a in f[v].attrs.items()} == dict(ds[v].attrs), v
+        assert np.array_equal(f.time.values, ds.time.values)
+        assert {k: v for k, v in f.attrs.items() if k != "history"} == \
+            {k: v for k, v in ds.attrs.items() if k != "history"}
+
+
+def test_run_takes_xarray_and_pandas_forcing():
+    ref = sebcal.run(WP)
+    with xr.open_dataset(NC) as raw:
+        ds = raw.load()
+    a = sebcal.run(WP, forcing=ds)
+    assert np.array_equal(a.SoilTemp.values, ref.SoilTemp.values)
+    # a DataFrame with ALMA names (SI units) and a UTC DatetimeIndex
+    df = ds[["SWdown", "LWdown", "Tair"]].to_dataframe()
+    b = sebcal.run(WP, forcing=df)
+    assert np.array_equal(b.SoilTemp.values, ref.SoilTemp.values)
+    # FLUXNET names and units: TA_F in degC, time-zone aware index
+    fx = pd.DataFrame({"SW_IN_F": df.SWdown.values, "LW_IN_F": df.LWdown.values,
+                       "TA_F": df.Tair.values.astype(np.float64) - 273.15},
+                      index=df.index.tz_localize("UTC").tz_convert("America/Phoenix"))
+    c = sebcal.run(WP, forcing=fx)
+    assert np.abs(c.SoilTemp.values - ref.SoilTemp.values).max() < 1e-9
+    # Celsius under an ALMA name is refused, naming the variable
+    bad = df.assign(Tair=df.Tair - 273.15)
+    with pytest.raises(SebcalError, match="Tair"):
+        sebcal.run(WP, forcing=bad)
+
+
+@pytest.fixture(scope="module")
+def cal(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("api")
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        res = sebcal.calibrate(EX / "paper_synthetic_2depth.toml", starts=8)
+    finally:
+        os.chdir(cwd)
+    assert list(tmp.iterdir()) == []          # nothing written without out=
+    return res
+
+
+def test_calibrate_in_memory_returns_tables_a_dataset_and_figures(cal):
+    assert cal.out_dir is None and cal.verdict["status"] == "usable"
+    p = cal.parameters
+    assert p.loc["lambda", "unit"] == "W m-1 K-1" and p.loc["lambda", "fitted"]
+    assert abs(p.loc["lambda", "value"] - 0.8) < 0.008 and p.loc["lambda", "std"] > 0
+    assert not p.loc["eps", "fitted"]
+    m = cal.metrics
+    assert m.loc[("calibration", "T5 (SoilTemp at 0.05 m)"), "unit"] == "K"
+    assert m.loc[("calibration", "T5 (SoilTemp at 0.05 m)"), "rmse"] < 0.01
+    assert len(cal.starts) == 8 and "final_lambda" in cal.starts.columns
+    ds = cal.simulation
+    assert "obs_T5" in ds and ds.obs_T5.attrs["units"] == "K"
+    fig = cal.plot()
+    assert len(fig.axes) == 4
+    assert cal.plot("correlation") is not None and cal.plot("multistart") is not None
+    r = repr(cal)
+    assert r.startswith("<sebcal Calibration: usable;") and "lambda 0.79" in r and len(r) < 400
+    with pytest.raises(ConfigError, match="plot kind"):
+        cal.plot("nope")
+
+
+def test_calibrate_with_out_writes_the_same_result(cal, tmp_path):
+    res = sebcal.calibrate(EX / "paper_synthetic_2depth.toml", starts=8, out=tmp_path / "c",
+                           figures=False)
+    written = json.loads((tmp_path / "c" / "params.json").read_text())
+    assert written["parameters"]["lambda"]["value"] == cal.best["lambda"]
+    assert res.best == cal.best
+    out = sebcal.export(cal, "sebcal", tmp_path / "s.nml")
+    assert (tmp_path / "s.nml").exists() and out.host == "sebcal"
+
+
+def test_seed_changes_the_starts_only(cal):
+    other = sebcal.calibrate(EX / "paper_synthetic_2depth.toml", starts=8, seed=5)
+    assert not np.array_equal(other.starts.filter(like="initial_").values,
+                              cal.starts.filter(like="initial_").values)
+    assert abs(other.best["lambda"] - cal.best["lambda"]) < 1e-3
+
+
+def test_progress_lines_reach_the_log(caplog, monkeypatch):
+    import sebcal.calibration.run as run_mod
+
+    monkeypatch.setattr(run_mod, "PROGRESS_EVERY_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="sebcal"):
+        sebcal.calibrate(EX / "paper_synthetic_2depth.toml", starts=4)
+    lines = [r.getMessage() for r in caplog.records if "iteration" in r.getMessage()]
+    assert lines and "starts active" in lines[0] and "s left" in lines[0]
+
+
+def test_validate_says_what_would_run(capsys):
+    d = sebcal.validate(EX / "dugout_ranch.toml")
+    assert d["time"]["steps"] == 1392 and d["calibration"]["stages"][0]["name"] == "soil"
+    assert "GiB" in d["calibration"]["estimate"]["memory"] or \
+        "MiB" in d["calibration"]["estimate"]["memory"]
+    assert main(["validate", str(EX / "paper_synthetic_2depth.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "is valid" in out and "estimate" in out
+    assert main(["validate", str(EX / "paper_synthetic_2depth.toml"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["grid"]["nodes"] == 101
+
+
+def test_verify_through_the_api():
+    assert sebcal.verify(EX / "paper_synthetic.toml")["passed"]
+
+
+@pytest.mark.parametrize("verb", ["run", "calibrate", "validate"])
+def test_json_summaries(tmp_path, capsys, verb):
+    cfg = str(EX / ("paper_synthetic.toml" if verb == "run" else "paper_synthetic_2depth.toml"))
+    args = {"run": ["run", cfg, "--out", str(tmp_path / "r.nc")],
+            "calibrate": ["calibrate", cfg, "--out", str(tmp_path / "c"), "--starts", "3",
+                          "--no-figures"],
+            "validate": ["validate", cfg]}[verb]
+    assert main(["-q", *args, "--json"]) in (0, 3)
+    doc = json.loads(capsys.readouterr().out)
+    assert isinstance(doc, dict) and doc
+
+
+def test_quiet_and_verbose(tmp_path, capsys):
+    cfg = str(EX / "paper_synthetic_2depth.toml")
+    main(["calibrate", cfg, "--out", str(tmp_path / "a"), "--starts", "3", "--no-figures",
+          "--seed", "1"])
+    loud = capsys.readouterr().err
+    main(["-q", "calibrate", cfg, "--out", str(tmp_path / "b"), "--starts", "3",
+          "--no-figures", "--seed", "1"])
+    quiet = capsys.readouterr().err
+    assert quiet == "" and len(loud) >= len(quiet)
+
+
+def test_api_verbs_are_not_shadowed_by_modules():
+    """Importing every submodule must leave sebcal.verify etc. the API functions (a module
+    named like a verb would replace the attribute on import)."""
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.walk_packages(sebcal.__path__, "sebcal."):
+        if mod.name.endswith("__main__"):
+            continue
+        importlib.import_module(mod.name)
+    for verb in ("run", "calibrate", "verify", "export", "validate"):
+        assert callable(getattr(sebcal, verb)) and not isinstance(getattr(sebcal, verb),
+                                                                   type(sebcal)), verb
