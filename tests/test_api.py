@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,23 @@ def test_api_verbs_are_not_shadowed_by_modules():
     for verb in ("run", "calibrate", "verify", "export", "validate"):
         assert callable(getattr(sebcal, verb)) and not isinstance(getattr(sebcal, verb),
                                                                    type(sebcal)), verb
+
+
+@pytest.mark.slow
+def test_dugout_ranch_api_example(tmp_path):
+    """examples/dugout_ranch_api.py calibrates the station from its AmeriFlux files through
+    the API and plots from the returned object; the fitted soil is physically plausible."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    r = subprocess.run([sys.executable, str(EX / "dugout_ranch_api.py")], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for png in ("series.png", "multistart.png"):
+        assert (tmp_path / "dugout_ranch_api" / png).stat().st_size > 10_000
+    m = re.search(r"lambda\s+([0-9.e+-]+)\s+([0-9.e+-]+)\s+W m-1 K-1\s+True", r.stdout)
+    assert m, r.stdout
+    lam, std = float(m[1]), float(m[2])
+    assert 0.1 <= lam <= 3.0 and 0 < std < lam      # soils: 0.1-3 W m-1 K-1
+    assert "<sebcal Calibration: " in r.stdout and "SoilTemp" in r.stdout

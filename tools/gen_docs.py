@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -50,6 +51,41 @@ def ccpp_parameters() -> str:
     return "\n".join(out[:-1]) + "\n"
 
 
+def cli_verbs() -> str:
+    """One section per verb: its description and a table of its arguments (from argparse)."""
+    import argparse
+
+    from sebcal.cli import build_parser
+
+    os.environ["COLUMNS"] = "100"        # argparse wraps usage lines to the terminal's width
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    out = []
+    for name, p in sub.choices.items():
+        out.append(f"### `sebcal {name}`\n\n{p.description or ''}\n\n"
+                   f"```\n{p.format_usage().strip().replace('usage: ', '')}\n```\n\n"
+                   "| argument | default | meaning |\n|---|---|---|\n")
+        for a in p._actions:
+            if isinstance(a, argparse._HelpAction):
+                continue
+            flag = ", ".join(f"`{o}`" for o in a.option_strings) or f"`{a.dest.upper()}`"
+            if a.choices:
+                flag += " (" + " \\| ".join(str(c) for c in a.choices) + ")"
+            default = ("" if a.default in (None, False, argparse.SUPPRESS) or a.required
+                       else f"`{a.default}`")
+            helptext = (a.help or "").replace("|", "\\|")
+            out.append(f"| {flag} | {default} | {helptext} |\n")
+        out.append("\n")
+    return "".join(out)
+
+
+def cli_exit_codes() -> str:
+    from sebcal.cli import EXIT_CODES
+
+    rows = "".join(f"| {code} | {what} |\n" for code, what in EXIT_CODES.items())
+    return "| status | meaning |\n|---|---|\n" + rows
+
+
 def generated() -> dict[Path, str]:
     from sebcal.bridge import HOSTS, SOURCES, markdown_table
     from sebcal.config import markdown_reference
@@ -70,6 +106,8 @@ def generated() -> dict[Path, str]:
     return {
         hosts_md: text,
         frameworks: fw,
+        ROOT / "docs" / "cli.md": splice(splice(ROOT / "docs" / "cli.md", "cli-verbs",
+                                                cli_verbs()), "cli-exit", cli_exit_codes()),
         ROOT / "docs" / "config.md": splice(ROOT / "docs" / "config.md", "keys",
                                             markdown_reference()),
         ROOT / "docs" / "parameters.md": splice(ROOT / "docs" / "parameters.md", "parameters",

@@ -385,6 +385,25 @@ class _Version(argparse.Action):
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_NOT_USABLE, EXIT_SITES_FAILED = 0, 1, 2, 3, 4
 EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PIPE = 70, 130, 141
 
+#: exit status -> when it is returned (docs/cli.md is generated from this)
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success (for calibrate: a result usable for a host)",
+    EXIT_FAILED: "verify: the job ran, but the Fortran scheme and the PyTorch mirror "
+                 "disagree beyond the thresholds",
+    EXIT_ERROR: "an error in the input or the environment (config, forcing, observations, "
+                "params.json, template, output folder, disk, memory, command-line usage); "
+                "the message names the file, key or variable and the fix. Nothing is written",
+    EXIT_NOT_USABLE: "calibrate: the result was written, but its verdict is 'not usable for a "
+                     "host' (export refuses it without --allow-implausible)",
+    EXIT_SITES_FAILED: "calibrate-sites: some site groups failed; the others were written and "
+                       "sites.json lists the failures",
+    EXIT_INTERNAL: "internal error: a bug in sebcal, said in one line (SEBCAL_DEBUG=1 shows the "
+                   "traceback)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGINT); outputs are written atomically, and "
+                      "calibrate keeps its checkpoint to resume from",
+    EXIT_PIPE: "the reader of standard output went away (`sebcal ... | head`)",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import re
 import tomllib
 import types
 from collections.abc import Mapping
@@ -166,6 +167,10 @@ class SiteTable(_Table):
                                      ge=0, le=1)
     bulk_density: float | None = _f(None, "kg m-3", "dry bulk density of the topsoil (texture "
                                     "priors)", gt=0, lt=2700)
+    soil_depths: dict[str, Positive] | None = _f(
+        None, "m", "depth of each soil sensor position, keyed by the AmeriFlux/FLUXNET position "
+        "qualifier of its column name (\"1_2\" for TS_1_2_1, or the full \"1_2_1\"): "
+        "observations of soil temperature without a depth take theirs from here")
     file: str | None = _f(None, "", "site data file (Urban-PLUMBER sitedata CSV): fills the "
                           "keys above that the table does not give")
 
@@ -1327,6 +1332,27 @@ def _finish_forcing(ctx: _Ctx, t: dict, tables: dict) -> dict:
     return out
 
 
+_QUALIFIER = re.compile(r"_(\d+)_(\d+)_(\d+)$")
+
+
+def qualifier_depth(name: str, table: Mapping[str, float] | None, label: str) -> float | None:
+    """The depth [m] of a column named with an AmeriFlux/FLUXNET position qualifier
+    (``TS_1_2_1``: horizontal 1, vertical 2, replicate 1) from [site] soil_depths, keyed by the
+    full qualifier ("1_2_1") or by horizontal and vertical ("1_2"); None without a table."""
+    if not table:
+        return None
+    m = _QUALIFIER.search(name)
+    if m is None:
+        return None
+    h, v, r = m.groups()
+    for key in (f"{h}_{v}_{r}", f"{h}_{v}"):
+        if key in table:
+            return float(table[key])
+    raise ConfigError(f"[observations.{label}]: {name} has position qualifier {h}_{v}_{r}, which "
+                      f"[site] soil_depths does not list (keys: {', '.join(sorted(table))}); "
+                      f"add \"{h}_{v}\" = DEPTH_M to soil_depths or give depth in the table")
+
+
 def _finish_observations(ctx: _Ctx, t: dict, tables: dict) -> dict:
     spec: ModelSpec = tables["_spec"]
     z = spec.node_depths
@@ -1339,6 +1365,15 @@ def _finish_observations(ctx: _Ctx, t: dict, tables: dict) -> dict:
         suffix = Path(o["file"]).suffix.lower()
         netcdf = o.get("kind") == "netcdf" or (not o.get("kind") and suffix in (".nc", ".nc4",
                                                                                 ".cdf"))
+        name = o.get("name")
+        if v == "SoilTemp" and o.get("depth") is None and isinstance(name, str):
+            try:
+                depth = qualifier_depth(name, (tables.get("site") or {}).get("soil_depths"),
+                                        label)
+            except ConfigError as exc:
+                raise ctx.error(where, "name", str(exc).split(": ", 1)[1]) from None
+            if depth is not None:
+                o["depth"] = depth
         if v == "SoilTemp" and o.get("depth") is None and not netcdf:
             raise ctx.error(where, "depth", "SoilTemp needs a depth [m] (a NetCDF file may "
                             "state it in the variable's depth attribute)")

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import qualifier_depth
 from .errors import ConfigError, ForcingError
 from .forcing.load import open_table
 from .forcing.series import sample
@@ -149,9 +150,12 @@ def _one(config: Any, label: str, spec: Mapping[str, Any]) -> Observation:
     else:
         settings = {k: spec[k] for k in ("utc_offset_hours",) if spec.get(k) is not None}
         table = open_table(path, kind, settings)
-        names = spec.get("name") or variable
-        names = [names] if isinstance(names, str) else list(names)
+        given = spec.get("name")
+        names = [given] if isinstance(given, str) else list(given or [])
         canon = {"SoilTemp": "SoilTemp", "AvgSurfT": "RadT"}.get(variable, variable)
+        if not names:
+            # no name: the ALMA name, then its PLUMBER2 and FLUXNET names (docs/forcing.md)
+            names = [table.resolve(canon, fix=f'[observations.{label}] name = "<name in file>"')]
         if variable == "SoilTemp" and kind == "netcdf" and len(names) == 1:
             from .forcing.alma import variable_depth
 
@@ -162,12 +166,16 @@ def _one(config: Any, label: str, spec: Mapping[str, Any]) -> Observation:
                                f"which states {stated:g} m for {names[0]}; remove depth or fix "
                                "it")
                 depth = stated
+        if variable == "SoilTemp" and depth is None and len(names) == 1:
+            depth = qualifier_depth(names[0], (getattr(config, "site", None) or {})
+                                    .get("soil_depths"), label)
         vals = 0.0
         for n in names:
             got = sample(table, [canon], config.start, config.nt, config.dt,
                          gap_policy=spec.get("gap_policy", "missing"),
                          qc=spec.get("qc", "observed"), aliases={canon: n},
-                         units=spec.get("units") or {})
+                         units=spec.get("units") or {},
+                         fix=f'[observations.{label}] name = "<name in file>"')
             vals = vals + got[canon]
         vals = np.asarray(vals, dtype=np.float64)
     if variable == "SoilTemp" and depth is None:

@@ -35,6 +35,7 @@ def describe(config: Any) -> dict:
                     "soil_moisture": soil_moisture_needed(config.options)},
         "observations": [{"label": o.label, "variable": o.variable, "depth_m": o.depth,
                           "fitted": bool(o.fit), "valid_values": int(o.valid.sum()),
+                          "qc": (config.observations.get(o.label) or {}).get("qc", "observed"),
                           "source": o.source} for o in obs],
     }
     run_est = forward_run(spec, config.nt)
@@ -74,7 +75,8 @@ def text(d: dict) -> str:
     for o in d["observations"]:
         depth = f" at {o['depth_m']:g} m" if o["depth_m"] is not None else ""
         lines.append(f"  observation {o['label']}: {o['variable']}{depth}, "
-                     f"{o['valid_values']} values, {'fitted' if o['fitted'] else 'evaluated'}")
+                     f"{o['valid_values']} values (qc {o['qc']}), "
+                     f"{'fitted' if o['fitted'] else 'evaluated'}")
     r = d["run_estimate"]
     lines.append(f"  a run: about {r['memory']} of memory, {duration(r['time_s'])}")
     c = d.get("calibration")

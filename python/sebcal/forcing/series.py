@@ -65,9 +65,10 @@ class Table:
         raise NotImplementedError
 
     def resolve(self, name: str, aliases: Mapping[str, Any] | None = None,
-                required: bool = True) -> str | None:
+                required: bool = True, fix: str | None = None) -> str | None:
         """The file's name for canonical ``name``: the user's alias, else the name, else
-        :data:`ALIASES`."""
+        :data:`ALIASES`. ``fix`` is the config setting the error recommends (default
+        ``[forcing.variables] NAME = "<name in file>"``)."""
         if aliases and name in aliases and aliases[name] is not None:
             user = aliases[name]
             tried = [user] if isinstance(user, str) else [str(u) for u in user]
@@ -82,10 +83,11 @@ class Table:
             return None
         present = ", ".join(v for v in self.variables() if not v.lower().endswith("_qc")) \
             or "none"
+        default = f'[forcing.variables] {name} = "<name in file>"'
         raise ForcingError(
             f"{self.where(name)}: not found. Names tried ({origin}): {', '.join(tried)}. "
             f"Variables in the file: {present}. Fix: set the file's name for it in the config, "
-            f"e.g. [forcing.variables] {name} = \"<name in file>\".")
+            f"e.g. {fix or default}.")
 
     def unit_of(self, fname: str, name: str) -> tuple[str, float, float, str]:
         """(SI unit, scale, offset, units text) of a variable, checked against ``name``."""
@@ -362,7 +364,8 @@ def _policy(gap_policy: str, resample: str, max_gap_hours: Any, qc: str, where: 
 def sample(table: Table, names: Sequence[str], start: Any, nt: int, dt: float, *,
            gap_policy: str = "error", max_gap_hours: float = 6.0, resample: str = "sample",
            aliases: Mapping[str, Any] | None = None, qc: str = "observed",
-           units: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+           units: Mapping[str, str] | None = None, fix: str | None = None
+           ) -> dict[str, np.ndarray]:
     """Values of ``names`` at the model levels t_n = start + n dt, in SI units.
 
     Args:
@@ -379,6 +382,7 @@ def sample(table: Table, names: Sequence[str], start: Any, nt: int, dt: float, *
         qc: which quality flags count as observed: "observed" (0), "gapfilled" (<= 1) or
             "any" (<= 2).
         units: the file's name -> units text, for files without units.
+        fix: the config setting a "not found" error recommends (see :meth:`Table.resolve`).
 
     Returns:
         {"time": datetime64[s] (nt+1,), name: float64 (nt+1,), ...}.
@@ -443,7 +447,7 @@ def sample(table: Table, names: Sequence[str], start: Any, nt: int, dt: float, *
                 e = one("RH", fr) * es if fr is not None else np.maximum(es - one("VPD", fv), 0)
                 out[name] = 0.622 * e / (ps - 0.378 * e)
                 continue
-        table.resolve(name, aliases)          # raises with the names tried
+        table.resolve(name, aliases, fix=fix)          # raises with the names tried
     return out
 
 
