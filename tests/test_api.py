@@ -27,6 +27,11 @@ def test_run_returns_the_dataset_the_netcdf_file_holds(tmp_path):
     assert isinstance(ds, xr.Dataset)
     assert ds.SoilTemp.dims == ("time", "soil_depth") and ds.SoilTemp.attrs["units"] == "K"
     assert ds.soil_depth.attrs["positive"] == "down" and ds.Qg.attrs["positive"] == "down"
+    assert ds.Qh.attrs["positive"] == "up"
+    # the site, from the Urban-PLUMBER site data file the config names
+    assert float(ds.latitude) == 33.4839 and float(ds.longitude) == -112.1426
+    assert ds.latitude.attrs["units"] == "degrees_north"
+    assert ds.attrs["site_name"] == "US-WestPhoenix"
     with xr.open_dataset(tmp_path / "wp.nc") as f:
         assert set(f.data_vars) == set(ds.data_vars)
         for v in ds.data_vars:
@@ -192,3 +197,43 @@ def test_dugout_ranch_api_example(tmp_path):
     lam, std = float(m[1]), float(m[2])
     assert 0.1 <= lam <= 3.0 and 0 < std < lam      # soils: 0.1-3 W m-1 K-1
     assert "<sebcal Calibration: " in r.stdout and "SoilTemp" in r.stdout
+
+
+def test_a_result_folder_can_be_moved(tmp_path):
+    """params.json holds the config's file paths relative to its folder: a project folder
+    (data and results) moved elsewhere still exports and transfers."""
+    import shutil
+
+    proj = tmp_path / "proj"
+    (proj / "data" / "paper").mkdir(parents=True)
+    for f in ("US-WestPhoenix_clean_observations_v1.nc", "US-WestPhoenix_sitedata_v1.csv"):
+        shutil.copy(EX / "data" / f, proj / "data" / f)
+    for f in (EX / "data" / "paper").glob("final_parameter_values_WP_T5T15_*.txt"):
+        shutil.copy(f, proj / "data" / "paper" / f.name)
+    text = (EX / "west_phoenix.toml").read_text().replace("starts = 50", "starts = 2") \
+        .replace("baseline = true", "baseline = false")
+    (proj / "wp.toml").write_text(text)
+    sebcal.calibrate(proj / "wp.toml", out=proj / "cal", figures=False)
+    saved = json.loads((proj / "cal" / "params.json").read_text())
+    paths = [saved["config"]["forcing"]["path"]] + [o["file"] for o in
+                                                    saved["config"]["observations"].values()]
+    assert all(not os.path.isabs(p) and p.startswith("../data/") for p in paths), paths
+    # the file follows the published JSON Schema (`sebcal schema params`), by a validator
+    # sebcal did not write
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (make "
+                                     "test installs it)")
+    from sebcal.paramsfile import json_schema
+
+    jsonschema.Draft202012Validator(json_schema()).validate(saved)
+    for window in saved["metrics"].values():          # metrics keyed by variable, with units
+        assert all(m["unit"] in ("K", "W m-2") for m in window.values()), window
+    moved = tmp_path / "elsewhere" / "project"
+    moved.parent.mkdir()
+    shutil.move(proj, moved)
+    from sebcal.cli import main
+
+    assert main(["transfer", str(moved / "cal" / "params.json"), "--grid", "jules",
+                 "--out", str(tmp_path / "tr")]) == 0
+    res = sebcal.export(moved / "cal" / "params.json", "sebcal", tmp_path / "sebcal.nml",
+                        allow_implausible=True)
+    assert (tmp_path / "sebcal.nml").is_file() and res is not None

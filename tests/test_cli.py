@@ -110,7 +110,7 @@ def _config(tmp_path, text: str, name="bad.toml"):
 
 
 WP_BASE = (EXAMPLES / "west_phoenix_forward.toml").read_text().replace(
-    'path = "data/', f'path = "{EXAMPLES / "data"}/')
+    '"data/', f'"{EXAMPLES / "data"}/')
 
 
 @pytest.mark.parametrize("edit,words", [

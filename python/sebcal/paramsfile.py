@@ -183,6 +183,8 @@ class Calibrated:
     def describe(self, name: str) -> str:
         """'0.826 +/- 0.04 W m-1 K-1 (fitted)' or '0.172 - (fixed, not fitted)'."""
         v = self.value(name)
+        if v is None:
+            return "not set (the configuration's options do not use it)"
         unit = parameter(name).unit
         unit = "-" if unit == "1" else unit
         s = self.std.get(name)

@@ -184,7 +184,7 @@ def _report(cal: Calibrated, res: TransferResult, placement: str, d_fine: float,
         f"# Transfer check: {res.host} soil layers",
         "",
         f"Parameters from `{src}`: " + ", ".join(
-            f"{k} = {cal.describe(k)}" for k in ("alpha", "eps", "lambda", "C", "T_b", "h_eff")),
+            f"{k} = {cal.describe(k)}" for k in cal.params if cal.value(k) is not None),
         "",
         f"* fine grid (calibration): {fine_desc}",
         f"* host grid: {res.description}; node depths "
