@@ -130,6 +130,9 @@ def test_validate_says_what_would_run(capsys):
     assert d["time"]["steps"] == 1392 and d["calibration"]["stages"][0]["name"] == "soil"
     assert "GiB" in d["calibration"]["estimate"]["memory"] or \
         "MiB" in d["calibration"]["estimate"]["memory"]
+    # the QC policy of each observation is reported: the default counts measured values only
+    qc = {o["label"]: o["qc"] for o in d["observations"]}
+    assert qc["T10"] == "observed" and qc["Qh"] == "gapfilled"      # as dugout_ranch.toml says
     assert main(["validate", str(EX / "paper_synthetic_2depth.toml")]) == 0
     out = capsys.readouterr().out
     assert "is valid" in out and "estimate" in out
@@ -237,3 +240,29 @@ def test_a_result_folder_can_be_moved(tmp_path):
     res = sebcal.export(moved / "cal" / "params.json", "sebcal", tmp_path / "sebcal.nml",
                         allow_implausible=True)
     assert (tmp_path / "sebcal.nml").is_file() and res is not None
+
+
+def test_a_year_long_calibration_states_its_estimate_before_it_starts(caplog, monkeypatch):
+    """A year of half-hourly West Phoenix data with a spun-up initial state: the time and
+    memory estimate reaches the log before any data are read (the fit is stopped there)."""
+    import sebcal.calibration.run as crun
+    from sebcal.config import load_config, parse_config
+
+    d = load_config(EX / "west_phoenix.toml").to_dict()
+    d["time"] = {"dt": 1800.0, "start": "2012-01-01T07:00:00Z", "hours": 8760}
+    d["calibration"].update(calibration_hours=[0, 4380], evaluation_hours=[4380, 8760])
+    assert d["initial"]["kind"] == "spinup"
+    cfg = parse_config(d, path=EX / "west_phoenix.toml")
+
+    class Stop(Exception):
+        pass
+
+    def stop(*a, **k):
+        raise Stop
+
+    monkeypatch.setattr(crun, "load_observations", stop)
+    with caplog.at_level(logging.INFO, logger="sebcal"), pytest.raises(Stop):
+        sebcal.calibrate(cfg)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("estimate:")]
+    assert lines, [r.getMessage() for r in caplog.records]
+    assert "17,520 steps" in lines[0] and re.search(r"\d+(\.\d+)? (min|h)", lines[0]), lines
