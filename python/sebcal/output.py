@@ -114,14 +114,25 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def simulation_dataset(time: np.ndarray, z: np.ndarray, T: np.ndarray,
-                       fluxes: Mapping[str, np.ndarray], *,
-                       config: Mapping[str, Any] | None = None,
-                       title: str = "sebcal forward run",
-                       extra: Mapping[str, np.ndarray] | None = None,
-                       attrs: Mapping[str, Any] | None = None,
-                       site: Mapping[str, Any] | None = None) -> Any:
+                       fluxes: Mapping[str, np.ndarray], **kw: Any) -> Any:
     """A run as an ``xarray.Dataset``: the CF/ALMA variables, units and attributes of the
-    NetCDF file :func:`write_simulation` writes (which writes this Dataset).
+    NetCDF file :func:`write_simulation` writes (the same content; arguments as there)."""
+    import xarray as xr
+
+    data, coords, g = _simulation_content(time, z, T, fluxes, **kw)
+    return xr.Dataset(data, coords=coords, attrs=g)
+
+
+def _simulation_content(time: np.ndarray, z: np.ndarray, T: np.ndarray,
+                        fluxes: Mapping[str, np.ndarray], *,
+                        config: Mapping[str, Any] | None = None,
+                        title: str = "sebcal forward run",
+                        extra: Mapping[str, np.ndarray] | None = None,
+                        attrs: Mapping[str, Any] | None = None,
+                        site: Mapping[str, Any] | None = None
+                        ) -> tuple[dict, dict, dict]:
+    """The variables, coordinates and global attributes of a run, each variable as
+    (dims, values, attributes): what both the Dataset and the NetCDF file hold.
 
     Args:
         time: model time levels, datetime64 (UTC), shape (nt+1,).
@@ -137,8 +148,6 @@ def simulation_dataset(time: np.ndarray, z: np.ndarray, T: np.ndarray,
         site: the [site] table: name, latitude, longitude become global attributes and
             scalar coordinates.
     """
-    import xarray as xr
-
     from . import __version__
 
     time = np.asarray(time).astype("datetime64[ns]")
@@ -190,29 +199,46 @@ def simulation_dataset(time: np.ndarray, z: np.ndarray, T: np.ndarray,
             ln, un, pos = FORCING_ATTRS[name]
             own = {"long_name": ln, "units": un, **({"positive": pos} if pos else {})}
         data[name] = ("time", np.asarray(values, dtype=np.float64), dict(own or {}))
-    return xr.Dataset(data, coords=coords, attrs=g)
+    return data, coords, g
 
 
 def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.ndarray,
                      fluxes: Mapping[str, np.ndarray], **kw: Any) -> Path:
-    """Write a run to a CF/ALMA NetCDF file (atomically): the Dataset of
+    """Write a run to a CF/ALMA NetCDF file (atomically): the content of
     :func:`simulation_dataset` (same arguments), with time in seconds since the first level
-    and missing values as the fill value -9999.
+    and missing values as the fill value -9999. Written with netCDF4 directly: importing
+    xarray (and the dask it looks for) would cost more than the file.
 
     Returns:
         The path written.
     """
-    ds = simulation_dataset(time, z, T, fluxes, **kw)
-    t0 = str(np.asarray(time).astype("datetime64[s]")[0]).replace("T", " ")
-    encoding: dict[str, dict] = {
-        "time": {"units": f"seconds since {t0}", "calendar": "standard", "dtype": "f8"},
-        "soil_depth": {"_FillValue": None},
-        **{k: {"_FillValue": None} for k in ("latitude", "longitude") if k in ds.coords},
-        **{k: {"_FillValue": FILL, "dtype": "f8"} for k in ds.data_vars},
-    }
+    import netCDF4
+
+    data, coords, g = _simulation_content(time, z, T, fluxes, **kw)
+    seconds = np.asarray(time).astype("datetime64[s]")
+    t0 = str(seconds[0]).replace("T", " ")
+    scalars = [k for k, (dims, _, _) in coords.items() if dims == ()]
     path = Path(path)
-    with atomic_path(path, ".nc") as tmp, NETCDF_LOCK:
-        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
+    with atomic_path(path, ".nc") as tmp, NETCDF_LOCK, \
+            netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        nc.setncatts(g)
+        nc.createDimension("time", len(seconds))
+        nc.createDimension("soil_depth", len(coords["soil_depth"][1]))
+        tv = nc.createVariable("time", "f8", ("time",))
+        tv.setncatts({**coords["time"][2], "units": f"seconds since {t0}",
+                      "calendar": "standard"})
+        tv[:] = (seconds - seconds[0]).astype(np.float64)
+        for name in ("soil_depth", *scalars):
+            dims, values, a = coords[name]
+            v = nc.createVariable(name, "f8", dims)
+            v.setncatts(a)
+            v[...] = values
+        for name, (dims, values, a) in data.items():
+            dims = (dims,) if isinstance(dims, str) else dims
+            v = nc.createVariable(name, "f8", dims, fill_value=FILL)
+            v.set_auto_mask(True)
+            v.setncatts({**a, **({"coordinates": " ".join(scalars)} if scalars else {})})
+            v[:] = np.ma.masked_invalid(np.asarray(values, dtype=np.float64))
     return path
 
 
