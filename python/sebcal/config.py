@@ -61,7 +61,7 @@ def _f(default: Any, unit: str, description: str, **kw: Any) -> Any:
 
 
 class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 def _literal(choices: tuple[str, ...]) -> Any:

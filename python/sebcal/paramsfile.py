@@ -32,7 +32,7 @@ Values = Union[float, list[float]]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ParameterEntry(_Model):
