@@ -217,14 +217,15 @@ def test_full_disk_is_said_in_words(tmp_path, capsys, monkeypatch):
         u = real(path)
         return type(u)(u.total, u.total - 1000, 1000)
 
-    def failing_write(*a, **kw):
+    def failing_write(path, mode="r", **kw):
+        # a partial file, then what the netCDF library says when the disk fills up mid-write
+        Path(path).write_bytes(b"\x89HDF partial")
         raise RuntimeError("NetCDF: HDF error")
 
-    import xarray
+    import netCDF4
 
     monkeypatch.setattr(output.shutil, "disk_usage", nearly_full)
-    # what the netCDF library says when the disk fills up mid-write
-    monkeypatch.setattr(xarray.Dataset, "to_netcdf", failing_write)
+    monkeypatch.setattr(netCDF4, "Dataset", failing_write)
     rc, _, err = _cli(["run", str(cfg), "--out", str(tmp_path / "o.nc")], capsys)
     assert rc == 2 and "no space left" in err, err
     assert not (tmp_path / "o.nc").exists()
