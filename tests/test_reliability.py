@@ -342,3 +342,69 @@ def test_sigkill_at_random_points_leaves_old_result_or_a_resumable_checkpoint(tm
 
 def test_sebcal_error_is_an_exception_users_can_catch():
     assert issubclass(SebcalError, Exception)
+
+
+def test_dx_that_contradicts_the_node_depths_is_an_error():
+    """ModelSpec(node_depths, dx=...) used to replace the depths by a uniform grid silently."""
+    from sebcal.errors import ConfigError
+    from sebcal.spec import ModelSpec
+
+    z = np.linspace(0.0, 1.0, 101)
+    assert np.array_equal(ModelSpec(z, dx=0.01).node_depths,
+                          np.arange(101) * 0.01)          # the published stencil: exact dx
+    with pytest.raises(ConfigError, match=r"dx = 0.02 m does not match the node depths"):
+        ModelSpec(z, dx=0.02)
+    with pytest.raises(ConfigError, match="non-uniform"):
+        ModelSpec(z ** 2, dx=0.01)
+
+
+def test_damaged_templates_are_refused_with_the_file_named(tmp_path, capsys):
+    """A binary template, an unterminated string and a syntax error in a group sebcal does not
+    write: exit 2, the template named, nothing written, nothing printed on stdout."""
+    cal = tmp_path / "cal"
+    assert main(["-q", "calibrate", str(EX / "paper_synthetic_2depth.toml"), "--out", str(cal),
+                 "--no-figures"]) == 0
+    assert main(["export", str(cal / "params.json"), "--host", "sebcal",
+                 "--out", str(tmp_path / "good.nml")]) == 0
+    good = (tmp_path / "good.nml").read_text()
+    capsys.readouterr()
+    cases = {"binary.nml": bytes(range(256)) * 3,
+             "unterminated.nml": (good + "\n&extra\n  note = 'no end\n/\n").encode(),
+             "syntax.nml": good.replace("nodes = 101", "nodes = 101,,x=").encode()}
+    for name, blob in cases.items():
+        tpl = tmp_path / name
+        tpl.write_bytes(blob)
+        out = tmp_path / f"out-{name}"
+        rc = main(["export", str(cal / "params.json"), "--host", "sebcal", "--template",
+                   str(tpl), "--out", str(out)])
+        o, err = capsys.readouterr()
+        assert rc == 2 and name in err and "template" in err, (name, err)
+        assert o == "" and "Traceback" not in err, (name, o)
+        assert not out.exists() and tpl.read_bytes() == blob
+
+
+def test_a_non_ascii_path_reaches_the_fortran_reader(tmp_path):
+    """Fortran character arguments cross the binding as ASCII; a path with ü or ë is read
+    through an ASCII-named copy, and an error names the user's path."""
+    from sebcal import fortran
+    from sebcal.errors import FortranError
+
+    cal = tmp_path / "cal"
+    assert main(["-q", "calibrate", str(EX / "paper_synthetic_2depth.toml"), "--out", str(cal),
+                 "--no-figures"]) == 0
+    folder = tmp_path / "Dürrenstein"
+    folder.mkdir()
+    nml = folder / "tëmplate.nml"
+    assert main(["export", str(cal / "params.json"), "--host", "sebcal", "--out", str(nml)]) == 0
+    ascii_copy = tmp_path / "plain.nml"
+    ascii_copy.write_bytes(nml.read_bytes())
+    spec_a, params_a = fortran.read_namelist(nml)
+    spec_b, params_b = fortran.read_namelist(ascii_copy)
+    assert np.array_equal(spec_a.node_depths, spec_b.node_depths)
+    assert params_a.to_dict() == params_b.to_dict()
+    broken = folder / "bröken.nml"
+    broken.write_text(nml.read_text().replace("nodes = 101", "nodes = 101,,x="))
+    with pytest.raises(FortranError, match="bröken.nml.*Cannot match namelist object name x"):
+        fortran.read_namelist(broken)
+    with pytest.raises(FortranError, match="not found: .*nöne.nml"):
+        fortran.read_namelist(folder / "nöne.nml")

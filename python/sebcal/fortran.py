@@ -12,6 +12,7 @@ shared mutable data).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,23 @@ def read_namelist(path: str | Path) -> tuple[ModelSpec, Params]:
     Raises:
         FortranError: the file is missing or malformed (the message names the group and key).
     """
+    text = os.fspath(path)
+    if not text.isascii():
+        # Fortran character arguments cross the binding as ASCII: read a copy with an ASCII
+        # name, and name the user's file in any error
+        import shutil
+        import tempfile
+
+        if not Path(text).is_file():
+            raise FortranError(6, f"namelist file not found: {text}", "sebcal_api_read_namelist")
+        with tempfile.TemporaryDirectory(prefix="sebcal-") as d:
+            copy = Path(d) / "namelist.nml"
+            shutil.copyfile(text, copy)
+            try:
+                return read_namelist(copy)
+            except FortranError as exc:
+                raise FortranError(exc.errflg, exc.errmsg.replace(str(copy), text),
+                                   f"sebcal_api_read_namelist({text})") from None
     z = np.zeros(_MAX_NODES)
     t_init = np.zeros(_MAX_NODES)
     psurf = np.zeros(NPSURF)

@@ -111,7 +111,14 @@ class ModelSpec:
     def __post_init__(self) -> None:
         z = np.array(self.node_depths, dtype=np.float64).reshape(-1)
         if self.dx:
-            z = z[0] + np.arange(z.size, dtype=np.float64) * float(self.dx)
+            uniform = z[0] + np.arange(z.size, dtype=np.float64) * float(self.dx)
+            if not np.allclose(z, uniform, rtol=0.0, atol=1e-9 * max(1.0, abs(uniform[-1]))):
+                raise ConfigError(
+                    f"dx = {self.dx:g} m does not match the node depths given "
+                    f"({z[0]:g} .. {z[-1]:g} m, {z.size} nodes, spacings {np.diff(z).min():g} "
+                    f".. {np.diff(z).max():g} m); give dx = None for non-uniform depths, or "
+                    "depths spaced exactly dx apart")
+            z = uniform
         if z.size < 3:
             raise ConfigError(f"the grid needs at least 3 nodes, got {z.size}")
         if not np.all(np.isfinite(z)) or z[0] < 0 or np.any(np.diff(z) <= 0):

@@ -281,12 +281,18 @@ def header(ctx: Context, mark: str, items: Sequence[Item], version: str) -> list
 
 def read_namelist(path: Path) -> Any:
     """A namelist file parsed with f90nml (an error names the file)."""
+    import contextlib
+    import io
+
     import f90nml
 
     try:
-        return f90nml.read(str(path))
+        # f90nml prints its tokenizer's state on some malformed input: keep stdout clean
+        with contextlib.redirect_stdout(io.StringIO()):
+            return f90nml.read(str(path))
     except Exception as exc:       # noqa: BLE001 - f90nml raises many kinds
-        raise ConfigError(f"template {path}: not a readable Fortran namelist ({exc}); fix "
+        why = str(exc) or f"{type(exc).__name__}, e.g. an unterminated string"
+        raise ConfigError(f"template {path}: not a readable Fortran namelist ({why}); fix "
                           "the file (the host's own reader would reject it too)") from None
 
 
