@@ -408,3 +408,50 @@ def test_a_non_ascii_path_reaches_the_fortran_reader(tmp_path):
         fortran.read_namelist(broken)
     with pytest.raises(FortranError, match="not found: .*nöne.nml"):
         fortran.read_namelist(folder / "nöne.nml")
+
+
+_FORK_SCRIPT = r"""
+import multiprocessing as mp
+import numpy as np
+from sebcal import fortran
+from sebcal.forcing import paper_synthetic
+from sebcal.params import Params
+from sebcal.spec import paper_spec
+
+def batch():
+    spec = paper_spec()
+    f = paper_synthetic(24, 3600.0)
+    p = spec.check_params(Params.from_dict({"alpha": 0.2, "eps": 0.95, "lambda": 0.8,
+                                            "C": 2.2e6, "T_b": 293.0, "h_eff": 25.0}))
+    B = 6
+    out = fortran.probe_batch(spec, f, np.stack([spec.psurf(p)] * B),
+                              np.stack([spec.psoil(p)] * B), np.full((B, spec.nz), 293.0), [0, 5])
+    return float(out.T.sum())
+
+def child(q):
+    q.put(batch())
+
+if __name__ == "__main__":
+    ref = batch()
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=child, args=(q,)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    got = [q.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert got == [ref] * 3 and [p.exitcode for p in procs] == [0, 0, 0]
+    print("forked children ok")
+"""
+
+
+def test_forked_children_run_the_scheme_after_the_parent_did(tmp_path):
+    """multiprocessing's default on Linux is fork: children forked after the parent ran a
+    batch must run theirs. (The batch stays serial for this: built with OpenMP, such children
+    hang, because GNU libgomp is not fork-safe.)"""
+    script = tmp_path / "fork.py"
+    script.write_text(_FORK_SCRIPT)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0 and "forked children ok" in r.stdout, r.stderr[-2000:]
