@@ -110,21 +110,15 @@ contains
     ierr = 0
     errmsg = ''
     flag = 0
-    call check_common(nz, forc, theta, psurf(:, 1), iopt, rset, flag, errmsg)
-    call check_size('psoil', size(psoil, 2)*size(psoil, 3), nz*nb, flag, errmsg)
-    call check_size('t_init', size(t_init, 1)*size(t_init, 2), nz*nb, flag, errmsg)
+    call check_batch(nz, forc, theta, psurf, psoil, iopt, rset, t_init, probes, t_probe, flux_out, &
+                     errflg, flag, errmsg)
     call check_size('dt_init', size(dt_init), nz*np*nb, flag, errmsg)
     call check_size('dpsurf', size(dpsurf, 1)*size(dpsurf, 3), npsurf*nb, flag, errmsg)
     call check_size('dpsoil', size(dpsoil), npsoil*nz*np*nb, flag, errmsg)
-    call check_size('t_probe', size(t_probe), size(probes)*(nt + 1)*nb, flag, errmsg)
-    call check_size('flux_out', size(flux_out), nflux*(nt + 1)*nb, flag, errmsg)
     call check_size('dt_probe', size(dt_probe), size(probes)*np*(nt + 1)*nb, flag, errmsg)
     call check_size('dflux', size(dflux), nflux*np*(nt + 1)*nb, flag, errmsg)
-    call check_size('errflg', size(errflg), nb, flag, errmsg)
     if (flag /= 0 .or. nt < 0) then
-      errflg = max(flag, err_option)
-      ierr = 1
-      if (nt < 0) errmsg = 'the forcing must have at least one time level'
+      call refuse_batch(flag, nt, errflg, ierr, errmsg)
       return
     end if
     do b = 1, nb
@@ -170,20 +164,10 @@ contains
     ierr = 0
     errmsg = ''
     flag = 0
-    call check_common(nz, forc, theta, psurf(:, 1), iopt, rset, flag, errmsg)
-    call check_size('psoil', size(psoil, 2)*size(psoil, 3), nz*nb, flag, errmsg)
-    call check_size('t_init', size(t_init, 1)*size(t_init, 2), nz*nb, flag, errmsg)
-    call check_size('t_probe', size(t_probe), size(probes)*(nt + 1)*nb, flag, errmsg)
-    call check_size('flux_out', size(flux_out), nflux*(nt + 1)*nb, flag, errmsg)
-    call check_size('errflg', size(errflg), nb, flag, errmsg)
-    if (flag == 0 .and. (any(probes < 0) .or. any(probes >= nz))) then
-      flag = err_option
-      errmsg = 'probe node index outside 0..nz-1'
-    end if
+    call check_batch(nz, forc, theta, psurf, psoil, iopt, rset, t_init, probes, t_probe, flux_out, &
+                     errflg, flag, errmsg)
     if (flag /= 0 .or. nt < 0) then
-      errflg = max(flag, err_option)
-      ierr = 1
-      if (nt < 0) errmsg = 'the forcing must have at least one time level'
+      call refuse_batch(flag, nt, errflg, ierr, errmsg)
       return
     end if
     do b = 1, nb
@@ -400,6 +384,45 @@ contains
                'soil_moisture): give theta at every node and level'
     end if
   end subroutine check_common
+
+  ! The checks every batched call makes (forcing, options, the sizes of the sets' arrays, the
+  ! probe indices); the first failure goes to flag/errmsg.
+  subroutine check_batch(nz, forc, theta, psurf, psoil, iopt, rset, t_init, probes, t_probe, &
+                         flux_out, errflg, flag, errmsg)
+    integer, intent(in) :: nz
+    real(dp), intent(in) :: forc(:, :), theta(:, :), psurf(:, :), psoil(:, :, :), rset(:)
+    real(dp), intent(in) :: t_init(:, :), t_probe(:, :, :), flux_out(:, :, :)
+    integer, intent(in) :: iopt(:), probes(:), errflg(:)
+    integer, intent(out) :: flag
+    character(len=*), intent(out) :: errmsg
+    integer :: nb, nt
+
+    nb = size(psurf, 2)
+    nt = size(forc, 2) - 1
+    flag = 0
+    errmsg = ''
+    call check_common(nz, forc, theta, psurf(:, 1), iopt, rset, flag, errmsg)
+    call check_size('psoil', size(psoil, 2)*size(psoil, 3), nz*nb, flag, errmsg)
+    call check_size('t_init', size(t_init, 1)*size(t_init, 2), nz*nb, flag, errmsg)
+    call check_size('t_probe', size(t_probe), size(probes)*(nt + 1)*nb, flag, errmsg)
+    call check_size('flux_out', size(flux_out), nflux*(nt + 1)*nb, flag, errmsg)
+    call check_size('errflg', size(errflg), nb, flag, errmsg)
+    if (flag == 0 .and. (any(probes < 0) .or. any(probes >= nz))) then
+      flag = err_option
+      errmsg = 'probe node index outside 0..nz-1'
+    end if
+  end subroutine check_batch
+
+  ! A batch refused before any set ran: every set flagged, the first named.
+  subroutine refuse_batch(flag, nt, errflg, ierr, errmsg)
+    integer, intent(in) :: flag, nt
+    integer, intent(inout) :: errflg(:)
+    integer, intent(out) :: ierr
+    character(len=*), intent(inout) :: errmsg
+    errflg = max(flag, err_option)
+    ierr = 1
+    if (nt < 0) errmsg = 'the forcing must have at least one time level'
+  end subroutine refuse_batch
 
   ! Record a size mismatch (the first one) in errflg/errmsg of the caller.
   subroutine check_size(name, got, want, errflg, errmsg)

@@ -50,7 +50,7 @@ module sebcal_column
   end type column_t
 
   public :: column_setup, column_step, column_fluxes, column_spinup, heat_content
-  public :: set_coefficients, ground_flux, check_forcing
+  public :: set_coefficients, step_coefficients, ground_flux, check_forcing
 
 contains
 
@@ -166,6 +166,22 @@ contains
     call node_properties(col%iopt(io_soil), col%psoil, theta, lam, cv)
     call coefficients(col%h, col%w, col%dt, lam, cv, a, c, c0, g1)
   end subroutine set_coefficients
+
+  !> The coefficients of a step at soil moisture theta (0:n): computed for a moisture-dependent
+  !> soil, the column's stored ones for a constant soil.
+  pure subroutine step_coefficients(col, theta, a, c, c0, g1)
+    type(column_t), intent(in) :: col
+    real(dp), intent(in) :: theta(0:)
+    real(dp), intent(out) :: a(0:), c(0:), c0, g1
+    if (col%iopt(io_soil) == soil_johansen) then
+      call set_coefficients(col, theta, a, c, c0, g1)
+    else
+      a = col%a
+      c = col%c
+      c0 = col%c0
+      g1 = col%g1
+    end if
+  end subroutine step_coefficients
 
   subroutine check_options(iopt, rset, errflg, errmsg)
     integer, intent(in) :: iopt(nopt)
@@ -405,13 +421,8 @@ contains
         errmsg = 'forcing: soil moisture must be finite and in [0, 1] m3 m-3 at every node (gap, or percent?)'
         return
       end if
-      call set_coefficients(col, theta, a, c, c0, g1)
-    else
-      a = col%a
-      c = col%c
-      c0 = col%c0
-      g1 = col%g1
     end if
+    call step_coefficients(col, theta, a, c, c0, g1)
     if (col%iopt(io_solver) == solver_jacobi) then
       call step_jacobi(col, a, c, c0, g1, t, forc, niter, errflg, errmsg)
     else
@@ -630,12 +641,7 @@ contains
       if (col%iopt(io_top) == top_flux) then
         flux(ix_qg) = forc(if_top)
       else if (.not. first) then
-        if (col%iopt(io_soil) == soil_johansen) then
-          call set_coefficients(col, theta, a, c, c0, g1)
-        else
-          c0 = col%c0
-          g1 = col%g1
-        end if
+        call step_coefficients(col, theta, a, c, c0, g1)
         ! c_0 g_1 = dt/(C_0 w_0), c_0 = dt lambda/(C_0 w_0 h_1)
         flux(ix_qg) = ((t(0) - t_old(0)) - c0*(t(1) - t(0)))/(c0*g1)
       end if

@@ -15,7 +15,7 @@
 module sebcal_tangent
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use sebcal_const
-  use sebcal_column, only: column_t, column_step, column_fluxes, set_coefficients, ground_flux, cstep
+  use sebcal_column, only: column_t, column_step, column_fluxes, step_coefficients, ground_flux, cstep
   use sebcal_surface, only: surface_balance
   use sebcal_soil, only: node_properties_z, coefficients_z
   implicit none
@@ -217,15 +217,8 @@ contains
     gprev = g
     call column_step(col, t, forc_new, theta_new, g, niter, errflg, errmsg)
     if (errflg /= 0) return
-    if (col%iopt(io_soil) == soil_johansen) then
-      call set_coefficients(col, theta_new, a, c, c0, g1)
-      call zcoefficients(col, dpsoil, theta_new, zc)
-    else
-      a = col%a
-      c = col%c
-      c0 = col%c0
-      g1 = col%g1
-    end if
+    call step_coefficients(col, theta_new, a, c, c0, g1)
+    if (col%iopt(io_soil) == soil_johansen) call zcoefficients(col, dpsoil, theta_new, zc)
     ! the surface terms at the new state: d/dTs and d/dp at fixed Ts
     gnew = 0
     dgdt = 0

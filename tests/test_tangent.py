@@ -196,3 +196,19 @@ def test_lm_residuals_use_the_one_observation_operator(tmp_path):
         fd = (prob.evaluate(u + e, jac=False).r - prob.evaluate(u - e, jac=False).r) / 2e-5
         scale = np.abs(fd).max()
         assert np.abs(fd - ev.J[..., k]).max() <= 2e-5 * scale, sp.free[k]
+
+
+def test_batched_calls_refuse_a_probe_outside_the_column():
+    """Forward and tangent batches make the same checks: a probe node beyond the column is
+    refused for every set, with the message, instead of being read out of bounds."""
+    spec = paper_spec()
+    f = paper_synthetic(10, 3600.0)
+    good = spec.check_params(Params.from_dict({"alpha": 0.2, "eps": 0.95, "lambda": 0.8,
+                                               "C": 2.2e6, "T_b": 293.0, "h_eff": 25.0}))
+    ps, so = np.stack([spec.psurf(good)] * 2), np.stack([spec.psoil(good)] * 2)
+    ti = np.full((2, spec.nz), 293.0)
+    seeds = (np.zeros((2, 1, NPSURF)), np.zeros((2, 1, NPSOIL, spec.nz)),
+             np.zeros((2, 1, spec.nz)))
+    for directions in (None, seeds):
+        out = fortran.probe_batch(spec, f, ps, so, ti, [0, spec.nz], directions)
+        assert out.errflg.tolist() == [3, 3] and "probe node index outside" in out.message

@@ -44,25 +44,35 @@ def laplace(space: Space, phys_best: Mapping[str, float], H: np.ndarray, loss_mi
     """
     P = space.size
     s2 = loss_min * n_terms / max(n_terms - P, 1)
-    evals, evecs = np.linalg.eigh(H)
+    evals, evecs, inv, std, corr = _covariance(space, phys_best, H)
+    cov_u = 2.0 * s2 / n_terms * inv
+    # the scale of cov_u carries over to the standard errors, not to the correlations
+    scale = np.sqrt(2.0 * s2 / n_terms)
+    std = {k: (None if v is None else v * scale) for k, v in std.items()}
+    return {"std": std, "correlation": corr.tolist(), "s2": float(s2),
+            "eigenvalues": evals.tolist(), "eigenvectors": evecs.tolist(), "cov_u": cov_u.tolist()}
+
+
+def _covariance(space: Space, phys_best: Mapping[str, float], M: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
+    """From a precision M in u: its eigen-decomposition, the pseudo-inverse M^+ (directions
+    with eigenvalues below 1e-14 of the largest dropped), the standard errors of M^+ in
+    physical units (None for a parameter in a dropped direction) and the correlations."""
+    evals, evecs = np.linalg.eigh(M)
     good = evals > 1e-14 * max(evals.max(), 1e-300)
     inv = (evecs[:, good] / evals[good]) @ evecs[:, good].T
-    cov_u = 2.0 * s2 / n_terms * inv
     d = space.dphys_du({k: np.array([v]) for k, v in phys_best.items()})[0]
-    cov = cov_u * np.outer(d, d)
+    cov = inv * np.outer(d, d)
     std_v = np.sqrt(np.clip(np.diag(cov), 0, None))
-    singular_params = set()
-    for j in np.flatnonzero(~good):
-        for k in np.flatnonzero(np.abs(evecs[:, j]) > 1e-3):
-            singular_params.add(space.free[k])
-    std = {name: (None if name in singular_params else float(std_v[k]))
+    singular = {space.free[k] for j in np.flatnonzero(~good)
+                for k in np.flatnonzero(np.abs(evecs[:, j]) > 1e-3)}
+    std = {name: (None if name in singular else float(std_v[k]))
            for k, name in enumerate(space.free)}
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(std_v, std_v)
     corr = np.where(np.isfinite(corr), corr, np.nan)
     np.fill_diagonal(corr, 1.0)
-    return {"std": std, "correlation": corr.tolist(), "s2": float(s2),
-            "eigenvalues": evals.tolist(), "eigenvectors": evecs.tolist(), "cov_u": cov_u.tolist()}
+    return evals, evecs, inv, std, corr
 
 
 def effective_size(residuals: Sequence[np.ndarray]) -> tuple[float, float, list[float]]:
@@ -114,23 +124,7 @@ def laplace_gn(space: Space, phys_best: Mapping[str, float], A_data: np.ndarray,
     A = w * np.asarray(A_data) + np.asarray(A_prior)
     # the eigen-directions of the posterior precision: what data and priors together
     # determine (without priors, what the data determine)
-    evals_all, evecs_all = np.linalg.eigh(A)
-    evals, evecs = evals_all, evecs_all
-    good = evals_all > 1e-14 * max(evals_all.max(), 1e-300)
-    inv = (evecs_all[:, good] / evals_all[good]) @ evecs_all[:, good].T
-    d = space.dphys_du({k: np.array([v]) for k, v in phys_best.items()})[0]
-    cov = inv * np.outer(d, d)
-    std_v = np.sqrt(np.clip(np.diag(cov), 0, None))
-    singular = set()
-    for j in np.flatnonzero(~good):
-        for k in np.flatnonzero(np.abs(evecs_all[:, j]) > 1e-3):
-            singular.add(space.free[k])
-    std = {name: (None if name in singular else float(std_v[k]))
-           for k, name in enumerate(space.free)}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = cov / np.outer(std_v, std_v)
-    corr = np.where(np.isfinite(corr), corr, np.nan)
-    np.fill_diagonal(corr, 1.0)
+    evals, evecs, inv, std, corr = _covariance(space, phys_best, A)
     # share of a prior's variance the data remove: 1 - posterior/prior variance (1 without a
     # prior); below 1/2 the prior, not the data, determines the value
     dp = np.diag(np.asarray(A_prior))

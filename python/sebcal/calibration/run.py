@@ -524,7 +524,7 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
             bar.set_postfix(active=int(st.active.sum()),
                             best=f"{np.nanmin(np.where(st.failed, np.nan, st.cost)):.4g}")
 
-    try:
+    with _interruptible(ckpt, bar):
         for pass_no in range(start_pass, passes):
             # with priors: pass 0 fits the data alone, pass 1 the MAP estimate
             problem.use_priors = pass_no == passes - 1
@@ -553,13 +553,6 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
                     f"(N_eff {n_eff:.0f} of {n:.0f}, s^2 {s2:.3g}); fitting with the priors from "
                     f"the {roots.size} distinct data-only optima")
                 state = None
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: the last complete iteration is saved in {ckpt}; "
-                          "continue with --resume" if ckpt is not None else
-                          "interrupted (no output folder: nothing was saved)") from None
-    finally:
-        if bar is not None:
-            bar.close()
     nd = problem.n_data
     w = problem.data_weight
     loss = np.sum(r[:, :nd] ** 2, axis=1) / w / nd
@@ -642,20 +635,13 @@ def _run_torch(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume
         if bar is not None:
             bar.update(1)
 
-    try:
+    with _interruptible(ckpt, bar):
         if state.stage == "adam":
             state = adam(objective, state, settings["adam_iterations"], settings["adam_lr"],
                          callback=checkpoint)
         if state.stage == "lbfgs":
             state = lbfgs(objective, state, settings["lbfgs_iterations"], ftol=settings["ftol"],
                           gtol=settings["gtol"], callback=checkpoint)
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: the last complete iteration is saved in {ckpt}; "
-                          "continue with --resume" if ckpt is not None else
-                          "interrupted (no output folder: nothing was saved)") from None
-    finally:
-        if bar is not None:
-            bar.close()
     ok = ~state.failed & np.isfinite(state.loss)
     best = int(np.nanargmin(np.where(ok, state.loss, np.nan))) if ok.any() else 0
     H = hessian(objective, state.u[best:best + 1])[0]
@@ -737,6 +723,21 @@ def _load_checkpoint(ckpt: Path, fp: str) -> dict | None:
         raise SebcalError(f"--resume: {ckpt} belongs to a different configuration or settings; "
                           "remove it or run without --resume")
     return saved
+
+
+@contextlib.contextmanager
+def _interruptible(ckpt: Path | None, bar) -> Iterator[None]:
+    """Ctrl-C during an optimisation becomes Interrupted, saying what was kept; the progress
+    bar is closed either way."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: the last complete iteration is saved in {ckpt}; "
+                          "continue with --resume" if ckpt is not None else
+                          "interrupted (no output folder: nothing was saved)") from None
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _bar(progress: bool, total: int, desc: str):
