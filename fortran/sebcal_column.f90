@@ -43,6 +43,7 @@ module sebcal_column
     real(dp), allocatable :: psoil(:, :)   !< soil parameters of each node, (npsoil, 0:n)
     real(dp), allocatable :: a(:), c(:)    !< coefficients a_i, c_i [1], (0:n) (constant soil)
     real(dp) :: c0 = 0, g1 = 0             !< c_0 [1] and g_1 [m2 K W-1] (constant soil)
+    real(dp), allocatable :: q(:), rden(:) !< elimination factors of rows 1..n, (1:n) (constant soil)
     real(dp) :: psurf(npsurf) = 0          !< surface parameters
     integer :: iopt(nopt) = 0              !< options and integer settings
     real(dp) :: rset(nrset) = 0            !< real settings
@@ -50,7 +51,7 @@ module sebcal_column
   end type column_t
 
   public :: column_setup, column_step, column_fluxes, column_spinup, heat_content
-  public :: set_coefficients, step_coefficients, ground_flux, check_forcing
+  public :: set_coefficients, step_coefficients, step_elimination, ground_flux, check_forcing
 
 contains
 
@@ -124,8 +125,9 @@ contains
     call check_soil(psoil, iopt, errflg, errmsg)
     if (errflg /= 0) return
 
-    if (allocated(col%z)) deallocate (col%z, col%h, col%w, col%a, col%c, col%psoil)
-    allocate (col%z(0:n), col%h(1:n), col%w(0:n), col%a(0:n), col%c(0:n), col%psoil(npsoil, 0:n))
+    if (allocated(col%z)) deallocate (col%z, col%h, col%w, col%a, col%c, col%q, col%rden, col%psoil)
+    allocate (col%z(0:n), col%h(1:n), col%w(0:n), col%a(0:n), col%c(0:n), col%q(1:n), col%rden(1:n), &
+              col%psoil(npsoil, 0:n))
     col%n = n
     if (dx > 0) then
       do i = 0, n
@@ -151,9 +153,12 @@ contains
     if (iopt(io_soil) == soil_constant) then
       dummy = 0
       call set_coefficients(col, dummy, col%a, col%c, col%c0, col%g1)
+      call elimination(col, col%a, col%c, col%q, col%rden)
     else
       col%a = 0
       col%c = 0
+      col%q = 0
+      col%rden = 0
     end if
   end subroutine column_setup
 
@@ -182,6 +187,44 @@ contains
       g1 = col%g1
     end if
   end subroutine step_coefficients
+
+  !> Factors of the bottom-up elimination of rows 1..n of a step's matrix: T_i = p_i + q_i T_(i-1)
+  !> with p_i = (r_i + theta c_i p_(i+1)) rden_i. They depend on the coefficients only (once per
+  !> run for a constant soil), and keeping 1/den_i leaves no division in a step's solve.
+  pure subroutine elimination(col, a, c, q, rden)
+    type(column_t), intent(in) :: col
+    real(dp), intent(in) :: a(0:), c(0:)
+    real(dp), intent(out) :: q(1:), rden(1:)
+    real(dp) :: th
+    integer :: i, n
+    n = col%n
+    th = col%rset(rs_theta)
+    if (col%iopt(io_bottom) == bottom_zero_flux) then
+      rden(n) = 1/(1 + th*a(n))
+      q(n) = th*a(n)*rden(n)
+    else
+      rden(n) = 1
+      q(n) = 0
+    end if
+    do i = n - 1, 1, -1
+      rden(i) = 1/(1 + th*(a(i) + c(i)) - th*c(i)*q(i + 1))
+      q(i) = th*a(i)*rden(i)
+    end do
+  end subroutine elimination
+
+  !> The elimination factors of a step with coefficients a, c: the column's stored ones for a
+  !> constant soil, computed for a moisture-dependent soil.
+  pure subroutine step_elimination(col, a, c, q, rden)
+    type(column_t), intent(in) :: col
+    real(dp), intent(in) :: a(0:), c(0:)
+    real(dp), intent(out) :: q(1:), rden(1:)
+    if (col%iopt(io_soil) == soil_johansen) then
+      call elimination(col, a, c, q, rden)
+    else
+      q = col%q
+      rden = col%rden
+    end if
+  end subroutine step_elimination
 
   subroutine check_options(iopt, rset, errflg, errmsg)
     integer, intent(in) :: iopt(nopt)
@@ -410,7 +453,7 @@ contains
     integer, intent(out) :: niter            !< Newton iterations or Jacobi sweeps used
     integer, intent(out) :: errflg
     character(len=*), intent(out) :: errmsg
-    real(dp) :: a(0:col%n), c(0:col%n), c0, g1
+    real(dp) :: a(0:col%n), c(0:col%n), c0, g1, q(1:col%n), rden(1:col%n)
 
     niter = 0
     call check_forcing(col, forc, errflg, errmsg)
@@ -426,7 +469,8 @@ contains
     if (col%iopt(io_solver) == solver_jacobi) then
       call step_jacobi(col, a, c, c0, g1, t, forc, niter, errflg, errmsg)
     else
-      call step_direct(col, a, c, c0, g1, t, forc, theta, g_old, niter, errflg, errmsg)
+      call step_elimination(col, a, c, q, rden)
+      call step_direct(col, a, c, c0, g1, q, rden, t, forc, theta, g_old, niter, errflg, errmsg)
     end if
   end subroutine column_step
 
@@ -447,16 +491,17 @@ contains
   !> reference temperature), T_1 = p_1 + q_1 T_0, then the scalar surface row phi(T_0) = 0 by
   !> Newton's method with a bracket (phi increases with T_0), then back substitution.
   !> Converged when the Newton update is <= tol [K].
-  subroutine step_direct(col, a, c, c0, g1, t, forc, theta, g_old, niter, errflg, errmsg)
+  subroutine step_direct(col, a, c, c0, g1, q, rden, t, forc, theta, g_old, niter, errflg, errmsg)
     type(column_t), intent(in) :: col
     real(dp), intent(in) :: a(0:), c(0:), c0, g1
+    real(dp), intent(in) :: q(1:), rden(1:)  !< elimination factors (step_elimination)
     real(dp), intent(inout) :: t(0:)
     real(dp), intent(in) :: forc(nforc), theta(0:), g_old
     integer, intent(out) :: niter, errflg
     character(len=*), intent(out) :: errmsg
-    real(dp) :: p(1:col%n), q(1:col%n + 1), r(0:col%n)
-    real(dp) :: den, tref, x, th, tbot, phi, dphi, d, g, dg, lo, hi, xn
-    integer :: i, n, last
+    real(dp) :: p(1:col%n), r(0:col%n)
+    real(dp) :: tref, x, th, tbot, phi, dphi, d, g, dg, lo, hi, xn
+    integer :: i, n
 
     errflg = 0
     errmsg = ''
@@ -485,19 +530,12 @@ contains
       tref = t(n)
     end select
     if (col%iopt(io_bottom) == bottom_zero_flux) then
-      den = 1 + th*a(n)
-      p(n) = (r(n) - tref)/den
-      q(n) = th*a(n)/den
-      last = n - 1
+      p(n) = (r(n) - tref)*rden(n)
     else
       p(n) = tbot - tref
-      q(n) = 0
-      last = n - 1
     end if
-    do i = last, 1, -1
-      den = 1 + th*(a(i) + c(i)) - th*c(i)*q(i + 1)
-      p(i) = ((r(i) - tref) + th*c(i)*p(i + 1))/den
-      q(i) = th*a(i)/den
+    do i = n - 1, 1, -1
+      p(i) = ((r(i) - tref) + th*c(i)*p(i + 1))*rden(i)
     end do
 
     ! the top row, with x = T_0 - tref

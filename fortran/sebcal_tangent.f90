@@ -15,7 +15,8 @@
 module sebcal_tangent
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use sebcal_const
-  use sebcal_column, only: column_t, column_step, column_fluxes, step_coefficients, ground_flux, cstep
+  use sebcal_column, only: column_t, column_step, column_fluxes, step_coefficients, step_elimination, &
+                           ground_flux, cstep
   use sebcal_surface, only: surface_balance
   use sebcal_soil, only: node_properties_z, coefficients_z
   implicit none
@@ -27,6 +28,7 @@ module sebcal_tangent
     real(dp), allocatable :: a(:, :), c(:, :)        !< d a_i, d c_i, (0:n, P)
     real(dp), allocatable :: c0(:), g1(:)            !< d c_0, d g_1, (P)
     logical, allocatable :: surface(:)               !< (P) the direction moves G at fixed Ts
+    logical, allocatable :: soil(:)                  !< (P) the direction moves a soil property
   end type dcoef_t
 
 contains
@@ -73,9 +75,10 @@ contains
       errmsg = 'tangent run: probe node index outside 0..n'
       return
     end if
-    allocate (zc%a(0:n, np), zc%c(0:n, np), zc%c0(np), zc%g1(np), zc%surface(np))
+    allocate (zc%a(0:n, np), zc%c(0:n, np), zc%c0(np), zc%g1(np), zc%surface(np), zc%soil(np))
     do k = 1, np
       zc%surface(k) = any(dpsurf(:, k) /= 0) .or. dpsoil(is_porosity, 0, k) /= 0
+      zc%soil(k) = any(dpsoil(:, :, k) /= 0)
     end do
     if (col%iopt(io_soil) == soil_constant) call zcoefficients(col, dpsoil, theta(:, 0), zc)
 
@@ -205,9 +208,9 @@ contains
     integer, intent(out) :: errflg
     character(len=*), intent(out) :: errmsg
     real(dp) :: tn(0:col%n), a(0:col%n), c(0:col%n), c0, g1, th, gprev
-    real(dp) :: lo(0:col%n), di(0:col%n), up(0:col%n), b(0:col%n, size(dpsurf, 2))
+    real(dp) :: q(1:col%n), rden(1:col%n), d0, u0, b(0:col%n, size(dpsurf, 2))
     real(dp) :: dtold(0:col%n, size(dpsurf, 2)), dcdt(nflux), dcdp(nflux, size(dpsurf, 2))
-    real(dp) :: gnew, dgdt
+    real(dp) :: gnew, dgdt, ga(1:col%n), gc(1:col%n)
     integer :: n, k, i, niter
 
     n = col%n
@@ -229,65 +232,67 @@ contains
       dgdt = dcdt(ix_qg)
     end if
 
-    ! J: the step's tridiagonal matrix at the converged T^(n+1)
-    lo = 0
-    up = 0
-    do i = 1, n - 1
-      lo(i) = -th*a(i)
-      di(i) = 1 + th*(a(i) + c(i))
-      up(i) = -th*c(i)
-    end do
+    ! J: the step's tridiagonal matrix at the converged T^(n+1). Its rows 1..n are those of the
+    ! step, whose elimination factors are reused; the top row (d0, u0) holds dG/dTs.
+    call step_elimination(col, a, c, q, rden)
     select case (col%iopt(io_top))
     case (top_seb)
-      di(0) = 1 + th*c0 - th*c0*g1*dgdt
-      up(0) = -th*c0
+      d0 = 1 + th*c0 - th*c0*g1*dgdt
+      u0 = -th*c0
     case (top_flux)
-      di(0) = 1 + th*c0
-      up(0) = -th*c0
+      d0 = 1 + th*c0
+      u0 = -th*c0
     case default
-      di(0) = 1
+      d0 = 1
+      u0 = 0
     end select
-    if (col%iopt(io_bottom) == bottom_zero_flux) then
-      lo(n) = -th*a(n)
-      di(n) = 1 + th*a(n)
-    else
-      di(n) = 1
-    end if
 
-    ! b = dF along every direction: F's dependence on T^n, on the coefficients and on G
+    ! b = -dF along every direction: F's dependence on T^n, on the coefficients and on G.
+    ! The coefficients' factors (ga, gc) are the same for every direction, and only the
+    ! directions that move a soil property (zc%soil) have the terms in da, dc.
+    do i = 1, n - 1
+      ga(i) = th*(t(i - 1) - t(i)) + (1 - th)*(tn(i - 1) - tn(i))
+      gc(i) = th*(t(i + 1) - t(i)) + (1 - th)*(tn(i + 1) - tn(i))
+    end do
+    ga(n) = th*(t(n - 1) - t(n)) + (1 - th)*(tn(n - 1) - tn(n))
     do k = 1, size(dpsurf, 2)
-      do i = 1, n - 1
-        b(i, k) = -dtold(i, k) &
-                  - th*(zc%a(i, k)*(t(i - 1) - t(i)) + zc%c(i, k)*(t(i + 1) - t(i))) &
-                  - (1 - th)*(zc%a(i, k)*(tn(i - 1) - tn(i)) + a(i)*(dtold(i - 1, k) - dtold(i, k)) &
-                              + zc%c(i, k)*(tn(i + 1) - tn(i)) + c(i)*(dtold(i + 1, k) - dtold(i, k)))
-      end do
+      if (th < 1) then
+        do i = 1, n - 1
+          b(i, k) = dtold(i, k) + (1 - th)*(a(i)*(dtold(i - 1, k) - dtold(i, k)) &
+                                            + c(i)*(dtold(i + 1, k) - dtold(i, k)))
+        end do
+      else
+        b(1:n - 1, k) = dtold(1:n - 1, k)
+      end if
+      if (zc%soil(k)) then
+        do i = 1, n - 1
+          b(i, k) = b(i, k) + (zc%a(i, k)*ga(i) + zc%c(i, k)*gc(i))
+        end do
+      end if
       select case (col%iopt(io_top))
       case (top_seb)
-        b(0, k) = -dtold(0, k) &
-                  - th*(zc%c0(k)*((t(1) - t(0)) + g1*gnew) + c0*(zc%g1(k)*gnew + g1*dcdp(ix_qg, k))) &
-                  - (1 - th)*(zc%c0(k)*((tn(1) - tn(0)) + g1*gprev) &
+        b(0, k) = dtold(0, k) &
+                  + th*(zc%c0(k)*((t(1) - t(0)) + g1*gnew) + c0*(zc%g1(k)*gnew + g1*dcdp(ix_qg, k))) &
+                  + (1 - th)*(zc%c0(k)*((tn(1) - tn(0)) + g1*gprev) &
                               + c0*((dtold(1, k) - dtold(0, k)) + zc%g1(k)*gprev + g1*dg(k)))
       case (top_flux)
-        b(0, k) = -dtold(0, k) &
-                  - th*(zc%c0(k)*((t(1) - t(0)) + g1*forc_new(if_top)) + c0*zc%g1(k)*forc_new(if_top)) &
-                  - (1 - th)*(zc%c0(k)*((tn(1) - tn(0)) + g1*gprev) &
+        b(0, k) = dtold(0, k) &
+                  + th*(zc%c0(k)*((t(1) - t(0)) + g1*forc_new(if_top)) + c0*zc%g1(k)*forc_new(if_top)) &
+                  + (1 - th)*(zc%c0(k)*((tn(1) - tn(0)) + g1*gprev) &
                               + c0*((dtold(1, k) - dtold(0, k)) + zc%g1(k)*gprev + g1*dg(k)))
       case default
         b(0, k) = 0
       end select
       select case (col%iopt(io_bottom))
       case (bottom_dirichlet)
-        b(n, k) = -dpsurf(ip_tb, k)
+        b(n, k) = dpsurf(ip_tb, k)
       case (bottom_zero_flux)
-        b(n, k) = -dtold(n, k) - th*zc%a(n, k)*(t(n - 1) - t(n)) &
-                  - (1 - th)*(zc%a(n, k)*(tn(n - 1) - tn(n)) + a(n)*(dtold(n - 1, k) - dtold(n, k)))
+        b(n, k) = dtold(n, k) + zc%a(n, k)*ga(n) + (1 - th)*a(n)*(dtold(n - 1, k) - dtold(n, k))
       case default
         b(n, k) = 0
       end select
     end do
-    b = -b
-    call thomas(lo, di, up, b)
+    call solve_factored(th, c, q, rden, d0, u0, b)
     dtn = b
 
     ! fluxes of the new level and their tangents
@@ -354,24 +359,23 @@ contains
     end do
   end subroutine other_top_tangent
 
-  !> Solve the tridiagonal systems (lo, di, up) x = b for every column of b (in place).
-  pure subroutine thomas(lo, di, up, b)
-    real(dp), intent(in) :: lo(0:), di(0:), up(0:)
+  !> Solve J x = b for every column of b (in place): rows 1..n by the step's elimination
+  !> factors (x_i = p_i + q_i x_(i-1), p_i = (b_i + theta c_i p_(i+1)) rden_i), the top row
+  !> d0 x_0 + u0 x_1 = b_0, then back substitution. No division but the top row's.
+  pure subroutine solve_factored(th, c, q, rden, d0, u0, b)
+    real(dp), intent(in) :: th, c(0:), q(1:), rden(1:), d0, u0
     real(dp), intent(inout) :: b(0:, :)
-    real(dp) :: cp(0:size(di) - 1), den
     integer :: i, n
-    n = size(di) - 1
-    cp(0) = up(0)/di(0)
-    b(0, :) = b(0, :)/di(0)
+    n = size(b, 1) - 1
+    b(n, :) = b(n, :)*rden(n)
+    do i = n - 1, 1, -1
+      b(i, :) = (b(i, :) + th*c(i)*b(i + 1, :))*rden(i)
+    end do
+    b(0, :) = (b(0, :) - u0*b(1, :))/(d0 + u0*q(1))
     do i = 1, n
-      den = di(i) - lo(i)*cp(i - 1)
-      if (i < n) cp(i) = up(i)/den
-      b(i, :) = (b(i, :) - lo(i)*b(i - 1, :))/den
+      b(i, :) = b(i, :) + q(i)*b(i - 1, :)
     end do
-    do i = n - 1, 0, -1
-      b(i, :) = b(i, :) - cp(i)*b(i + 1, :)
-    end do
-  end subroutine thomas
+  end subroutine solve_factored
 
   !> Fluxes at an initial level (no step before it) and their tangents.
   subroutine fluxes_tangent(col, zc, t, dt, forc, theta, dpsurf, dpsoil, flux, dflux)
