@@ -57,7 +57,8 @@ def main(argv: list[str]) -> dict:
     _timed(report, "write_outputs", "report (text, JSON)")
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        rc = cli.main(["calibrate", config, "--out", str(Path(tmp) / "cal"), "--no-progress"])
+        rc = cli.main(["calibrate", config, "--out", str(Path(tmp) / "cal"), "--no-progress"]
+                      + (["--no-figures"] if "--no-figures" in argv else []))
         t_cli = time.perf_counter() - t
     if rc not in (0, 3):
         raise SystemExit(f"sebcal calibrate exited {rc}")

@@ -78,8 +78,8 @@ contains
   !> errflg(b) is the error of set b (0: success); errmsg holds the first failure's message
   !> and ierr its set, and the other sets still run.
   subroutine sebcal_api_tangents(z, dx, dt, forc, theta, psurf, psoil, iopt, rset, t_init, dt_init, &
-                                 dpsurf, dpsoil, probes, t_probe, flux_out, dt_probe, dflux, errflg, &
-                                 ierr, errmsg)
+                                 dpsurf, dpsoil, probes, nthreads, t_probe, flux_out, dt_probe, dflux, &
+                                 errflg, ierr, errmsg)
     real(dp), intent(in) :: z(:), dx, dt
     real(dp), intent(in) :: forc(:, :)               !< (nforc, nt+1)
     real(dp), intent(in) :: theta(:, :)              !< (nz, nt+1) or (1, 1)
@@ -92,6 +92,7 @@ contains
     real(dp), intent(in) :: dpsurf(:, :, :)          !< (npsurf, np, nb)
     real(dp), intent(in) :: dpsoil(:, :, :, :)       !< (npsoil, nz, np, nb)
     integer, intent(in) :: probes(:)                 !< node indices 0..nz-1
+    integer, intent(in) :: nthreads                  !< threads over the sets (1: serial)
     real(dp), intent(inout) :: t_probe(:, :, :)      !< (nprobe, nt+1, nb) [K]
     real(dp), intent(inout) :: flux_out(:, :, :)     !< (nflux, nt+1, nb) [W m-2]
     real(dp), intent(inout) :: dt_probe(:, :, :, :)  !< (nprobe, np, nt+1, nb)
@@ -99,9 +100,7 @@ contains
     integer, intent(inout) :: errflg(:)              !< (nb)
     integer, intent(out) :: ierr                     !< first failing set (1-based), 0 if none
     character(len=errmsg_len), intent(out) :: errmsg
-    type(column_t) :: col
-    integer :: nz, nt, nb, np, b, ncyc, flag
-    character(len=errmsg_len) :: msg
+    integer :: nz, nt, nb, np, b, flag
 
     nz = size(z)
     nt = size(forc, 2) - 1
@@ -121,24 +120,29 @@ contains
       call refuse_batch(flag, nt, errflg, ierr, errmsg)
       return
     end if
+    !$omp parallel do num_threads(max(1, nthreads)) if(nthreads > 1 .and. nb > 1) &
+    !$omp   schedule(dynamic) default(shared) private(b)
     do b = 1, nb
-      call column_setup(col, z, dx, dt, psurf(:, b), psoil(:, :, b), iopt, rset, errflg(b), msg)
-      if (errflg(b) == 0) then
-        call tangent_run(col, t_init(:, b), dt_init(:, :, b), forc, theta, dpsurf(:, :, b), dpsoil(:, :, :, b), &
-                         probes, t_probe(:, :, b), flux_out(:, :, b), dt_probe(:, :, :, b), dflux(:, :, :, b), &
-                         ncyc, errflg(b), msg)
-      end if
-      if (errflg(b) /= 0 .and. ierr == 0) then
-        ierr = b
-        errmsg = msg
-      end if
+      block
+        type(column_t) :: col
+        integer :: ncyc
+        character(len=errmsg_len) :: msg
+        call column_setup(col, z, dx, dt, psurf(:, b), psoil(:, :, b), iopt, rset, errflg(b), msg)
+        if (errflg(b) == 0) then
+          call tangent_run(col, t_init(:, b), dt_init(:, :, b), forc, theta, dpsurf(:, :, b), &
+                           dpsoil(:, :, :, b), probes, t_probe(:, :, b), flux_out(:, :, b), &
+                           dt_probe(:, :, :, b), dflux(:, :, :, b), ncyc, errflg(b), msg)
+        end if
+        if (errflg(b) /= 0) call first_failure(b, msg, ierr, errmsg)
+      end block
     end do
+    !$omp end parallel do
   end subroutine sebcal_api_tangents
 
   !> Forward runs of nb parameter sets returning the temperatures at the probe nodes and the
   !> fluxes (the trial steps of the calibration). Errors as sebcal_api_tangents.
   subroutine sebcal_api_probe_batch(z, dx, dt, forc, theta, psurf, psoil, iopt, rset, t_init, probes, &
-                                    t_probe, flux_out, errflg, ierr, errmsg)
+                                    nthreads, t_probe, flux_out, errflg, ierr, errmsg)
     real(dp), intent(in) :: z(:), dx, dt
     real(dp), intent(in) :: forc(:, :), theta(:, :)
     real(dp), intent(in) :: psurf(:, :)              !< (npsurf, nb)
@@ -147,16 +151,13 @@ contains
     real(dp), intent(in) :: rset(:)
     real(dp), intent(in) :: t_init(:, :)             !< (nz, nb)
     integer, intent(in) :: probes(:)
+    integer, intent(in) :: nthreads                  !< threads over the sets (1: serial)
     real(dp), intent(inout) :: t_probe(:, :, :)      !< (nprobe, nt+1, nb)
     real(dp), intent(inout) :: flux_out(:, :, :)     !< (nflux, nt+1, nb)
     integer, intent(inout) :: errflg(:)
     integer, intent(out) :: ierr
     character(len=errmsg_len), intent(out) :: errmsg
-    type(column_t) :: col
-    real(dp) :: t0(size(z)), g, tout(size(z), size(forc, 2))
-    integer :: nz, nt, nb, b, ncyc, flag, j
-    integer :: niter(max(size(forc, 2) - 1, 1))
-    character(len=errmsg_len) :: msg
+    integer :: nz, nt, nb, b, flag
 
     nz = size(z)
     nt = size(forc, 2) - 1
@@ -170,21 +171,47 @@ contains
       call refuse_batch(flag, nt, errflg, ierr, errmsg)
       return
     end if
+    ! the sets are independent: each iteration owns its column and work arrays (block locals)
+    !$omp parallel do num_threads(max(1, nthreads)) if(nthreads > 1 .and. nb > 1) &
+    !$omp   schedule(dynamic) default(shared) private(b)
     do b = 1, nb
-      call column_setup(col, z, dx, dt, psurf(:, b), psoil(:, :, b), iopt, rset, errflg(b), msg)
-      if (errflg(b) == 0) call initial_state(col, t_init(:, b), forc, theta, t0, g, ncyc, errflg(b), msg)
-      if (errflg(b) == 0) call simulate_run(col, t0, forc, theta, tout, flux_out(:, :, b), niter(1:nt), &
-                                            errflg(b), msg)
-      if (errflg(b) == 0) then
-        do j = 1, size(probes)
-          t_probe(j, :, b) = tout(probes(j) + 1, :)
-        end do
-      else if (ierr == 0) then
-        ierr = b
-        errmsg = msg
-      end if
+      block
+        type(column_t) :: col
+        real(dp) :: t0(nz), g
+        real(dp), allocatable :: tout(:, :)
+        integer :: niter(max(nt, 1)), ncyc, j
+        character(len=errmsg_len) :: msg
+        call column_setup(col, z, dx, dt, psurf(:, b), psoil(:, :, b), iopt, rset, errflg(b), msg)
+        if (errflg(b) == 0) call initial_state(col, t_init(:, b), forc, theta, t0, g, ncyc, errflg(b), msg)
+        if (errflg(b) == 0) then
+          allocate (tout(nz, nt + 1))
+          call simulate_run(col, t0, forc, theta, tout, flux_out(:, :, b), niter(1:nt), errflg(b), msg)
+        end if
+        if (errflg(b) == 0) then
+          do j = 1, size(probes)
+            t_probe(j, :, b) = tout(probes(j) + 1, :)
+          end do
+        else
+          call first_failure(b, msg, ierr, errmsg)
+        end if
+      end block
     end do
+    !$omp end parallel do
   end subroutine sebcal_api_probe_batch
+
+  !> Keep the failure of the lowest-numbered set (the same whatever the threads' order).
+  subroutine first_failure(b, msg, ierr, errmsg)
+    integer, intent(in) :: b
+    character(len=*), intent(in) :: msg
+    integer, intent(inout) :: ierr
+    character(len=*), intent(inout) :: errmsg
+    !$omp critical (sebcal_first_failure)
+    if (ierr == 0 .or. b < ierr) then
+      ierr = b
+      errmsg = msg
+    end if
+    !$omp end critical (sebcal_first_failure)
+  end subroutine first_failure
 
   !> Advance a host-owned state by nsteps steps: t (nz) [K] in T^n, out the last profile; g
   !> [W m-2] in the ground heat flux of the state (used with theta < 1), out the last one.

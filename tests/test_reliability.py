@@ -448,10 +448,11 @@ if __name__ == "__main__":
 
 def test_forked_children_run_the_scheme_after_the_parent_did(tmp_path):
     """multiprocessing's default on Linux is fork: children forked after the parent ran a
-    batch must run theirs. (The batch stays serial for this: built with OpenMP, such children
-    hang, because GNU libgomp is not fork-safe.)"""
+    threaded batch must run theirs. (GNU libgomp's thread pool does not survive fork: a child
+    that opened a parallel region would wait forever, so a forked child's batches are serial.)"""
     script = tmp_path / "fork.py"
     script.write_text(_FORK_SCRIPT)
+    env = {**os.environ, "SEBCAL_NUM_THREADS": "2"}
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                       timeout=180)
+                       timeout=180, env=env)
     assert r.returncode == 0 and "forked children ok" in r.stdout, r.stderr[-2000:]

@@ -7,7 +7,8 @@ layer is generated with ``--type-check`` so that a wrong dtype raises ``TypeErro
 
 The wrapped routines keep no state between calls: :class:`Column` owns its state in Python,
 so any number of columns can run side by side (and in several threads: the Fortran has no
-shared mutable data).
+shared mutable data). A batch (:func:`probe_batch`) shares its columns among OpenMP threads
+(:func:`threads`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,49 @@ except ImportError as exc:  # pragma: no cover - only without a build
         "the sebcal Fortran extension is not built: install the package with "
         "'pip install .' (or run 'make test'), which compiles it with meson and gfortran"
     ) from exc
+
+_threads: int | None = None
+
+
+def threads() -> int:
+    """Threads the batched runs (:func:`probe_batch`) use: the columns of a batch are shared
+    among them (OpenMP). ``SEBCAL_NUM_THREADS``, else ``OMP_NUM_THREADS`` (which Dask's
+    workers set to 1), else the CPUs this process may use; see :func:`set_threads`."""
+    global _threads
+    if _threads is None:
+        for var in ("SEBCAL_NUM_THREADS", "OMP_NUM_THREADS"):
+            text = os.environ.get(var, "").split(",")[0].strip()
+            if text:
+                try:
+                    _threads = max(1, int(text))
+                except ValueError:
+                    raise ConfigError(f"environment variable {var}={os.environ[var]!r} is not a "
+                                      "whole number of threads") from None
+                break
+        else:
+            try:
+                _threads = len(os.sched_getaffinity(0))
+            except AttributeError:  # pragma: no cover - not on Linux
+                _threads = os.cpu_count() or 1
+    return _threads
+
+
+def set_threads(n: int) -> None:
+    """Use n threads (>= 1) in the batched runs from now on."""
+    global _threads
+    if int(n) < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    _threads = int(n)
+
+
+def _serial_after_fork() -> None:
+    # GNU libgomp's thread pool does not survive fork: a forked child that opened a parallel
+    # region would wait for threads it does not have. Its batches run serially.
+    global _threads
+    _threads = 1
+
+
+os.register_at_fork(after_in_child=_serial_after_fork)
 
 #: size of the message buffer the Fortran fills
 _MAX_NODES = 10001
@@ -207,13 +251,15 @@ def probe_batch(spec: ModelSpec, forcing: Any, psurf: Any, psoil: Any, t_init: A
     flux = np.zeros((B, nt + 1, NFLUX))
     errflg = np.zeros(B, dtype=np.int32)
     if directions is None:
+        nthreads = _batch_threads(B)
         ierr, errmsg = _call(_api.sebcal_api_probe_batch,
             z, _dx(spec), spec.dt, rows, th, ps.T, np.asfortranarray(so.transpose(1, 2, 0)),
-            spec.iopt(), spec.rset(), ti.T, pr, t_probe.T, flux.T, errflg)
+            spec.iopt(), spec.rset(), ti.T, pr, nthreads, t_probe.T, flux.T, errflg)
         return Probed(t_probe, flux, None, None, errflg.astype(np.int64),
                       _text(errmsg) if int(ierr) else "")
     dps, dso, dti = (np.ascontiguousarray(np.asarray(d, dtype=np.float64)) for d in directions)
     P = dps.shape[1]
+    nthreads = _batch_threads(B)
     if dps.shape != (B, P, NPSURF) or dso.shape != (B, P, NPSOIL, nz) or dti.shape != (B, P, nz):
         raise ValueError("directions must be dpsurf (B, P, NPSURF), dpsoil (B, P, NPSOIL, nz), "
                          f"dt_init (B, P, nz); got {dps.shape}, {dso.shape}, {dti.shape}")
@@ -222,15 +268,21 @@ def probe_batch(spec: ModelSpec, forcing: Any, psurf: Any, psoil: Any, t_init: A
     ierr, errmsg = _call(_api.sebcal_api_tangents,
         z, _dx(spec), spec.dt, rows, th, ps.T, np.asfortranarray(so.transpose(1, 2, 0)),
         spec.iopt(), spec.rset(), ti.T, dti.T, dps.T, np.asfortranarray(dso.transpose(2, 3, 1, 0)),
-        pr, t_probe.T, flux.T, dt_probe.T, dflux.T, errflg)
+        pr, nthreads, t_probe.T, flux.T, dt_probe.T, dflux.T, errflg)
     return Probed(t_probe, flux, dt_probe, dflux, errflg.astype(np.int64),
                   _text(errmsg) if int(ierr) else "")
+
+
+def _batch_threads(B: int) -> int:
+    return min(threads(), B)
 
 
 def _call(routine: Any, *args: Any) -> Any:
     """Call a wrapped Fortran routine. f2py turns a Ctrl-C during the call into a
     RuntimeError("Interrupt occurred"); it is a KeyboardInterrupt again here, so that callers
-    treat it as one (a calibration saves its checkpoint)."""
+    treat it as one (a calibration saves its checkpoint). The batched routines, whose columns
+    run on OpenMP threads, keep Python's handler instead (fortran/run_f2py.py): their Ctrl-C
+    arrives as a KeyboardInterrupt when the call returns (one batch: one iteration of a fit)."""
     try:
         return routine(*args)
     except RuntimeError as exc:
