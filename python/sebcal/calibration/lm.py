@@ -13,9 +13,9 @@ of :mod:`.space` (the bounds are in the transform, so every step is feasible). O
    1)^3) on success, mu *= nu, nu *= 2 on failure.
 
 A start stops (reason recorded per start) when the relative decrease of F in an accepted step
-is below ``ftol`` or a step is rejected whose predicted relative decrease L is below it, when the step is below ``xtol`` (1 + |u|), when the largest gradient
-component |J^T r| is below ``gtol`` F, after ``max_iterations``, or when it comes within
-``merge_tol`` (in u) of a start with a lower cost: it has joined that start's basin, and its
+is below ``ftol`` (or a rejected step's predicted one, F(u) - L(d)), when the step is below
+``xtol`` (1 + |u|), when the largest gradient component |J^T r| is below ``gtol`` F, after
+``max_iterations``, or when it comes within ``merge_tol`` (in u) of a start with a lower cost: it has joined that start's basin, and its
 result is the other start's (the multi-start analysis still counts it). A start whose run fails
 (the scheme's error flag, e.g. a surface temperature out of range at the trial point) rejects
 the step; a start that fails at its first point is dropped.
@@ -139,7 +139,8 @@ def levenberg_marquardt(problem: Problem, state: LMState, r: np.ndarray, J: np.n
             elif ok[j] and 0 <= pred[j] <= ftol * cost0[j]:
                 # the Gauss-Newton model itself promises no relative decrease above ftol (as
                 # MINPACK's ftol test): converged, the rejection is round-off in the cost
-                reason[b] = f"predicted relative decrease {pred[j] / max(cost0[j], 1e-300):.1e} < ftol"
+                rel = pred[j] / max(cost0[j], 1e-300)
+                reason[b] = f"predicted relative decrease {rel:.1e} < ftol"
                 state.active[b] = False
             else:
                 state.mu[b] *= state.nu[b]
