@@ -15,8 +15,9 @@ of :mod:`.space` (the bounds are in the transform, so every step is feasible). O
 A start stops (reason recorded per start) when the relative decrease of F in an accepted step
 is below ``ftol`` (or a rejected step's predicted one, F(u) - L(d)), when the step is below
 ``xtol`` (1 + |u|), when the largest gradient component |J^T r| is below ``gtol`` F, after
-``max_iterations``, or when it comes within ``merge_tol`` (in u) of a start with a lower cost: it has joined that start's basin, and its
-result is the other start's (the multi-start analysis still counts it). A start whose run fails
+``max_iterations``, or when it comes within ``merge_tol`` (in u) of a start with a lower cost:
+it has joined that start's basin, and its result is the other start's (the multi-start
+analysis still counts it). A start whose run fails
 (the scheme's error flag, e.g. a surface temperature out of range at the trial point) rejects
 the step; a start that fails at its first point is dropped.
 """
