@@ -4,6 +4,8 @@ and forward with the exact tangents of 5 parameters (alpha, h_eff, lambda, C, T_
 gradient of any loss, and the Jacobian the Levenberg-Marquardt fit uses), returning the
 temperature at the surface and at 5 cm.
 
+The columns of a batch are shared among OpenMP threads (SEBCAL_NUM_THREADS; default every CPU).
+
 usage: python bench/fortran_batch.py B NT [REPEATS]   (one JSON line; peak RSS of the process)
        python bench/fortran_batch.py --table           (the cases of docs/performance.md, each
                                                          in a fresh process)
@@ -12,6 +14,7 @@ usage: python bench/fortran_batch.py B NT [REPEATS]   (one JSON line; peak RSS o
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -21,8 +24,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-CASES = [(1, 100), (10, 100), (100, 100), (1000, 100), (10000, 100), (10, 1000), (10, 17520),
-         (100, 17520)]
+#: (columns, steps, threads): None = the default (SEBCAL_NUM_THREADS, else every CPU)
+CASES = [(1, 100, None), (10, 100, None), (100, 100, None), (1000, 100, 1), (1000, 100, None),
+         (10000, 100, 1), (10000, 100, None), (10, 1000, None), (10, 17520, None),
+         (100, 17520, None)]
 
 
 def peak_rss_mib() -> float:
@@ -77,15 +82,16 @@ def case(B: int, nt: int, repeats: int = 3) -> dict:
     return {"B": B, "nt": nt, "nz": spec.nz, "forward_s": med(fwd), "tangents_s": med(tan),
             "forward_per_column_ms": 1e3 * med(fwd) / B,
             "tangents_per_column_ms": 1e3 * med(tan) / B, "peak_rss_mib": peak_rss_mib(),
-            "ok": ok, "repeats": repeats}
+            "ok": ok, "repeats": repeats, "threads": min(fortran.threads(), B)}
 
 
 def table() -> list[dict]:
     rows = []
-    for B, nt in CASES:
+    for B, nt, threads in CASES:
         reps = 3 if B * nt <= 1_000_000 else 1
+        env = {**os.environ, **({"SEBCAL_NUM_THREADS": str(threads)} if threads else {})}
         out = subprocess.run([sys.executable, str(HERE / "fortran_batch.py"), str(B), str(nt),
-                              str(reps)], capture_output=True, text=True, check=True)
+                              str(reps)], capture_output=True, text=True, check=True, env=env)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
         print(f"B {B:6d} nt {nt:6d}: forward {r['forward_s']:.3f} s, with 5 tangents "
@@ -94,10 +100,11 @@ def table() -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> list[str]:
-    out = ["| columns B | steps | nodes | forward [s] | per column [ms] | forward + 5 tangents "
-           "[s] | per column [ms] | peak RSS [MiB] |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| columns B | steps | nodes | threads | forward [s] | per column [ms] | forward + 5 "
+           "tangents [s] | per column [ms] | peak RSS [MiB] |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        out.append(f"| {r['B']} | {r['nt']} | {r['nz']} | {r['forward_s']:.3f} | "
+        out.append(f"| {r['B']} | {r['nt']} | {r['nz']} | {r['threads']} | {r['forward_s']:.3f} | "
                    f"{r['forward_per_column_ms']:.3f} | {r['tangents_s']:.3f} | "
                    f"{r['tangents_per_column_ms']:.3f} | {r['peak_rss_mib']:.0f} |")
     return out
