@@ -253,3 +253,27 @@ def test_batched_calls_refuse_a_probe_outside_the_column():
     for directions in (None, seeds):
         out = fortran.probe_batch(spec, f, ps, so, ti, [0, spec.nz], directions)
         assert out.errflg.tolist() == [3, 3] and "probe node index outside" in out.message
+
+
+def test_thread_settings_from_the_environment(monkeypatch):
+    """SEBCAL_NUM_THREADS wins over OMP_NUM_THREADS; a value that is not a number is refused
+    with the variable's name and the fix."""
+    from sebcal.errors import ConfigError
+
+    before = fortran.threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        monkeypatch.setenv("SEBCAL_NUM_THREADS", "2")
+        fortran._threads = None
+        assert fortran.threads() == 2
+        monkeypatch.delenv("SEBCAL_NUM_THREADS")
+        fortran._threads = None
+        assert fortran.threads() == 3
+        monkeypatch.setenv("SEBCAL_NUM_THREADS", "many")
+        fortran._threads = None
+        with pytest.raises(ConfigError, match="SEBCAL_NUM_THREADS='many'.*unset it"):
+            fortran.threads()
+        with pytest.raises(ValueError, match=">= 1"):
+            fortran.set_threads(0)
+    finally:
+        fortran.set_threads(before)

@@ -64,7 +64,8 @@ def threads() -> int:
                     _threads = max(1, int(text))
                 except ValueError:
                     raise ConfigError(f"environment variable {var}={os.environ[var]!r} is not a "
-                                      "whole number of threads") from None
+                                      "whole number of threads; set it to e.g. 2, or unset it "
+                                      "to use every CPU") from None
                 break
         else:
             try:

@@ -17,9 +17,9 @@ is below ``ftol`` (or a rejected step's predicted one, F(u) - L(d)), when the st
 ``xtol`` (1 + |u|), when the largest gradient component |J^T r| is below ``gtol`` F, after
 ``max_iterations``, or when it comes within ``merge_tol`` (in u) of a start with a lower cost:
 it has joined that start's basin, and its result is the other start's (the multi-start
-analysis still counts it). A start whose run fails
-(the scheme's error flag, e.g. a surface temperature out of range at the trial point) rejects
-the step; a start that fails at its first point is dropped.
+analysis still counts it). A start whose run fails (the scheme's error flag, e.g. a surface
+temperature out of range at the trial point) rejects the step; a start that fails at its first
+point is dropped.
 """
 
 from __future__ import annotations
