@@ -39,8 +39,8 @@ print(sim[["SoilTemp", "Qh", "Qle"]])
 
 # %% figures from the returned object
 OUT.mkdir(exist_ok=True)
-cal.plot("series").savefig(OUT / "series.png", dpi=100)
-cal.plot("multistart").savefig(OUT / "multistart.png", dpi=100)
+cal.plot("series").save(OUT / "series.svg")
+cal.plot("multistart").save(OUT / "multistart.svg")
 print(f"figures in {OUT}/")
 
 # %% hand the fitted soil to a host: Noah-MP's MPTABLE-style namelist, say

@@ -4,6 +4,7 @@ synthetic experiments at reduced size (the full 50-start runs are in bench/)."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -197,9 +198,12 @@ def test_two_depth_synthetic_recovers_the_truth(tmp_path):
         assert abs(p["parameters"][k]["value"] - v) <= 0.01 * abs(v)
         assert p["parameters"][k]["std"] is not None and p["parameters"][k]["std"] > 0
     assert p["identifiability"]["ok"], p["identifiability"]["findings"]
-    for f in ("params.json", "simulation.nc", "report.md", "series.png", "multistart.png",
-              "correlation.png"):
+    for f in ("params.json", "simulation.nc", "report.md", "series.svg", "multistart.svg",
+              "correlation.svg"):
         assert (tmp_path / "out" / f).exists(), f
+        if f.endswith(".svg"):                   # well-formed, and linked from the report
+            ET.parse(tmp_path / "out" / f)
+            assert f"]({f})" in (tmp_path / "out" / "report.md").read_text()
     saved = json.loads((tmp_path / "out" / "params.json").read_text())
     assert set(saved) >= {"parameters", "correlation", "identifiability", "metrics", "starts",
                           "config", "sebcal_version"}

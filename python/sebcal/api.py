@@ -5,7 +5,7 @@
     ds = sebcal.run("examples/west_phoenix_forward.toml")          # an xarray.Dataset
     cal = sebcal.calibrate("examples/paper_synthetic_2depth.toml")  # in memory, no files
     cal.parameters                                                  # a pandas DataFrame
-    cal.plot()                                                      # a matplotlib Figure
+    cal.plot()                                                      # an SVG Figure
 
 Every function takes a configuration as a path, a :class:`~sebcal.config.RunConfig` or a
 mapping (parsed TOML); ``run`` and ``calibrate`` also take the forcing as an
@@ -176,8 +176,9 @@ class Calibration:
 
     # ---------------------------------------------------------------- figures
     def plot(self, kind: str = "series") -> Any:
-        """A matplotlib Figure: "series" (observed and modelled, with residuals),
-        "multistart" (every start's initial and final values) or "correlation"."""
+        """An SVG Figure (``.save(path)``, ``.svg()``; notebooks show it): "series"
+        (observed and modelled, with residuals), "multistart" (every start's initial and final
+        values) or "correlation"."""
         from .calibration import report
 
         fit = self._fit
@@ -197,12 +198,8 @@ class Calibration:
             raise ConfigError(f"no {kind} figure: it needs two or more free parameters")
         return fig
 
-    def _repr_png_(self) -> bytes:            # shown in notebooks
-        import io
-
-        buf = io.BytesIO()
-        self.plot("series").savefig(buf, format="png", dpi=80)
-        return buf.getvalue()
+    def _repr_svg_(self) -> str:              # shown in notebooks
+        return self.plot("series").svg()
 
     def __repr__(self) -> str:
         v = self.verdict.get("status", "no verdict")

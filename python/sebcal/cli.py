@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--starts", type=int, default=None, help="override the number of starts")
     p.add_argument("--force", action="store_true",
                    help="replace an earlier calibration in --out")
-    p.add_argument("--no-figures", action="store_true", help="no PNG figures")
+    p.add_argument("--no-figures", action="store_true", help="no SVG figures")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (there is none when stderr is not a terminal; progress "
                         "lines then go to the log)")

@@ -1,4 +1,4 @@
-"""Outputs of a calibration: params.json, simulation.nc, report.md and PNG figures.
+"""Outputs of a calibration: params.json, simulation.nc, report.md and SVG figures.
 
 Every file is written to a temporary name and renamed (sebcal.output.atomic_path).
 """
@@ -14,9 +14,10 @@ import numpy as np
 
 from .. import __version__
 from ..fortran import simulate
-from ..output import atomic_path, write_simulation, write_text
+from ..output import write_simulation, write_text
 from ..params import Params
 from ..paramsfile import SCHEMA_VERSION, write_params
+from ..svg import BLUE, GREEN, ORANGE, PURPLE, RED, Figure
 from ..vocabulary import parameter
 from .space import Space
 
@@ -225,55 +226,36 @@ def _soil_moisture_mean(config: Any, forcing: Any) -> float | None:
 
 # ------------------------------------------------------------------------------------ figures
 
-def _save(fig, path: Path) -> None:
-    # drawn once: fixed margins instead of bbox_inches="tight" (which draws twice)
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-
-
-def _subplots(nrows: int, ncols: int, figsize: tuple[float, float], margins: dict, **kw):
-    """A figure and its axes without pyplot (no GUI backend, no global figure registry)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)
-    fig.subplots_adjust(**margins)
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kw) if nrows else None
-    return fig, axes
-
-
-def series_figure(obs, model_vals, forcing, win):
+def series_figure(obs, model_vals, forcing, win) -> Figure:
     """Observed (dots) and modelled (line) series with the residuals beside, the calibration
-    and evaluation windows shaded; a matplotlib Figure."""
+    and evaluation windows shaded; an SVG Figure."""
     hours = (forcing.time - forcing.time[0]) / np.timedelta64(1, "h")
     n = len(obs)
-    fig, axes = _subplots(n, 2, (13, 2.6 * n + 0.8),
-                          dict(left=0.09, right=0.98, bottom=0.9 / (2.6 * n + 0.8),
-                               top=1 - 0.6 / (2.6 * n + 0.8), wspace=0.25, hspace=0.15),
-                          sharex=True, gridspec_kw={"width_ratios": [3, 1.2]})
-    for (ax, axr), o in zip(axes, obs):
-        ax.plot(hours, o.values, ".", ms=3, color="k", label="observed")
-        ax.plot(hours, model_vals[o.label], "-", color="tab:red", lw=1.2, label="model (best fit)")
-        res = model_vals[o.label] - o.values
-        axr.plot(hours, res, ".", ms=2, color="tab:purple")
-        axr.axhline(0.0, color="0.5", lw=0.8)
-        for mask, colour, name in ((win.calibration, "tab:blue", "calibration"),
-                                   (win.evaluation, "tab:orange", "evaluation")):
+    fig = Figure(1100, 200 * n + 100,
+                 title="Observed and modelled series (left) and residuals (right)")
+    rows = fig.grid(n, 2, margins=(100, 55, 25, 55), gap=(110, 26), widths=(3, 1.2))
+    span = float(hours[-1] - hours[0]) or 1.0
+    xlim = (float(hours[0]) - 0.02 * span, float(hours[-1]) + 0.02 * span)
+    for k, ((ax, axr), o) in enumerate(zip(rows, obs)):
+        ax.xlim = axr.xlim = xlim
+        ax.xticks_shown = axr.xticks_shown = k == n - 1
+        for mask, colour, name in ((win.calibration, BLUE, "calibration"),
+                                   (win.evaluation, ORANGE, "evaluation")):
             if mask.any():
-                for a_ in (ax, axr):
-                    a_.axvspan(hours[mask][0], hours[mask][-1], color=colour, alpha=0.08,
-                               label=name if a_ is ax else None)
-        ax.set_ylabel(f"{o.describe()}\n[{o.units}]" + ("" if o.fit else " (not fitted)"))
-        axr.set_ylabel(f"model - obs [{o.units}]", fontsize=8)
-        ax.legend(loc="upper right", fontsize=7, ncol=4)
-    axes[-1, 0].set_xlabel(f"hours since {str(forcing.time[0])} UTC")
-    axes[-1, 1].set_xlabel("hours")
-    fig.suptitle("Observed and modelled series (left) and residuals (right)")
+                ax.band(hours[mask][0], hours[mask][-1], color=colour, label=name)
+                axr.band(hours[mask][0], hours[mask][-1], color=colour)
+        ax.dots(hours, o.values, color="black", size=3, label="observed")
+        ax.line(hours, model_vals[o.label], color=RED, label="model (best fit)")
+        axr.hline(0.0)
+        axr.dots(hours, model_vals[o.label] - o.values, color=PURPLE, size=2.5)
+        ax.labels(y=f"{o.describe()}\n[{o.units}]" + ("" if o.fit else " (not fitted)"),
+                  x=f"hours since {str(forcing.time[0])} UTC")
+        axr.labels(y=f"model − obs [{o.units}]", x="hours")
+    rows[0][0].legend = "above"
     return fig
 
 
-def multistart_figure(space, starts, pub):
+def multistart_figure(space, starts, pub) -> Figure | None:
     """Every start's initial and final values for each pair of free parameters (None with
     fewer than two free parameters)."""
     free = list(space.free)
@@ -282,36 +264,29 @@ def multistart_figure(space, starts, pub):
     if len(free) < 2 or not ok:
         return None
     n = len(free)
-    side = 2.6 * (n - 1) + 0.6
-    fig, _ = _subplots(0, 0, (side, side),
-                       dict(left=0.8 / side + 0.05, right=0.98, bottom=0.7 / side + 0.04,
-                            top=1 - 0.5 / side, wspace=0.35, hspace=0.3))
-    first = None
+    side = 220 * (n - 1) + 100
+    fig = Figure(side, side, title="Multi-start: initial (grey) and final (red) parameters")
+    grid = fig.grid(n - 1, n - 1, margins=(85, 45, 20, 55), gap=(75, 45))
+    fig.panels = [grid[i - 1][j] for i in range(1, n) for j in range(i)]   # lower triangle
     for i in range(1, n):
         for j in range(i):
-            # only the lower triangle is made (empty axes cost as much to draw)
-            ax = fig.add_subplot(n - 1, n - 1, (i - 1) * (n - 1) + j + 1)
-            first = first or ax
-            ax.plot([s["initial"][free[j]] for s in ok], [s["initial"][free[i]] for s in ok],
-                    "o", ms=3, color="0.7", label="start")
-            ax.plot([s["final"][free[j]] for s in ok], [s["final"][free[i]] for s in ok],
-                    "o", ms=4, color="tab:red", label="final")
+            ax = grid[i - 1][j]
+            ax.dots([s["initial"][free[j]] for s in ok], [s["initial"][free[i]] for s in ok],
+                    color="#b3b3b3", size=4, label="start")
             if pub and free[j] in pub["stats"] and free[i] in pub["stats"]:
-                ax.errorbar(pub["stats"][free[j]]["mean"], pub["stats"][free[i]]["mean"],
-                            xerr=pub["stats"][free[j]]["std"],
-                            yerr=pub["stats"][free[i]]["std"],
-                            fmt="s", color="tab:green", ms=5, label="published mean ± std")
-            if i == n - 1:
-                ax.set_xlabel(f"{free[j]} [{units[free[j]]}]", fontsize=8)
-            if j == 0:
-                ax.set_ylabel(f"{free[i]} [{units[free[i]]}]", fontsize=8)
-            ax.tick_params(labelsize=7)
-    first.legend(fontsize=7)
-    fig.suptitle("Multi-start: initial (grey) and final (red) parameters")
+                sj, si = pub["stats"][free[j]], pub["stats"][free[i]]
+                ax.errorbar(sj["mean"], si["mean"], sj["std"], si["std"], color=GREEN,
+                            label="published mean ± std")
+            ax.dots([s["final"][free[j]] for s in ok], [s["final"][free[i]] for s in ok],
+                    color=RED, size=5, label="final")
+            ax.labels(x=f"{free[j]} [{units[free[j]]}]" if i == n - 1 else "",
+                      y=f"{free[i]} [{units[free[i]]}]" if j == 0 else "")
+    # the upper triangle is empty: the legend goes there
+    grid[0][0].legend = (side - 230.0, 70.0)
     return fig
 
 
-def correlation_figure(space, lap):
+def correlation_figure(space, lap) -> Figure | None:
     """The correlation matrix of the fitted parameters (Laplace); None for one parameter."""
     free = list(space.free)
     n = len(free)
@@ -319,36 +294,29 @@ def correlation_figure(space, lap):
         return None
     corr = np.array([[np.nan if x is None else x for x in row] for row in lap["correlation"]],
                     dtype=float)
-    fig, axs = _subplots(1, 1, (1.1 * n + 2, 1.1 * n + 1.5),
-                         dict(left=0.18, right=0.95, bottom=0.2, top=0.9))
-    ax = axs[0, 0]
-    im = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
-    ax.set_xticks(range(n), free, rotation=45)
-    ax.set_yticks(range(n), free)
-    for a in range(n):
-        for b in range(n):
-            if np.isfinite(corr[a, b]):
-                ax.text(b, a, f"{corr[a, b]:.2f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(im, ax=ax, shrink=0.8)
-    ax.set_title("Parameter correlation (Laplace)")
+    cell = 60
+    fig = Figure(cell * n + 190, cell * n + 110)
+    ax = fig.panel(90, 45, cell * n, cell * n)
+    ax.heatmap(corr, free)
+    ax.labels(title="Parameter correlation (Laplace)")
     return fig
 
 
 def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
              ) -> list[tuple[str, str]]:
     figs = []
-    _save(series_figure(obs, model_vals, forcing, win), out_dir / "series.png")
-    figs.append(("series.png", "Observed (dots) and best-fit model (line), residuals beside; "
+    series_figure(obs, model_vals, forcing, win).save(out_dir / "series.svg")
+    figs.append(("series.svg", "Observed (dots) and best-fit model (line), residuals beside; "
                                "shading marks the calibration and evaluation windows"))
     fig = multistart_figure(space, starts, pub)
     if fig is not None:
-        _save(fig, out_dir / "multistart.png")
-        figs.append(("multistart.png", "Every start's initial and final values, for each pair "
+        fig.save(out_dir / "multistart.svg")
+        figs.append(("multistart.svg", "Every start's initial and final values, for each pair "
                                        "of free parameters"))
     fig = correlation_figure(space, lap)
     if fig is not None:
-        _save(fig, out_dir / "correlation.png")
-        figs.append(("correlation.png", "Correlation matrix of the fitted parameters from the "
+        fig.save(out_dir / "correlation.svg")
+        figs.append(("correlation.svg", "Correlation matrix of the fitted parameters from the "
                                         "Hessian at the optimum"))
     return figs
 

@@ -106,7 +106,7 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
         resume: continue from ``out_dir/checkpoint.json`` (written during the run).
         progress: show a progress bar.
         starts: override the number of starts.
-        figures: write the PNG figures.
+        figures: write the SVG figures.
         force: replace an earlier calibration in out_dir.
         log: where progress messages go.
         forcing: a Forcing to use instead of the one the configuration names (a
