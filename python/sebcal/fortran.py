@@ -25,7 +25,6 @@ from .params import Params
 from .spec import ModelSpec
 from .vocabulary import (
     CONSTANTS,
-    ERROR_CODES,
     FLUX_NAMES,
     NFLUX,
     NFORC,
@@ -467,11 +466,6 @@ class Column:
             self.g = float(g)
         return (np.ascontiguousarray(t_out.T),
                 {k: flux[i].copy() for i, k in enumerate(FLUX_NAMES)})
-
-
-def error_kind(errflg: int) -> str:
-    """The class of a Fortran error code (docs/fortran.md)."""
-    return ERROR_CODES.get(int(errflg), "unknown")
 
 
 __all__ = ["Column", "Probed", "Simulation", "constants", "heat_content", "probe_batch",

@@ -242,11 +242,6 @@ def write_simulation(path: str | Path, time: np.ndarray, z: np.ndarray, T: np.nd
     return path
 
 
-def _filled(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=np.float64)
-    return np.ma.masked_invalid(a)
-
-
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()

@@ -9,7 +9,6 @@ configuration (:mod:`sebcal.config`) builds one from a TOML file.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,10 +263,6 @@ def paper_spec(**changes: Any) -> ModelSpec:
     z, dx = uniform_grid(1.0, 101)
     spec = ModelSpec(z, dx=dx, dt=3600.0)
     return spec.replace(**changes) if changes else spec
-
-
-def is_finite_positive(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
 
 __all__ = ["ModelSpec", "layer_of_nodes", "paper_spec", "stretched_grid", "uniform_grid"]

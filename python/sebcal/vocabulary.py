@@ -28,7 +28,6 @@ __all__ = [
     "parameter", "resolve_alias",
 ]
 
-INF = math.inf
 
 #: Physical constants shared by the Fortran scheme and the PyTorch mirror (SI). The Fortran
 #: values in sebcal_const.f90 are checked against these by a test (through the API).

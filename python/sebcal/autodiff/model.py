@@ -131,11 +131,6 @@ class SoilColumn(nn.Module):
                                   "backward Euler); use solver direct")
             self.sweep = JacobiSweep(uniform=spec.uniform and spec.nlayers == 1)
 
-    @classmethod
-    def from_spec(cls, spec: ModelSpec, **changes: Any) -> SoilColumn:
-        """A column for ``spec`` with some settings changed (e.g. solver="direct", tol=1e-12)."""
-        return cls(spec.replace(**changes) if changes else spec)
-
     # ------------------------------------------------------------------ inputs
     def _tensor(self, x: Any) -> torch.Tensor:
         if isinstance(x, torch.Tensor):

@@ -145,13 +145,3 @@ def bulk_fluxes(Ts: Any, forcing: Mapping[str, Any], ps: Mapping[str, Any],
     else:
         le = 0.0 * hs
     return hs, le
-
-
-def aerodynamic_resistance(forcing: Mapping[str, Any], ps: Mapping[str, Any],
-                           wind_min: float, xp: Namespace) -> Any:
-    """Neutral r_a = ln(z/z0m) ln(z/z0h)/(kappa^2 U) [s m-1] (eq. 6, psi = 0)."""
-    U = forcing["Wind"]
-    U = xp.where(xp.re(U) > wind_min, U, wind_min)
-    zl = ps["z_ref"] - ps["d0"]
-    return (xp.log(zl / ps["z0m"]) * xp.log(zl / (ps["z0m"] * ps["z0h_ratio"]))
-            / (KARMAN ** 2 * U))
