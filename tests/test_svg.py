@@ -25,6 +25,9 @@ def _parse(fig: Figure) -> ET.Element:
 
 
 def _number(text: str) -> float:
+    """A tick label's value: "−0.25", or "10⁻⁵" on a log axis."""
+    if text.startswith("10") and len(text) > 2 and text[2] in "⁻⁰¹²³⁴⁵⁶⁷⁸⁹":
+        return 10.0 ** int(text[2:].translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")))
     return float(text.replace("−", "-"))
 
 
@@ -44,6 +47,9 @@ def _axis_maps(panel: ET.Element):
                                                                      "-0123456789"))
             val = val * 10.0 ** int(sup)
         assert len(ticks) >= 2, f"{cls}: fewer than two tick labels"
+        if panel.get(f"data-{cls}log") == "1":          # linear in log10 of the value
+            slope, icpt = np.polyfit(pos, np.log10(val), 1)
+            return lambda p: 10.0 ** (slope * np.asarray(p) + icpt), abs(slope)
         slope, icpt = np.polyfit(pos, val, 1)
         return lambda p: slope * np.asarray(p) + icpt, abs(slope)
 
@@ -121,6 +127,44 @@ def test_data_drawn_where_the_axis_labels_say(offset, scale):
                                atol=0.56 * sy + 1e-9 * abs(offset))
 
 
+@pytest.mark.parametrize("lo,hi", [(1e-6, 0.3), (0.4, 6.5), (2.0, 9.0), (50.0, 1e5)])
+def test_log_axes_put_data_where_their_labels_say(lo, hi):
+    """On log axes (values over decades, or within one) points read back through the labels
+    are the data, to the 0.1 px rounding in log10 of the value."""
+    rng = np.random.default_rng(3)
+    x = np.exp(rng.uniform(np.log(lo), np.log(hi), 30))
+    y = np.exp(rng.uniform(np.log(lo), np.log(hi), 30))
+    fig = Figure(400, 400)
+    ax = fig.panel(70, 30, 300, 300)
+    ax.xlog = ax.ylog = True
+    ax.dots(x, y, color="red")
+    ax.errorbar(float(np.median(x)), float(np.median(y)), 2 * hi, 2 * hi, color="green")
+    root = _parse(fig)
+    assert "nan" not in fig.svg().lower()           # the bars below zero end at the edge
+    panel = root.find(".//s:g[@class='panel']", NS)
+    fx, fy, sx, sy = _axis_maps(panel)
+    dots = np.vstack(_path_points(panel.find(".//s:path[@class='dots']", NS).get("d")))
+    order, want = np.argsort(dots[:, 0]), np.argsort(x)
+    np.testing.assert_allclose(np.log10(fx(dots[order, 0])), np.log10(x[want]),
+                               atol=0.56 * sx)
+    if hi / lo >= 10:                                # labelled at powers of ten
+        labels = [t.text for t in panel.findall(".//s:text[@class='xtick']", NS)]
+        assert all(t.startswith("10") for t in labels), labels
+
+
+def test_a_figure_legend_lists_each_label_of_its_panels_once():
+    fig = Figure(500, 300)
+    a = fig.panel(50, 20, 150, 200)
+    b = fig.panel(250, 20, 150, 200)
+    a.dots([1, 2], [1, 2], color="grey", label="start")
+    b.dots([1, 2], [1, 2], color="grey", label="start")
+    b.errorbar(1.5, 1.5, 0.1, 0.1, color="green", label="published")
+    fig.legend(420, 40)
+    root = _parse(fig)
+    texts = [t.text for t in root.findall(".//s:g[@class='legend']/s:text", NS)]
+    assert texts == ["start", "published"]
+
+
 def test_gaps_break_the_line_and_nothing_non_finite_is_written():
     x = np.arange(20.0)
     y = np.sin(x)
@@ -183,7 +227,7 @@ def test_labels_are_escaped_and_read_back():
     ax = fig.panel(60, 30, 320, 230)
     ax.line([0, 1], [0, 1], color="red", label='"quoted" <label>')
     ax.labels(x="x & y", y="first line\nsecond <line>")
-    ax.legend = "above"
+    ax.legend = True
     root = _parse(fig)
     texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert "a < b & c > d" in texts and '"quoted" <label>' in texts

@@ -63,6 +63,31 @@ def tick_labels(ticks: np.ndarray) -> tuple[list[str], int]:
     return [f"{v:.{digits}f}".replace("-", "−") for v in scaled + 0.0], power
 
 
+def axis_ticks(lo: float, hi: float, n: int, log: bool = False
+               ) -> tuple[np.ndarray, list[str], int]:
+    """Tick positions on the axis (log10 of the value on a log axis), their labels and the
+    power of ten the labels are in units of. A log axis over a decade or more is marked at
+    powers of ten (10⁻⁵, 10⁻⁴, ...); over less, at round values."""
+    if log:
+        k0, k1 = math.ceil(lo - 1e-9), math.floor(hi + 1e-9)
+        if k1 > k0:
+            step = max(1, math.ceil((k1 - k0 + 1) / n))
+            ks = np.arange(math.ceil(k0 / step) * step, k1 + 1, step)
+            if len(ks) >= 2:
+                return ks.astype(float), [f"10{_superscript(int(k))}" for k in ks], 0
+        # less than a decade between powers of ten: 1, 2 and 5 times them, else round values
+        values = np.array([m * 10.0 ** k for k in range(math.floor(lo), math.ceil(hi) + 1)
+                           for m in (1, 2, 5)])
+        values = values[(np.log10(values) >= lo - 1e-9) & (np.log10(values) <= hi + 1e-9)]
+        if len(values) < 3:
+            values = nice_ticks(10.0 ** lo, 10.0 ** hi, n)
+        labels, power = tick_labels(values)
+        return np.log10(values), labels, power
+    values = nice_ticks(lo, hi, n)
+    labels, power = tick_labels(values)
+    return values, labels, power
+
+
 def _limits(values: list[np.ndarray], pad: float = 0.05) -> tuple[float, float]:
     finite = [v[np.isfinite(v)] for v in values]
     finite = [v for v in finite if v.size]
@@ -109,8 +134,9 @@ class Panel:
         self.xlim: tuple[float, float] | None = None
         self.ylim: tuple[float, float] | None = None
         self.xlabel = self.ylabel = self.title = ""
-        self.legend: str | tuple[float, float] | None = None   # "above", or (x, y) [px]
+        self.legend = False            # the labelled items in a row above the box
         self.xticks_shown = True
+        self.xlog = self.ylog = False  # logarithmic axes (positive values only)
 
     # ---------------------------------------------------------------- data
     def line(self, x, y, *, color: str, width: float = 1.2, label: str | None = None) -> None:
@@ -146,12 +172,23 @@ class Panel:
         self.xlabel, self.ylabel, self.title = x, y, title
 
     # ---------------------------------------------------------------- drawing
+    def _ax(self, v, log: bool) -> np.ndarray:
+        """Values in axis space: log10 on a log axis (non-positive values are left out)."""
+        v = np.asarray(v, float)
+        if not log:
+            return v
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(v > 0, np.log10(v), np.nan)
+
     def _ranges(self) -> tuple[tuple[float, float], tuple[float, float]]:
-        xs = [it[1] for it in self.items if it[1] is not None]
-        ys = [it[2] for it in self.items if it[0] != "band" and it[2] is not None]
-        xlim = _widen(*self.xlim) if self.xlim else _limits(
-            xs, 0.0 if any(it[0] == "line" for it in self.items) else 0.05)
-        return xlim, (_widen(*self.ylim) if self.ylim else _limits(ys))
+        """(x0, x1), (y0, y1) in axis space."""
+        xs = [self._ax(it[1], self.xlog) for it in self.items if it[1] is not None]
+        ys = [self._ax(it[2], self.ylog) for it in self.items
+              if it[0] != "band" and it[2] is not None]
+        xlim = (_widen(*self._ax(self.xlim, self.xlog)) if self.xlim else
+                _limits(xs, 0.0 if any(it[0] == "line" for it in self.items) else 0.05))
+        ylim = _widen(*self._ax(self.ylim, self.ylog)) if self.ylim else _limits(ys)
+        return xlim, ylim
 
     def draw(self, out: list[str]) -> None:
         left, top, w, h = self.box
@@ -161,13 +198,16 @@ class Panel:
             return
         (x0, x1), (y0, y1) = self._ranges()
 
-        def X(v):
+        def X(v, axis_space=False):
+            v = v if axis_space else self._ax(v, self.xlog)
             return left + (np.asarray(v, float) - x0) / (x1 - x0) * w
 
-        def Y(v):
+        def Y(v, axis_space=False):
+            v = v if axis_space else self._ax(v, self.ylog)
             return top + h - (np.asarray(v, float) - y0) / (y1 - y0) * h
 
-        out.append(f'<g class="panel" data-xlim="{x0!r} {x1!r}" data-ylim="{y0!r} {y1!r}">')
+        out.append(f'<g class="panel" data-xlim="{x0!r} {x1!r}" data-ylim="{y0!r} {y1!r}" '
+                   f'data-xlog="{int(self.xlog)}" data-ylog="{int(self.ylog)}">')
         clip = f"c{id(self)}"
         out.append(f'<clipPath id="{clip}"><rect x="{left:.1f}" y="{top:.1f}" width="{w:.1f}" '
                    f'height="{h:.1f}"/></clipPath>')
@@ -189,7 +229,8 @@ class Panel:
                 out.append(f'<path class="dots" d="{_dots_path(X(xv), Y(yv))}" '
                            f'stroke="{color}" stroke-width="{size}" stroke-linecap="round"/>')
             elif kind == "errorbar":
-                px, py = X(xv), Y(yv)
+                # a bar reaching zero or below on a log axis ends at the box's edge
+                px, py = np.nan_to_num(X(xv), nan=left), np.nan_to_num(Y(yv), nan=top + h)
                 out.append(f'<path class="errorbar" d="M{px[0]:.1f} {py[1]:.1f}H{px[2]:.1f}'
                            f'M{px[1]:.1f} {py[0]:.1f}V{py[2]:.1f}" stroke="{color}" '
                            f'stroke-width="1.2"/><rect x="{px[1] - size / 2:.1f}" '
@@ -199,17 +240,15 @@ class Panel:
         out.append(f'<rect x="{left:.1f}" y="{top:.1f}" width="{w:.1f}" height="{h:.1f}" '
                    'fill="none" stroke="#333" stroke-width="0.8"/>')
         # ticks and their labels
-        xt = nice_ticks(x0, x1, max(3, min(7, int(w // 55))))
-        xl, xp = tick_labels(xt)
-        for v, s in zip(X(xt), xl):
+        xt, xl, xp = axis_ticks(x0, x1, max(3, min(7, int(w // 55))), self.xlog)
+        for v, s in zip(X(xt, True), xl):
             out.append(f'<path class="xmark" d="M{v:.1f} {top + h:.1f}v4" stroke="#333" '
                        'stroke-width="0.8"/>')
             if self.xticks_shown:
                 out.append(f'<text class="xtick" x="{v:.1f}" y="{top + h + 5 + f:.1f}" '
                            f'text-anchor="middle" font-size="{f:g}">{s}</text>')
-        yt = nice_ticks(y0, y1, max(3, min(6, int(h // 30))))
-        yl, yp = tick_labels(yt)
-        for v, s in zip(Y(yt), yl):
+        yt, yl, yp = axis_ticks(y0, y1, max(3, min(6, int(h // 30))), self.ylog)
+        for v, s in zip(Y(yt, True), yl):
             out.append(f'<path class="ymark" d="M{left:.1f} {v:.1f}h-4" stroke="#333" '
                        'stroke-width="0.8"/>')
             out.append(f'<text class="ytick" x="{left - 6:.1f}" y="{v + 0.35 * f:.1f}" '
@@ -242,34 +281,10 @@ class Panel:
         out.append("</g>")
 
     def _draw_legend(self, out: list[str]) -> None:
-        """The labelled items: in a row above the box ("above"), or in a column from (x, y)."""
-        entries = [(k, c, lab) for k, _, _, c, _, lab in self.items if lab]
-        if not entries:
-            return
         left, top, w, _ = self.box
-        f = self.font
-        widths = [22 + len(lab) * CHAR_W * f + 12 for _, _, lab in entries]
-        if self.legend == "above":
-            x, cy = left + w - sum(widths), top - 0.9 * f
-            steps = [(wd, 0.0) for wd in widths]
-        else:
-            x, cy = self.legend
-            steps = [(0.0, 1.6 * f)] * len(entries)
-        for (kind, color, lab), (dx, dy) in zip(entries, steps):
-            if kind == "line":
-                sym = f'<path d="M{x:.1f} {cy:.1f}h16" stroke="{color}" stroke-width="1.5"/>'
-            elif kind == "errorbar":
-                sym = (f'<path d="M{x:.1f} {cy:.1f}h16M{x + 8:.1f} {cy - 6:.1f}v12" '
-                       f'stroke="{color}" stroke-width="1.2"/><rect x="{x + 5.5:.1f}" '
-                       f'y="{cy - 2.5:.1f}" width="5" height="5" fill="{color}"/>')
-            elif kind == "band":
-                sym = (f'<rect x="{x:.1f}" y="{cy - 4:.1f}" width="16" height="8" fill="{color}" '
-                       'fill-opacity="0.25"/>')
-            else:
-                sym = (f'<circle cx="{x + 8:.1f}" cy="{cy:.1f}" r="2.5" fill="{color}"/>')
-            out.append(sym + f'<text x="{x + 20:.1f}" y="{cy + 0.35 * f:.1f}" '
-                             f'font-size="{f:g}">{escape(lab)}</text>')
-            x, cy = x + dx, cy + dy
+        entries = _entries([self])
+        width = sum(_entry_width(lab, self.font) for _, _, lab in entries)
+        _legend(out, entries, left + w - width, top - 0.9 * self.font, self.font, row=True)
 
     def _draw_heatmap(self, out: list[str]) -> None:
         left, top, w, h = self.box
@@ -319,12 +334,18 @@ class Figure:
     def __init__(self, width: float, height: float, title: str = "", font: float = 10.0):
         self.width, self.height, self.title, self.font = width, height, title, font
         self.panels: list[Panel] = []
+        self.legends: list[tuple[float, float, list[Panel]]] = []
 
     def panel(self, left: float, top: float, width: float, height: float) -> Panel:
         """A new plot box at (left, top) of size width × height [px]."""
         p = Panel(left, top, width, height, self.font)
         self.panels.append(p)
         return p
+
+    def legend(self, x: float, y: float, panels: Sequence[Panel] | None = None) -> None:
+        """A column of the labelled items of ``panels`` (all by default), each label once,
+        from (x, y) [px]."""
+        self.legends.append((x, y, list(panels) if panels is not None else self.panels))
 
     def grid(self, nrows: int, ncols: int, *, margins: tuple[float, float, float, float],
              gap: tuple[float, float] = (60.0, 30.0),
@@ -351,6 +372,8 @@ class Figure:
                        f"{escape(self.title)}</text>")
         for p in self.panels:
             p.draw(out)
+        for x, y, panels in self.legends:
+            _legend(out, _entries(panels), x, y, self.font, row=False)
         out.append("</svg>")
         return "\n".join(out) + "\n"
 
@@ -397,6 +420,46 @@ def _dots_path(px: np.ndarray, py: np.ndarray) -> str:
     ok = np.isfinite(px) & np.isfinite(py)
     xy = np.unique(np.round(np.c_[px[ok], py[ok]]), axis=0)      # one dot per pixel
     return "".join(f"M{a:g} {b:g}h0" for a, b in xy)
+
+
+def _entries(panels: Sequence[Panel]) -> list[tuple[str, str, str]]:
+    """(kind, colour, label) of the labelled items, each label once, in order."""
+    seen: dict[str, tuple[str, str, str]] = {}
+    for p in panels:
+        for kind, _, _, color, _, lab in p.items:
+            if lab and lab not in seen:
+                seen[lab] = (kind, color, lab)
+    return list(seen.values())
+
+
+def _entry_width(label: str, font: float) -> float:
+    return 22 + len(label) * CHAR_W * font + 12
+
+
+def _legend(out: list[str], entries, x: float, cy: float, f: float, row: bool) -> None:
+    """Symbol and label of each entry, in a row (row=True) or a column from (x, cy)."""
+    if entries:
+        out.append('<g class="legend">')
+    for kind, color, lab in entries:
+        if kind == "line":
+            sym = f'<path d="M{x:.1f} {cy:.1f}h16" stroke="{color}" stroke-width="1.5"/>'
+        elif kind == "errorbar":
+            sym = (f'<path d="M{x:.1f} {cy:.1f}h16M{x + 8:.1f} {cy - 6:.1f}v12" '
+                   f'stroke="{color}" stroke-width="1.2"/><rect x="{x + 5.5:.1f}" '
+                   f'y="{cy - 2.5:.1f}" width="5" height="5" fill="{color}"/>')
+        elif kind == "band":
+            sym = (f'<rect x="{x:.1f}" y="{cy - 4:.1f}" width="16" height="8" fill="{color}" '
+                   'fill-opacity="0.25"/>')
+        else:
+            sym = f'<circle cx="{x + 8:.1f}" cy="{cy:.1f}" r="2.5" fill="{color}"/>'
+        out.append(sym + f'<text x="{x + 20:.1f}" y="{cy + 0.35 * f:.1f}" '
+                         f'font-size="{f:g}">{escape(lab)}</text>')
+        if row:
+            x += _entry_width(lab, f)
+        else:
+            cy += 1.6 * f
+    if entries:
+        out.append("</g>")
 
 
 def _superscript(k: int) -> str:

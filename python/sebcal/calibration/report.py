@@ -251,7 +251,7 @@ def series_figure(obs, model_vals, forcing, win) -> Figure:
         ax.labels(y=f"{o.describe()}\n[{o.units}]" + ("" if o.fit else " (not fitted)"),
                   x=f"hours since {str(forcing.time[0])} UTC")
         axr.labels(y=f"model − obs [{o.units}]", x="hours")
-    rows[0][0].legend = "above"
+    rows[0][0].legend = True
     return fig
 
 
@@ -261,6 +261,11 @@ def multistart_figure(space, starts, pub) -> Figure | None:
     free = list(space.free)
     units = {c.label: c.unit for c in space.coords}
     ok = [s for s in starts if not s["failed"]]
+    # a parameter fitted on a log scale whose values span a decade or more: a log axis
+    log = {}
+    for c in (c for c in space.coords if c.label in free):
+        v = np.array([s[k][c.label] for s in ok for k in ("initial", "final")], float)
+        log[c.label] = bool(c.log and v.size and v.min() > 0 and v.max() >= 10 * v.min())
     if len(free) < 2 or not ok:
         return None
     n = len(free)
@@ -271,6 +276,7 @@ def multistart_figure(space, starts, pub) -> Figure | None:
     for i in range(1, n):
         for j in range(i):
             ax = grid[i - 1][j]
+            ax.xlog, ax.ylog = log[free[j]], log[free[i]]
             ax.dots([s["initial"][free[j]] for s in ok], [s["initial"][free[i]] for s in ok],
                     color="#b3b3b3", size=4, label="start")
             if pub and free[j] in pub["stats"] and free[i] in pub["stats"]:
@@ -281,8 +287,7 @@ def multistart_figure(space, starts, pub) -> Figure | None:
                     color=RED, size=5, label="final")
             ax.labels(x=f"{free[j]} [{units[free[j]]}]" if i == n - 1 else "",
                       y=f"{free[i]} [{units[free[i]]}]" if j == 0 else "")
-    # the upper triangle is empty: the legend goes there
-    grid[0][0].legend = (side - 230.0, 70.0)
+    fig.legend(side - 230.0, 70.0)          # in the empty upper triangle
     return fig
 
 
