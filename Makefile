@@ -9,7 +9,7 @@ STAMPS := $(VENV)/.stamps
 SRC    := $(shell find python/sebcal fortran -type f \( -name '*.py' -o -name '*.f90' -o -name 'meson.build' -o -name 'kind_map' -o -name 'string_lengths' \) -not -path '*/__pycache__/*') meson.build pyproject.toml
 # torch is pinned here (a CPU build is on local disk); pyproject.toml states the range users need
 TORCH_PIN := torch==2.13.0
-BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.0 "pytest>=7" "pyyaml>=6" "ruff>=0.5" "hypothesis>=6" "jsonschema>=4"
+BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.0 "pytest>=7" "pyyaml>=6" "ruff>=0.5" "hypothesis>=6" "jsonschema>=4" "resvg-py>=0.5" "pillow>=9"
 # the BMI and its tester; gimli.units 0.3.x is the units package bmi-tester 0.5.10 imports
 # (gimli.units.units): with 0.4 its unit checks are skipped
 BMI_DEPS := bmipy==2.0.1 bmi-tester==0.5.10 gimli.units==0.3.4

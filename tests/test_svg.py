@@ -262,3 +262,77 @@ def test_save_writes_through_a_temporary_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.svg"]
     with pytest.raises(SebcalError, match="does not exist"):
         fig.save(tmp_path / "missing" / "f.svg")
+
+
+def _render(svg: str):
+    """RGB pixels of ``svg`` drawn by resvg, a renderer sebcal does not use."""
+    resvg = pytest.importorskip("resvg_py", reason="resvg-py (a test extra) is not installed")
+    image = pytest.importorskip("PIL.Image", reason="pillow (a test extra) is not installed")
+    import io
+
+    png = bytes(resvg.svg_to_bytes(svg_string=svg))
+    return np.asarray(image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def test_an_independent_renderer_draws_what_the_data_say():
+    """resvg draws the line, the dots and the shaded band where their data put them: the box
+    spans x, y in [0, 10] exactly, so a data point (x, y) is at pixel (50 + 30 x, 330 - 30 y)."""
+    fig = Figure(400, 380)
+    ax = fig.panel(50, 30, 300, 300)
+    ax.xlim, ax.ylim = (0.0, 10.0), (0.0, 10.0)
+    ax.band(6.0, 8.0, color="#1f77b4", opacity=0.3)
+    ax.line([0.0, 10.0], [0.0, 10.0], color="#d62728", width=3)
+    ax.dots([2.0], [8.0], color="#000000", size=8)
+    px = _render(fig.svg())
+    assert px.shape == (380, 400, 3)
+
+    def at(x, y):
+        return px[round(330 - 30 * y), round(50 + 30 * x)]
+
+    for t in (1.0, 3.3, 5.0, 9.0):                      # on the diagonal: red
+        r, g, b = at(t, t)
+        assert r > 180 and g < 90 and b < 90, (t, at(t, t))
+    assert at(2.0, 8.0).max() < 60                       # the dot: black
+    r, g, b = at(7.0, 2.0)                               # inside the band: blue tint
+    assert b > r + 40, at(7.0, 2.0)
+    assert at(4.0, 2.0).min() > 240                      # elsewhere in the box: white
+
+
+def test_the_report_figures_render(tmp_path):
+    """The three figures of a calibration report, drawn by resvg at their declared size, are
+    not blank."""
+    from sebcal.calibration import report
+
+    class Obs:
+        label, units, fit = "T5", "K", True
+        values = 290 + np.sin(np.arange(48) / 4.0)
+
+        def describe(self):
+            return "SoilTemp at 0.05 m"
+
+    class Forcing:
+        time = np.datetime64("2000-01-01T00:00") + np.arange(48) * np.timedelta64(1, "h")
+
+    class Windows:
+        calibration = np.arange(48) < 30
+        evaluation = ~calibration
+
+    class Coord:
+        def __init__(self, label, unit, log):
+            self.label, self.unit, self.log = label, unit, log
+
+    class Space:
+        free = ["lambda", "r_s"]
+        coords = [Coord("lambda", "W m-1 K-1", True), Coord("r_s", "s m-1", True)]
+
+    rng = np.random.default_rng(0)
+    starts = [{"failed": False, "initial": {"lambda": float(a), "r_s": float(b)},
+               "final": {"lambda": 0.8, "r_s": 120.0}}
+              for a, b in zip(rng.uniform(0.3, 3, 10), 10 ** rng.uniform(1, 4, 10))]
+    figs = [report.series_figure([Obs()], {"T5": Obs.values + 0.1}, Forcing, Windows),
+            report.multistart_figure(Space, starts, None),
+            report.correlation_figure(Space, {"correlation": [[1.0, -0.4], [-0.4, 1.0]]})]
+    for fig in figs:
+        px = _render(fig.svg())
+        assert px.shape == (int(fig.height), int(fig.width), 3)
+        assert (px.min(axis=2) < 100).mean() > 0.002     # ink: lines, dots, text
