@@ -116,7 +116,7 @@ def _thin(px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
     ends = np.r_[starts[1:], len(px)] - 1
     keep[starts] = keep[ends] = True
-    # lowest and highest per column: argmin/argmax within each run
+    # the lowest and highest point of each column: the ends of its run when sorted by y
     order = np.lexsort((py, col))
     run_first = np.r_[0, np.flatnonzero(np.diff(col[order])) + 1]
     run_last = np.r_[run_first[1:], len(px)] - 1
@@ -366,7 +366,8 @@ class Figure:
                f'height="{self.height:g}" viewBox="0 0 {self.width:g} {self.height:g}" '
                f'font-family="{FONT}">',
                f'<rect width="{self.width:g}" height="{self.height:g}" fill="white"/>']
-        if self.title:
+        if self.title:                     # <title>: what viewers and screen readers name
+            out.append(f"<title>{escape(self.title)}</title>")
             out.append(f'<text x="{self.width / 2:.1f}" y="{self.font + 10:.1f}" '
                        f'text-anchor="middle" font-size="{self.font + 3:g}">'
                        f"{escape(self.title)}</text>")
@@ -399,20 +400,15 @@ def _runs(ok: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
 
 
-def _coords(px: np.ndarray, py: np.ndarray) -> str:
-    xy = np.round(np.c_[px, py], 1)
-    return " ".join(f"{a:g} {b:g}" for a, b in xy)
-
-
 def _line_path(px: np.ndarray, py: np.ndarray, width: float) -> str:
+    """"Mx y L x y x y ..." for each run of finite points (L repeats implicitly)."""
     parts = []
     for a, b in _runs(np.isfinite(px) & np.isfinite(py)):
         x, y = px[a:b], py[a:b]
         if len(x) > 4 * width:
             x, y = _thin(x, y)
-        head, _, tail = _coords(x, y).partition(" ")
-        y0, _, tail = tail.partition(" ")
-        parts.append(f"M{head} {y0}" + (f"L{tail}" if tail else ""))
+        xy = [f"{u:g} {v:g}" for u, v in np.round(np.c_[x, y], 1)]
+        parts.append("M" + xy[0] + ("L" + " ".join(xy[1:]) if len(xy) > 1 else ""))
     return "".join(parts)
 
 
