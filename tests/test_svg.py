@@ -254,6 +254,19 @@ def test_heatmap_colours_run_from_blue_through_white_to_red():
     assert sorted(values) == sorted(v for v in m.ravel() if np.isfinite(v))
 
 
+def test_figures_shown_together_share_no_element_id():
+    """A notebook puts every inline SVG in one page: a clip path or colour scale of one figure
+    must not be found under the id of another's."""
+    ids = []
+    for _ in range(3):
+        fig = Figure(300, 300)
+        fig.panel(40, 20, 200, 200).line([0, 1], [0, 1], color="red")
+        fig.panel(40, 20, 200, 200).heatmap([[1.0, 0.5], [0.5, 1.0]], ["a", "b"])
+        ids += [e.get("id") for e in _parse(fig).iter() if e.get("id")]
+        del fig                                        # its memory may be reused
+    assert len(ids) == 6 and len(set(ids)) == 6, ids
+
+
 def test_save_writes_through_a_temporary_file(tmp_path):
     fig = Figure(200, 100)
     fig.panel(40, 10, 150, 70).line([0, 1], [1, 2], color="red")

@@ -1,9 +1,9 @@
 """Charts written as SVG text: the figures of the calibration report.
 
-A report's three figures are line and dot charts on a grid of panels and a heat map. Drawn with
-matplotlib they cost 0.9 s per calibration, more than the calibration itself (0.2 s; the
-import alone takes 0.2 s, see docs/performance.md); written as SVG text they cost milliseconds,
-are vector images that any browser and Markdown viewer shows, and need no plotting library.
+A report's three figures are line and dot charts on a grid of panels and a heat map. Written
+as SVG text they cost milliseconds, where a plotting library's import alone would cost more
+than the two-depth calibration (docs/performance.md); they are vector images that browsers,
+Markdown viewers and notebooks show.
 
 Usage::
 
@@ -22,11 +22,14 @@ highest and last point), so a year of half-hourly values stays a small file.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
 import numpy as np
+
+from .output import write_text
 
 # the colours of the report (matplotlib's "tab10" names, so figures look familiar)
 BLUE, ORANGE, GREEN, RED, PURPLE, GREY = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
@@ -190,11 +193,13 @@ class Panel:
         ylim = _widen(*self._ax(self.ylim, self.ylog)) if self.ylim else _limits(ys)
         return xlim, ylim
 
-    def draw(self, out: list[str]) -> None:
+    def draw(self, out: list[str], ident: str) -> None:
+        """Append the panel's SVG elements to ``out``; ``ident`` makes its element ids unique
+        (several figures share one id space when a notebook shows them inline)."""
         left, top, w, h = self.box
         f = self.font
         if any(it[0] == "heatmap" for it in self.items):
-            self._draw_heatmap(out)
+            self._draw_heatmap(out, ident)
             return
         (x0, x1), (y0, y1) = self._ranges()
 
@@ -208,7 +213,7 @@ class Panel:
 
         out.append(f'<g class="panel" data-xlim="{x0!r} {x1!r}" data-ylim="{y0!r} {y1!r}" '
                    f'data-xlog="{int(self.xlog)}" data-ylog="{int(self.ylog)}">')
-        clip = f"c{id(self)}"
+        clip = f"clip-{ident}"
         out.append(f'<clipPath id="{clip}"><rect x="{left:.1f}" y="{top:.1f}" width="{w:.1f}" '
                    f'height="{h:.1f}"/></clipPath>')
         out.append(f'<g clip-path="url(#{clip})">')
@@ -286,7 +291,7 @@ class Panel:
         width = sum(_entry_width(lab, self.font) for _, _, lab in entries)
         _legend(out, entries, left + w - width, top - 0.9 * self.font, self.font, row=True)
 
-    def _draw_heatmap(self, out: list[str]) -> None:
+    def _draw_heatmap(self, out: list[str], ident: str) -> None:
         left, top, w, h = self.box
         _, m, labels, vmin, vmax, _ = next(it for it in self.items if it[0] == "heatmap")
         n = m.shape[0]
@@ -312,11 +317,11 @@ class Panel:
                        f'transform="rotate(-45 {xx:.1f} {yy:.1f})">{escape(lab)}</text>')
         # colour bar
         bx = left + w + 16
-        out.append(f'<defs><linearGradient id="g{id(self)}" x1="0" y1="1" x2="0" y2="0">'
+        out.append(f'<defs><linearGradient id="scale-{ident}" x1="0" y1="1" x2="0" y2="0">'
                    + "".join(f'<stop offset="{k / 4:g}" stop-color="{_diverging(vmin + k / 4 * (vmax - vmin), vmin, vmax)}"/>'  # noqa: E501
                              for k in range(5))
                    + f'</linearGradient></defs><rect x="{bx:.1f}" y="{top:.1f}" width="12" '
-                     f'height="{h:.1f}" fill="url(#g{id(self)})" stroke="#333" '
+                     f'height="{h:.1f}" fill="url(#scale-{ident})" stroke="#333" '
                      'stroke-width="0.5"/>')
         for k in range(5):
             v = vmin + k / 4 * (vmax - vmin)
@@ -371,8 +376,9 @@ class Figure:
             out.append(f'<text x="{self.width / 2:.1f}" y="{self.font + 10:.1f}" '
                        f'text-anchor="middle" font-size="{self.font + 3:g}">'
                        f"{escape(self.title)}</text>")
-        for p in self.panels:
-            p.draw(out)
+        uid = uuid.uuid4().hex[:8]
+        for i, p in enumerate(self.panels):
+            p.draw(out, f"{uid}-{i}")
         for x, y, panels in self.legends:
             _legend(out, _entries(panels), x, y, self.font, row=False)
         out.append("</svg>")
@@ -383,8 +389,6 @@ class Figure:
 
     def save(self, path: str | Path) -> None:
         """Write the SVG to ``path`` (through a temporary file, renamed on success)."""
-        from .output import write_text
-
         write_text(path, self.svg())
 
 

@@ -261,13 +261,13 @@ def multistart_figure(space, starts, pub) -> Figure | None:
     free = list(space.free)
     units = {c.label: c.unit for c in space.coords}
     ok = [s for s in starts if not s["failed"]]
+    if len(free) < 2 or not ok:
+        return None
     # a parameter fitted on a log scale whose values span a decade or more: a log axis
     log = {}
     for c in (c for c in space.coords if c.label in free):
         v = np.array([s[k][c.label] for s in ok for k in ("initial", "final")], float)
-        log[c.label] = bool(c.log and v.size and v.min() > 0 and v.max() >= 10 * v.min())
-    if len(free) < 2 or not ok:
-        return None
+        log[c.label] = bool(c.log and v.min() > 0 and v.max() >= 10 * v.min())
     n = len(free)
     side = 220 * (n - 1) + 100
     fig = Figure(side, side, title="Multi-start: initial (grey) and final (red) parameters")
