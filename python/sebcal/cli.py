@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -25,6 +28,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise SebcalError(f"--out {out} is an input of this run; choose another file")
     if out.exists() and not args.force:
         raise SebcalError(f"output file {out} exists; pass --force to overwrite it")
+    if args.params is not None:
+        return _run_with_params(args, config, out)
     result = run(config, backend=args.backend)
     write_run(result, config, out)
     Ts = result.T[:, 0]
@@ -40,6 +45,64 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"  surface temperature {Ts.min():.2f} .. {Ts.max():.2f} K; "
           f"Qg {result.fluxes['Qg'].min():.1f} .. {result.fluxes['Qg'].max():.1f} W m-2")
     print(f"  wrote {out}")
+    return 0
+
+
+def _finite(x):
+    """JSON-ready: NaN and infinities as null (JSON has no NaN), tuples as lists."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _run_with_params(args: argparse.Namespace, config, out: Path) -> int:
+    """`sebcal run CONFIG --params PARAMS.json`: predict with calibrated values and score."""
+    from .calibration.predict import format_skill, predict, skill_rows
+    from .output import write_simulation, write_text
+
+    if args.backend != "fortran":
+        raise SebcalError("--params runs the reference Fortran scheme (the calibration's own "
+                          "model); leave out --backend")
+    skill_out = out.with_name(out.stem + "_skill.csv")
+    if skill_out.exists() and not args.force:
+        raise SebcalError(f"output file {skill_out} exists; pass --force to overwrite it")
+    pred = predict(config, args.params)
+    sim, obs = pred.sim, pred.observations
+    rows = skill_rows(pred)
+    write_simulation(out, pred.forcing.time, sim.z, sim.T, sim.fluxes,
+                     config=pred.config.to_dict(),
+                     title=f"sebcal prediction with the parameters of {args.params}",
+                     extra={f"obs_{o.label}": o.values for o in obs},
+                     attrs={f"obs_{o.label}": {"long_name": f"observed {o.describe()}",
+                                               "units": o.units, "source": o.source}
+                            for o in obs},
+                     site=pred.config.site)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["window"],
+                       lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in r.items()}
+                for r in rows)
+    write_text(skill_out, buf.getvalue())
+    if args.json:
+        print(json.dumps(_finite({"out": str(out), "skill": str(skill_out),
+                                  "applied": pred.applied, "ignored": pred.ignored,
+                                  "option_changes": pred.option_changes,
+                                  "metrics": pred.metrics})))
+        return 0
+    vals = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                     for k, v in pred.applied.items())
+    print(f"sebcal run with the calibrated parameters of {args.params}: {vals}")
+    if pred.ignored:
+        print(f"  not used by this configuration's options: {', '.join(pred.ignored)}")
+    for k, (a, b) in pred.option_changes.items():
+        print(f"  note: calibrated with {k} = \"{a}\", this run uses \"{b}\"")
+    print(format_skill(pred))
+    print(f"  wrote {out} and {skill_out}")
     return 0
 
 
@@ -243,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output NetCDF file")
     p.add_argument("--backend", choices=("fortran", "torch"), default="fortran",
                    help="reference Fortran scheme (default) or the PyTorch mirror")
+    p.add_argument("--params", metavar="PARAMS.json", default=None,
+                   help="run with the fitted values of a calibration (its params.json) and "
+                        "score the run on CONFIG's observations: prediction to another "
+                        "period, site or grid; also writes OUT's stem + _skill.csv")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=_cmd_run)

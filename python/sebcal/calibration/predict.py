@@ -1,0 +1,201 @@
+"""Prediction with calibrated parameters: a forward run of a configuration with the fitted values
+of a params.json, scored on that configuration's observations (`sebcal run CONFIG --params`).
+
+The use is out-of-sample checking: fit May, predict September (another window), another site,
+or the same site on another grid or time step. The run, the observation operator and the
+metrics are those of the calibration itself, so that a prediction on the calibration's own
+configuration reproduces the skill table of its params.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import RunConfig, parse_config
+from ..errors import ConfigError
+from ..observations import load_observations, metrics, model_equivalents, node_lambda, prepare
+from ..observations import windows as make_windows
+from ..paramsfile import Calibrated, load_params
+from ..runner import forcing_for
+from ..vocabulary import PARAMETERS
+
+
+@dataclass
+class Prediction:
+    """A run with calibrated parameters and its skill.
+
+    Attributes:
+        config: the configuration as run (its [parameters] carry the calibrated values).
+        applied: parameter name -> the calibrated value taken from params.json (SI units).
+        ignored: calibrated parameters the configuration's options do not use.
+        option_changes: option -> (value at calibration, value in this run), where they differ.
+        sim: the Fortran run (z [m], T [K] (nt+1, nz), fluxes [W m-2]).
+        forcing: the forcing of the run.
+        observations: the configuration's observations.
+        model_values: observation label -> the model's equivalent (nt+1,).
+        metrics: window name -> "label (description)" -> rmse, bias, r, n, unit, fitted, sigma:
+            the windows are "calibration" and "evaluation" when the configuration has a
+            [calibration] table, else "run" (every level after the initial state).
+        spans: window name -> (first, last) time as UTC text.
+    """
+
+    config: RunConfig
+    applied: dict[str, Any]
+    ignored: list[str]
+    option_changes: dict[str, tuple[str, str]]
+    sim: Any
+    forcing: Any
+    observations: list
+    model_values: dict[str, np.ndarray]
+    metrics: dict[str, dict[str, dict]]
+    spans: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def calibrated_values(cal: Calibrated) -> dict[str, Any]:
+    """Name -> value of every parameter params.json marks as fitted (a list for layered soil
+    parameters; h_eff rather than its factors h and beta)."""
+    out: dict[str, Any] = {}
+    for name, entry in cal.data["parameters"].items():
+        if not entry.get("fitted"):
+            continue
+        if name == "h":                     # h_eff carries it
+            continue
+        out[name] = entry["value"]
+    return out
+
+
+def with_parameters(config: RunConfig, values: Mapping[str, Any]
+                    ) -> tuple[RunConfig, dict[str, Any], list[str]]:
+    """The configuration with ``values`` as its [parameters] (the others as the configuration
+    gives them); parameters its options do not use are left out and listed.
+
+    Raises:
+        ConfigError: a value the configuration's model refuses (the message names it).
+    """
+    applied, ignored = {}, []
+    for name, v in values.items():
+        p = PARAMETERS.get(name)
+        if name == "T_init" and config.init == "uniform":
+            applied[name] = v
+        elif p is not None and p.is_used(config.spec.options):
+            applied[name] = v
+        else:
+            ignored.append(name)
+    d = config.to_dict()
+    d["parameters"] = {**d.get("parameters", {}), **applied}
+    where = config.path or "config"
+    try:
+        return parse_config(d, path=config.path), applied, ignored
+    except ConfigError as exc:
+        raise ConfigError(f"{where} with the calibrated parameters: {exc}") from None
+
+
+def boundary_role(config: RunConfig, o: Any) -> str | None:
+    """'prescribed (top boundary)' / '(bottom boundary)' for a soil temperature the model is
+    given rather than predicts: its skill says nothing of the parameters."""
+    if o.variable != "SoilTemp":
+        return None
+    z = config.spec.node_depths
+    if config.options["top"] == "temperature" and abs(o.depth - z[0]) < 1e-9:
+        return "prescribed (top boundary)"
+    if config.options["bottom"] in ("series",) and abs(o.depth - z[-1]) < 1e-9:
+        return "prescribed (bottom boundary)"
+    return None
+
+
+def skill(config: RunConfig, observations: list, masks: Mapping[str, np.ndarray],
+          values: Mapping[str, np.ndarray]) -> dict[str, dict[str, dict]]:
+    """window -> "label (description)" -> RMSE, bias (model - observed), r, n, with the unit,
+    whether the series was fitted, its sigma and, for a prescribed boundary, its role."""
+    out: dict[str, dict[str, dict]] = {}
+    for wname, mask in masks.items():
+        out[wname] = {}
+        for o in observations:
+            entry = {**metrics(values[o.label], o.values, mask), "unit": o.units,
+                     "fitted": o.fit, "sigma": o.sigma}
+            role = boundary_role(config, o)
+            if role:
+                entry["role"] = role
+            out[wname][f"{o.label} ({o.describe()})"] = entry
+    return out
+
+
+def predict(config: RunConfig, params: Any, *, forcing: Any = None) -> Prediction:
+    """Run ``config`` with the fitted values of ``params`` and score it on its observations.
+
+    Args:
+        config: the configuration to predict (its window, forcing, observations, grid and
+            options); its [parameters] give every value params.json did not fit.
+        params: a params.json path (or its folder), its content, or a loaded Calibrated.
+        forcing: a Forcing to use instead of the one the configuration names.
+
+    Raises:
+        ConfigError: an unreadable params.json, a configuration without observations, or a
+            calibrated value the configuration's model refuses.
+    """
+    from .report import best_run
+
+    cal = params if isinstance(params, Calibrated) else load_params(params)
+    where = config.path or "config"
+    if not config.observations:
+        raise ConfigError(f"{where}: no [observations.*] table, so there is nothing to score "
+                          "the prediction on; add the observed series (docs/calibration.md) or "
+                          "use `sebcal run` without --params for a plain run")
+    cal_opts = cal.config.options
+    changes = {k: (cal_opts[k], config.options[k]) for k in config.options
+               if k in cal_opts and cal_opts[k] != config.options[k]}
+    cfg, applied, ignored = with_parameters(config, calibrated_values(cal))
+    obs = load_observations(cfg)
+    forcing = forcing if forcing is not None else forcing_for(cfg)
+    cfg = prepare(cfg, forcing, obs)
+    phys = {"T_init": float(applied["T_init"])} if "T_init" in applied else {}
+    sim = best_run(cfg, forcing, cfg.full_params(), phys)
+    lam = node_lambda(cfg.spec, cfg.full_params(), forcing)
+    vals = model_equivalents(obs, sim.z, sim.T, sim.fluxes, lam)
+    win = make_windows(cfg)
+    if config.calibration is not None:
+        masks = {"calibration": win.calibration}
+        spans = {"calibration": win.calibration_span}
+        if win.evaluation.any():
+            masks["evaluation"] = win.evaluation
+            spans["evaluation"] = win.evaluation_span
+    else:
+        masks = {"run": win.calibration}
+        spans = {"run": win.calibration_span}
+    return Prediction(cfg, applied, ignored, changes, sim, forcing, obs, vals,
+                      skill(cfg, obs, masks, vals), spans)
+
+
+def skill_rows(pred: Prediction) -> list[dict[str, Any]]:
+    """The skill table as rows (window, series, unit, n, rmse, bias, r, fitted, role)."""
+    rows = []
+    for wname, table in pred.metrics.items():
+        for key, m in table.items():
+            rows.append({"window": wname, "series": key, "unit": m["unit"], "n": m["n"],
+                         "rmse": m["rmse"], "bias": m["bias"], "r": m["r"],
+                         "fitted_at_calibration": m["fitted"], "role": m.get("role", "")})
+    return rows
+
+
+def format_skill(pred: Prediction) -> str:
+    """The skill table as text, one block per window."""
+    lines = []
+    for wname, table in pred.metrics.items():
+        a, b = pred.spans.get(wname, ("?", "?"))
+        lines.append(f"  {wname} window {a} .. {b}:")
+        w = max((len(k) for k in table), default=10)
+        lines.append(f"    {'series':<{w}}  {'n':>6}  {'RMSE':>9}  {'bias':>9}  {'r':>6}  unit")
+        for key, m in table.items():
+            r = "-" if not np.isfinite(m["r"]) else f"{m['r']:.3f}"
+            role = f"  ({m['role']})" if m.get("role") else ""
+            lines.append(f"    {key:<{w}}  {m['n']:>6}  {m['rmse']:>9.4g}  {m['bias']:>+9.3g}  "
+                         f"{r:>6}  {m['unit']}{role}")
+    return "\n".join(lines)
+
+
+__all__ = ["Prediction", "calibrated_values", "format_skill", "predict", "skill", "skill_rows",
+           "with_parameters"]

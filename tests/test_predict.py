@@ -1,0 +1,180 @@
+"""Prediction with calibrated parameters (`sebcal run CONFIG --params PARAMS.json`).
+
+The skill a prediction reports is checked against the calibration's own skill table on the same
+window, and against RMSEs computed here directly from the published target files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+
+import numpy as np
+import pytest
+
+from conftest import PAPER, ROOT
+
+EXAMPLE = ROOT / "examples" / "paper_synthetic_2depth.toml"
+
+
+def _config(**calibration):
+    from sebcal.config import parse_config
+
+    d = tomllib.loads(EXAMPLE.read_text())
+    d["calibration"].update(calibration)
+    d["calibration"].pop("published", None)
+    if calibration.get("drop"):
+        del d["calibration"]
+    return parse_config(d, path=EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """A calibration on hours 0-60 evaluated on 60-100, written to a folder."""
+    from sebcal.calibration import calibrate
+
+    out = tmp_path_factory.mktemp("cal")
+    cfg = _config(calibration_hours=[0, 60], evaluation_hours=[60, 100], starts=6)
+    res = calibrate(cfg, out, progress=False, figures=False, log=lambda *a: None)
+    return cfg, out, res
+
+
+def _observed(name: str) -> np.ndarray:
+    return np.array([float(x) for x in (PAPER / f"Target_{name}.txt").read_text().split()])
+
+
+def test_prediction_on_the_calibration_config_reproduces_its_skill_table(calibrated):
+    from sebcal.calibration.predict import predict
+
+    cfg, out, res = calibrated
+    pred = predict(cfg, out / "params.json")
+    want = res.params["metrics"]
+    assert set(pred.metrics) == {"calibration", "evaluation"}
+    for wname in ("calibration", "evaluation"):
+        assert set(pred.metrics[wname]) == set(want[wname])
+        for key, m in want[wname].items():
+            got = pred.metrics[wname][key]
+            assert got["n"] == m["n"] > 0
+            for k in ("rmse", "bias", "r"):
+                assert got[k] == pytest.approx(m[k], rel=1e-12, abs=1e-15), (wname, key, k)
+
+
+def test_prediction_skill_agrees_with_the_targets_themselves(calibrated):
+    """RMSE over hours 60-100 from the published target files and the predicted profile."""
+    from sebcal.calibration.predict import predict
+
+    cfg, out, _ = calibrated
+    pred = predict(cfg, out / "params.json")
+    z = pred.sim.z
+    k5 = int(np.argmin(abs(z - 0.05)))
+    assert abs(z[k5] - 0.05) < 1e-12
+    t = np.arange(101)                               # hours of the levels
+    ev = (t > 60) & (t <= 100)
+    for name, model in (("T1", pred.sim.T[:, 0]), ("T2", pred.sim.T[:, k5])):
+        obs = _observed(name)
+        rmse = float(np.sqrt(np.mean((model[ev] - obs[ev]) ** 2)))
+        label = "Ts (AvgSurfT)" if name == "T1" else "T5 (SoilTemp at 0.05 m)"
+        assert pred.metrics["evaluation"][label]["rmse"] == pytest.approx(rmse, rel=1e-12)
+        assert pred.metrics["evaluation"][label]["n"] == 40
+        # the fit recovers the synthetic truth, so the prediction is good to a few mK
+        assert rmse < 0.05
+
+
+def _write_toml(path, d):
+    lines = []
+
+    def val(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return repr(v)
+
+    def table(prefix, t):
+        scalars = {k: v for k, v in t.items() if not isinstance(v, dict)}
+        subs = {k: v for k, v in t.items() if isinstance(v, dict)}
+        if prefix:
+            lines.append(f"[{prefix}]")
+        lines.extend(f"{k} = {val(v)}" for k, v in scalars.items())
+        for k, v in subs.items():
+            table(f"{prefix}.{k}" if prefix else k, v)
+
+    table("", d)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_cli_run_with_params_scores_the_whole_run_without_a_calibration_table(calibrated,
+                                                                             tmp_path):
+    from sebcal.cli import main
+
+    _, out, _ = calibrated
+    d = tomllib.loads(EXAMPLE.read_text())
+    del d["calibration"]
+    d["time"]["steps"] = 80                       # another (shorter) period of the forcing
+    for o in d["observations"].values():          # text files hold one value per level
+        src = EXAMPLE.parent / o["file"]
+        short = tmp_path / src.name
+        short.write_text("\n".join(src.read_text().split()[:81]) + "\n")
+        o["file"] = str(short)
+    cfg = tmp_path / "predict.toml"
+    _write_toml(cfg, d)
+    nc = tmp_path / "pred.nc"
+    assert main(["run", str(cfg), "--params", str(out / "params.json"), "--out", str(nc)]) == 0
+    rows = list(csv.DictReader((tmp_path / "pred_skill.csv").open()))
+    assert {r["window"] for r in rows} == {"run"}
+    by = {r["series"]: r for r in rows}
+    import netCDF4
+
+    with netCDF4.Dataset(nc) as ds:
+        ts = np.asarray(ds["AvgSurfT"][:], dtype=float)
+        obs = np.asarray(ds["obs_Ts"][:], dtype=float)
+    assert len(ts) == 81
+    want = float(np.sqrt(np.mean((ts[1:] - _observed("T1")[1:81]) ** 2)))
+    assert np.allclose(obs, _observed("T1")[:81])
+    assert float(by["Ts (AvgSurfT)"]["rmse"]) == pytest.approx(want, rel=1e-9)
+    assert int(by["Ts (AvgSurfT)"]["n"]) == 80
+    # the outputs are kept unless --force
+    before = (tmp_path / "pred_skill.csv").read_text()
+    nc.unlink()                                   # the skill table alone also blocks
+    assert main(["run", str(cfg), "--params", str(out / "params.json"), "--out", str(nc)]) == 2
+    assert not nc.exists() and (tmp_path / "pred_skill.csv").read_text() == before
+    assert main(["run", str(cfg), "--params", str(out / "params.json"), "--out", str(nc),
+                 "--force"]) == 0
+
+
+def test_prediction_reports_unused_parameters_and_changed_options(calibrated):
+    from sebcal.calibration.predict import predict
+    from sebcal.config import parse_config
+
+    _, out, _ = calibrated
+    d = tomllib.loads(EXAMPLE.read_text())
+    del d["calibration"]
+    d["physics"] = {"turbulence": "bulk"}          # bulk transfer: h_eff is not used
+    d["forcing"].update(wind=3.0, psurf=1.0e5, qair=0.008)
+    d["parameters"]["z0m"] = 0.01
+    d["site"] = {"measurement_height": 2.0}
+    cfg = parse_config(d, path=EXAMPLE)
+    pred = predict(cfg, out / "params.json")
+    assert pred.ignored == ["h_eff"]
+    assert pred.option_changes == {"turbulence": ("h_eff", "bulk")}
+    assert pred.applied["lambda"] == pytest.approx(0.8, rel=0.01)
+    assert pred.config.full_params()["lambda"] == pred.applied["lambda"]
+    m = pred.metrics["run"]["T5 (SoilTemp at 0.05 m)"]
+    assert m["n"] == 100 and np.isfinite(m["rmse"])
+
+
+def test_prediction_needs_observations_and_a_params_file(calibrated, tmp_path):
+    from sebcal.calibration.predict import predict
+    from sebcal.config import parse_config
+    from sebcal.errors import ConfigError
+
+    cfg, out, _ = calibrated
+    with pytest.raises(ConfigError, match="does not exist"):
+        predict(cfg, tmp_path / "nope.json")
+    d = tomllib.loads(EXAMPLE.read_text())
+    del d["calibration"], d["observations"]
+    with pytest.raises(ConfigError, match="nothing to score"):
+        predict(parse_config(d, path=EXAMPLE), out / "params.json")
