@@ -178,3 +178,67 @@ def test_prediction_needs_observations_and_a_params_file(calibrated, tmp_path):
     del d["calibration"], d["observations"]
     with pytest.raises(ConfigError, match="nothing to score"):
         predict(parse_config(d, path=EXAMPLE), out / "params.json")
+
+
+# ---------------------------------------------------------------- empirical benchmarks
+
+
+def test_benchmark_regression_equals_a_straight_line_fit():
+    """One predictor, no lags: the OLS benchmark is numpy's polyfit of degree 1."""
+    from types import SimpleNamespace
+
+    from sebcal.calibration.benchmarks import train
+
+    rng = np.random.default_rng(3)
+    sw = np.clip(800 * np.sin(np.arange(200) / 7.0), 0, None)
+    y = 0.31 * sw - 4.0 + rng.normal(0, 5, 200)
+    y[17] = np.nan
+    forcing = SimpleNamespace(data={"SWdown": sw}, dt=3600.0)
+    levels = np.arange(200) < 120
+    reg = train(y, "Qh", forcing, {}, levels)
+    ok = levels & np.isfinite(y)
+    slope, icpt = np.polyfit(sw[ok], y[ok], 1)
+    assert reg.predictors == ("SWdown",) and reg.n == int(ok.sum())
+    assert np.allclose(reg.predict(forcing, {}), slope * sw + icpt, rtol=0, atol=1e-9)
+
+
+def test_soil_benchmark_lags_reach_back_only_to_the_first_level():
+    from types import SimpleNamespace
+
+    from sebcal.calibration.benchmarks import LAGS_H, MEANS_H, design
+
+    x = np.arange(200, dtype=float)
+    forcing = SimpleNamespace(data={"Ttop": 280 + x}, dt=1800.0)
+    X, names = design("SoilTemp", forcing, {"top": "temperature"})
+    assert names == ("Ttop",) and X.shape == (200, len(LAGS_H) + len(MEANS_H) - 1)
+    k = LAGS_H.index(3.0)                         # 3 h = 6 half-hour levels
+    assert np.all(np.isnan(X[:6, k])) and np.allclose(X[6:, k], 280 + x[:-6])
+    # the 72 h mean (144 levels) reaches back more than a third of the record: left out
+    m = len(LAGS_H)                               # the 24 h trailing mean: 48 levels
+    assert np.all(np.isnan(X[:47, m])) and X[47, m] == pytest.approx(280 + np.mean(x[:48]))
+
+
+def test_benchmarks_say_where_a_regression_wins_and_where_the_physics_does(calibrated,
+                                                                          tmp_path):
+    """Sensible heat made a straight line of SWdown: the regression must win it exactly. The
+    5 cm temperature of the synthetic truth: the calibrated physics must win it."""
+    from sebcal.calibration.benchmarks import not_beaten
+    from sebcal.calibration.predict import predict
+    from sebcal.config import parse_config
+    from sebcal.forcing import paper_synthetic
+
+    cfg0, out, _ = calibrated
+    sw = paper_synthetic(nt=100, dt=3600.0).data["SWdown"]
+    qh = tmp_path / "qh.txt"
+    qh.write_text("\n".join(f"{v:.12g}" for v in 0.3 * sw + 5.0) + "\n")
+    d = cfg0.to_dict()
+    d["observations"]["H"] = {"variable": "Qh_plus_Qle", "file": str(qh), "sigma": 10.0,
+                              "fit": False}      # h_eff lumps H and LE
+    pred = predict(parse_config(d, path=EXAMPLE), out / "params.json")
+    ev = pred.benchmarks["evaluation"]
+    h = "H (Qh_plus_Qle)"
+    assert ev[h]["rmse"] < 1e-9 and ev[h]["predictors"] == ["SWdown"]   # Tair is constant
+    lost = {k for k, _, _ in not_beaten(pred.metrics, pred.benchmarks, "evaluation")}
+    assert lost == {h}
+    t5 = "T5 (SoilTemp at 0.05 m)"
+    assert pred.metrics["evaluation"][t5]["rmse"] < ev[t5]["rmse"] / 10

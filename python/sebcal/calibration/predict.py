@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from ..config import RunConfig, parse_config
-from ..errors import ConfigError
+from ..errors import ConfigError, SebcalError
 from ..observations import load_observations, metrics, model_equivalents, node_lambda, prepare
 from ..observations import windows as make_windows
 from ..paramsfile import Calibrated, load_params
 from ..runner import forcing_for
 from ..vocabulary import PARAMETERS
+from .benchmarks import benchmarks, fit_all, not_beaten, score
 
 
 @dataclass
@@ -41,6 +42,9 @@ class Prediction:
             the windows are "calibration" and "evaluation" when the configuration has a
             [calibration] table, else "run" (every level after the initial state).
         spans: window name -> (first, last) time as UTC text.
+        benchmarks: window name -> series -> the empirical benchmark's (a linear regression on
+            the forcing, calibration/benchmarks.py) RMSE, bias, r, n and predictors.
+        benchmark_note: where the regressions were trained, or why there are none.
     """
 
     config: RunConfig
@@ -53,6 +57,8 @@ class Prediction:
     model_values: dict[str, np.ndarray]
     metrics: dict[str, dict[str, dict]]
     spans: dict[str, tuple[str, str]] = field(default_factory=dict)
+    benchmarks: dict[str, dict[str, dict]] = field(default_factory=dict)
+    benchmark_note: str = ""
 
 
 def calibrated_values(cal: Calibrated) -> dict[str, Any]:
@@ -166,8 +172,31 @@ def predict(config: RunConfig, params: Any, *, forcing: Any = None) -> Predictio
     else:
         masks = {"run": win.calibration}
         spans = {"run": win.calibration_span}
+    skip = [o.label for o in obs if boundary_role(cfg, o)]
+    if config.calibration is not None:
+        bench = benchmarks(obs, forcing, cfg.options, masks, win.calibration, skip)
+        note = "regressions trained on this configuration's calibration window"
+    else:
+        bench, note = _benchmarks_of_calibration(cal, cfg, obs, forcing, masks, skip)
     return Prediction(cfg, applied, ignored, changes, sim, forcing, obs, vals,
-                      skill(cfg, obs, masks, vals), spans)
+                      skill(cfg, obs, masks, vals), spans, bench, note)
+
+
+def _benchmarks_of_calibration(cal: Calibrated, cfg: RunConfig, obs: list, forcing: Any,
+                               masks: Mapping[str, np.ndarray], skip: list[str]
+                               ) -> tuple[dict, str]:
+    """Benchmarks trained where the parameters were: the calibration window of params.json's
+    configuration (its forcing and observations), applied to this run's forcing."""
+    try:
+        ccfg = cal.config
+        cobs = load_observations(ccfg) if ccfg.observations else []
+        cforcing = forcing_for(ccfg)
+        levels = make_windows(ccfg).calibration
+    except SebcalError as exc:
+        return {}, f"no regression benchmarks: the calibration's data cannot be read ({exc})"
+    regs = fit_all(cobs, cforcing, cfg.options, levels, skip)
+    return (score(regs, obs, forcing, cfg.options, masks),
+            "regressions trained on the calibration window of the params.json")
 
 
 def skill_rows(pred: Prediction) -> list[dict[str, Any]]:
@@ -175,8 +204,11 @@ def skill_rows(pred: Prediction) -> list[dict[str, Any]]:
     rows = []
     for wname, table in pred.metrics.items():
         for key, m in table.items():
+            b = pred.benchmarks.get(wname, {}).get(key, {})
             rows.append({"window": wname, "series": key, "unit": m["unit"], "n": m["n"],
                          "rmse": m["rmse"], "bias": m["bias"], "r": m["r"],
+                         "regression_rmse": b.get("rmse", float("nan")),
+                         "regression_predictors": " ".join(b.get("predictors", [])),
                          "fitted_at_calibration": m["fitted"], "role": m.get("role", "")})
     return rows
 
@@ -188,12 +220,22 @@ def format_skill(pred: Prediction) -> str:
         a, b = pred.spans.get(wname, ("?", "?"))
         lines.append(f"  {wname} window {a} .. {b}:")
         w = max((len(k) for k in table), default=10)
-        lines.append(f"    {'series':<{w}}  {'n':>6}  {'RMSE':>9}  {'bias':>9}  {'r':>6}  unit")
+        lines.append(f"    {'series':<{w}}  {'n':>6}  {'RMSE':>9}  {'bias':>9}  {'r':>6}  "
+                     f"{'regression':>10}  unit")
+        bench = pred.benchmarks.get(wname, {})
         for key, m in table.items():
             r = "-" if not np.isfinite(m["r"]) else f"{m['r']:.3f}"
+            b = bench.get(key, {}).get("rmse", float("nan"))
+            bs = "-" if not np.isfinite(b) else f"{b:.4g}"
             role = f"  ({m['role']})" if m.get("role") else ""
             lines.append(f"    {key:<{w}}  {m['n']:>6}  {m['rmse']:>9.4g}  {m['bias']:>+9.3g}  "
-                         f"{r:>6}  {m['unit']}{role}")
+                         f"{r:>6}  {bs:>10}  {m['unit']}{role}")
+        lost = not_beaten(pred.metrics, pred.benchmarks, wname)
+        if lost:
+            lines.append("    the physics does not beat a linear regression on the forcing on: "
+                         + "; ".join(f"{k} (RMSE {a:.3g} vs {b:.3g})" for k, a, b in lost))
+    if pred.benchmark_note:
+        lines.append(f"  (regression: PLUMBER-style empirical benchmark, {pred.benchmark_note})")
     return "\n".join(lines)
 
 
