@@ -242,3 +242,58 @@ def test_benchmarks_say_where_a_regression_wins_and_where_the_physics_does(calib
     assert lost == {h}
     t5 = "T5 (SoilTemp at 0.05 m)"
     assert pred.metrics["evaluation"][t5]["rmse"] < ev[t5]["rmse"] / 10
+
+
+# ---------------------------------------------------------------- compare
+
+
+def _richer_config():
+    """Bulk transfer with Monin-Obukhov stability: one more parameter than the published
+    model, which generated the data."""
+    from sebcal.config import parse_config
+
+    d = tomllib.loads(EXAMPLE.read_text())
+    d["calibration"].update(calibration_hours=[0, 60], evaluation_hours=[60, 100], starts=6)
+    d["calibration"].pop("published")
+    d["physics"] = {"turbulence": "bulk", "stability": "most"}
+    d["forcing"].update(wind=3.0, psurf=1.0e5, qair=0.008)
+    d["parameters"].update(z0m=0.01, z0h_ratio=0.1)
+    del d["parameters"]["h_eff"], d["calibration"]["start_range"]["h_eff"]
+    d["site"] = {"measurement_height": 2.0}
+    d["calibration"]["free"] = ["alpha", "z0m", "z0h_ratio", "lambda", "C", "T_b"]
+    return parse_config(d, path=EXAMPLE)
+
+
+def test_compare_ranks_the_model_that_made_the_data_first(calibrated):
+    """Data made by the published model: the richer option set must not predict better, and
+    the ranking must say so with the numbers."""
+    from sebcal.calibration.compare import compare, format_comparison
+
+    simple, _, res = calibrated
+    cmp = compare([_richer_config(), simple], log=lambda *_: None)
+    assert cmp.window == "evaluation"
+    assert cmp.series == ["T5 (SoilTemp at 0.05 m)", "Ts (AvgSurfT)"]
+    best, other = cmp.ranked
+    assert best.name.endswith("#2") and best.free == 5 and other.free == 6
+    # the score is the mean evaluation RMSE/sigma of the calibration's own skill table
+    ev = res.params["metrics"]["evaluation"]
+    assert best.score == pytest.approx(np.mean([ev[s]["rmse"] / 0.1 for s in cmp.series]),
+                                       rel=1e-6)
+    assert best.score < other.score
+    assert best.aic < other.aic and best.bic < other.bic      # same observations and sigmas
+    assert "does not predict better" in cmp.why and f"{best.score:.3g}" in cmp.why
+    # the regression on the forcing is far from the synthetic truth's model
+    assert cmp.benchmark_score > 10 * best.score
+    text = format_comparison(cmp)
+    assert "linear regression (benchmark)" in text and "why:" in text
+
+
+def test_compare_needs_two_configurations_with_common_series(calibrated):
+    from sebcal.calibration.compare import compare
+    from sebcal.cli import main
+    from sebcal.errors import ConfigError
+
+    simple, _, _ = calibrated
+    with pytest.raises(ConfigError, match="at least two"):
+        compare([simple])
+    assert main(["compare", str(EXAMPLE)]) == 2

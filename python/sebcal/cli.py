@@ -106,6 +106,23 @@ def _run_with_params(args: argparse.Namespace, config, out: Path) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .calibration.compare import compare, format_comparison
+
+    cmp = compare(args.configs, starts=args.starts, log=LOG.info)
+    if args.json:
+        print(json.dumps(_finite({
+            "window": cmp.window, "series": cmp.series, "why": cmp.why,
+            "benchmark_score": cmp.benchmark_score, "benchmark": cmp.benchmark,
+            "ranked": [{"config": c.name, "free": c.free, "score": c.score,
+                        "calibration_score": c.calibration_score, "aic": c.aic, "bic": c.bic,
+                        "verdict": c.verdict} for c in cmp.ranked],
+            "per_series": cmp.per_series})))
+    else:
+        print(format_comparison(cmp))
+    return 0
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .config import load_config
     from .verification import format_table, verify
@@ -313,6 +330,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("compare", help="fit several option sets to the same observations and "
+                                       "rank them on the evaluation window",
+                       description="Calibrate each CONFIG on its calibration window (in memory) "
+                                   "and rank them on the series they all observe, by mean "
+                                   "RMSE/sigma in the evaluation window, with AIC/BIC and a "
+                                   "linear-regression benchmark beside (docs/calibration.md).")
+    p.add_argument("configs", nargs="+", metavar="CONFIG", help="calibration configurations "
+                   "(TOML), at least two")
+    p.add_argument("--starts", type=int, default=None, help="override every config's number "
+                   "of starts")
+    p.add_argument("--json", action="store_true", help="print the ranking as JSON")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("verify", help="cross-check the PyTorch mirror against the Fortran scheme",
                        description="Run Fortran and PyTorch on CONFIG; compare outputs and "
