@@ -15,8 +15,9 @@ bars) and the mean squared weighted residual L of the fit:
     AIC = n_eff ln L + 2 k,    BIC = n_eff ln L + k ln n_eff     (k free parameters).
 
 They are comparable only between configurations fitted to the same observations with the same
-sigmas (otherwise they are left out) and with one n_eff, the smallest of the candidates'. Without an evaluation window the ranking falls back to
-BIC, and says so: in-sample skill always favours the richer model.
+sigmas (otherwise they are left out) and with one n_eff, the smallest of the candidates'.
+Without an evaluation window the ranking falls back to BIC, and says so: in-sample skill always
+favours the richer model.
 """
 
 from __future__ import annotations
