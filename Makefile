@@ -15,6 +15,8 @@ BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.
 BMI_DEPS := bmipy==2.0.1 bmi-tester==0.5.10 gimli.units==0.3.4
 # multi-site calibration on Dask (tests run a LocalCluster)
 DASK_DEPS := "dask[distributed]>=2024.1"
+# posterior sampling ([calibration] posterior): emcee on the Fortran, NUTS (pyro) on the mirror
+POSTERIOR_DEPS := "emcee>=3.1" "pyro-ppl>=1.9"
 
 .PHONY: test lint docs demo bench install gfortran driver clean help wheel
 
@@ -44,7 +46,7 @@ $(PY):
 $(STAMPS)/deps: pyproject.toml | $(PY)
 	@mkdir -p $(STAMPS)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS) $(BMI_DEPS) $(DASK_DEPS)
+	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS) $(BMI_DEPS) $(DASK_DEPS) $(POSTERIOR_DEPS)
 	@touch $@
 
 # supy (SUEWS) in its own environment: the SUEWS export is read back with supy's own config

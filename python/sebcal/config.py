@@ -406,6 +406,13 @@ class CalibrationTable(_Table):
     evaluation_window: list[Any] | None = _f(None, "UTC", "evaluation window as two UTC "
                                                 "times")
     published: PublishedTable | None = _f(None, "", "published results shown beside ours")
+    posterior: Literal["none", "auto", "emcee", "nuts"] = _f(
+        "none", "", "also sample the posterior of the last stage's fit: emcee (ensemble "
+        "sampler on the batched Fortran), nuts (No-U-Turn on the PyTorch mirror's gradients) "
+        "or auto (the one with more effective samples per second: emcee)")
+    posterior_steps: int = _f(2000, "", "posterior sampling: steps per walker (emcee, the "
+                              "first quarter is warm-up) or draws after as many warm-up steps "
+                              "(nuts)", ge=20)
 
 
 #: table name -> model, in file order; [observations] holds one ObservationTable per name

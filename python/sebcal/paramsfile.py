@@ -82,6 +82,9 @@ class ParamsFile(_Model):
                                             "the same observations: its skill")
     closure: dict[str, Any] | None = Field(None, description="energy-balance closure of the "
                                            "observations")
+    posterior: dict[str, Any] | None = Field(None, description="posterior samples' summary "
+                                             "([calibration] posterior): per parameter the "
+                                             "quantiles, mean, sd, effective sample size")
     config: dict[str, Any] = Field(description="the calibration config; paths relative to this "
                                    "file's folder")
 

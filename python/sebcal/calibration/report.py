@@ -106,11 +106,11 @@ def parameter_entries(space: Space, params: Params, phys_best: Mapping[str, floa
 
 def write_outputs(out_dir: Path, fit: Any, *, figures: bool = True, elapsed: float = 0.0,
                   verdict: dict | None = None, stages: list | None = None,
-                  baseline: dict | None = None) -> dict:
+                  baseline: dict | None = None, posterior: Any = None) -> dict:
     """Write params.json, simulation.nc, report.md and the figures of a calibration's last
     stage (earlier stages summarised); return params.json's content."""
     result = build_result(fit, elapsed=elapsed, verdict=verdict, stages=stages,
-                          baseline=baseline)
+                          baseline=baseline, posterior=posterior)
     space = fit.space
     obs, win, forcing = fit.observations, fit.windows, fit.forcing
     sim, model_vals = fit.sim, fit.model_values
@@ -121,6 +121,14 @@ def write_outputs(out_dir: Path, fit: Any, *, figures: bool = True, elapsed: flo
     if figures:
         figs = _figures(out_dir, obs, model_vals, forcing, win, space, result["starts"],
                         fit.lap, result["published"])
+        if posterior is not None:
+            from .posterior import pair_figure
+
+            fig = pair_figure(posterior, fit.phys_best, {c.label: c.unit for c in space.coords})
+            if fig is not None:
+                fig.save(out_dir / "posterior.svg")
+                figs.append(("posterior.svg", "Posterior draws for each pair of free "
+                                              "parameters, the best fit marked"))
     write_text(out_dir / "report.md", _report(result, space, figs))
     return result
 
@@ -137,7 +145,8 @@ def simulation_extras(fit: Any, cfg: dict) -> dict:
 
 
 def build_result(fit: Any, *, elapsed: float = 0.0, verdict: dict | None = None,
-                 stages: list | None = None, baseline: dict | None = None) -> dict:
+                 stages: list | None = None, baseline: dict | None = None,
+                 posterior: Any = None) -> dict:
     """The content of params.json for a calibration's last stage (nothing is written)."""
     config, settings, space = fit.config, fit.settings, fit.space
     obs, win, forcing = fit.observations, fit.windows, fit.forcing
@@ -210,6 +219,8 @@ def build_result(fit: Any, *, elapsed: float = 0.0, verdict: dict | None = None,
     }
     if stage_rows:
         result["stages"] = stage_rows
+    if posterior is not None:
+        result["posterior"] = posterior.summary()
     if verdict is None:
         result.pop("verdict")
     return result
@@ -442,6 +453,9 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
                          f"{_fmt(vv.mean())} ± {_fmt(vv.std())} | {_fmt(st['mean'])} ± "
                          f"{_fmt(st['std'])} | {_fmt(st['min'])} – {_fmt(st['max'])} |")
         lines.append("")
+    from .posterior import report_lines
+
+    lines += report_lines(result)
     ident = result["identifiability"]
     lines += ["## Identifiability", "", ident.get("summary", ""), ""]
     lines += [f"* {f}" for f in ident["findings"]]

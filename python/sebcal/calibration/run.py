@@ -61,6 +61,7 @@ class CalibrationResult:
     failed: int             # starts dropped because their runs failed
     exit_status: int = 0    # 0, or verdict.EXIT_NOT_USABLE
     fits: list = field(default_factory=list)   # (stage name, StageFit) of every stage
+    posterior: Any = None   # posterior.Posterior of the last stage ([calibration] posterior)
 
 
 @dataclass
@@ -166,9 +167,13 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
         from .report import build_result, write_outputs
 
         name, last = fits[-1]
+        posterior = None
+        if settings.get("posterior", "none") != "none":
+            posterior = _sample_posterior(last, settings, progress=progress, log=log)
         verdict = _combine_verdicts(fits)
         kw = dict(elapsed=time.perf_counter() - t_start, verdict=verdict,
-                  stages=fits if len(fits) > 1 else None, baseline=baseline)
+                  stages=fits if len(fits) > 1 else None, baseline=baseline,
+                  posterior=posterior)
         if out_dir is None:
             params = build_result(last, **kw)
         else:
@@ -182,7 +187,7 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
         log(f"{nf} of {len(last.failed)} starts failed (the scheme's error flag) and were "
             "dropped")
     return CalibrationResult(out_dir, params, dict(last.phys_best), nf,
-                             verdict["exit_status"], fits=fits)
+                             verdict["exit_status"], fits=fits, posterior=posterior)
 
 
 # ============================================================================ out_dir safety
@@ -649,6 +654,43 @@ def _run_torch(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume
     A_prior = np.zeros_like(A_data)
     counts = {"method": "adam_lbfgs", "iterations": state.iteration}
     return state.u, state.loss, state.failed, list(state.reason), A_data, A_prior, counts
+
+
+# ============================================================================ posterior
+
+
+def _sample_posterior(fit: StageFit, settings: Mapping[str, Any], *, progress: bool, log):
+    """Sample the posterior of a stage's fit (calibration/posterior.py) from its best fit."""
+    from .posterior import AUTO, sample_emcee, sample_nuts
+    from .problem import Problem
+
+    method = settings["posterior"]
+    method = AUTO if method == "auto" else method
+    lap, win = fit.lap, fit.windows
+    n = int(sum((win.calibration & o.valid).sum() for o in fit.observations if o.fit))
+    w = (lap["n_eff"] / max(n, 1)) / max(lap["s2"], 1e-300)
+    ok = ~fit.failed & np.isfinite(fit.loss)
+    u_best = fit.u[int(np.nanargmin(np.where(ok, fit.loss, np.nan)))]
+    cov = np.asarray(lap["cov_u"], dtype=float)
+    steps, seed = int(settings.get("posterior_steps", 2000)), int(settings.get("seed", 0))
+    try:
+        __import__("emcee" if method == "emcee" else "pyro")
+    except ImportError:
+        raise ConfigError(f"[calibration] posterior = \"{method}\" needs the "
+                          f"{'emcee' if method == 'emcee' else 'pyro-ppl'} package: pip install "
+                          "'sebcal[posterior]'") from None
+    log(f"posterior: sampling with {method} from the best fit")
+    if method == "emcee":
+        problem = Problem(fit.config.spec, fit.forcing, fit.observations, win.calibration,
+                          fit.space, fit.priors, data_weight=w)
+        post = sample_emcee(problem, u_best, cov, steps=steps, seed=seed, progress=progress)
+    else:
+        post = sample_nuts(fit.config, fit.forcing, fit.observations, win.calibration,
+                           fit.space, fit.priors, w, u_best, cov, steps=steps, seed=seed,
+                           progress=progress)
+    log(f"posterior: {post.ess_min:.0f} effective samples in {post.seconds:.1f} s "
+        f"({post.ess_per_second:.3g} per second)")
+    return post
 
 
 # ============================================================================ baseline
