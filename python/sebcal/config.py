@@ -39,10 +39,12 @@ from .spec import ModelSpec, stretched_grid, uniform_grid
 from .times import TimeError, iso, parse_time
 from .vocabulary import (
     FORCING,
+    MAX_DEPTH,
     OPTIONS,
     PARAMETERS,
     SOLVER_DEFAULTS,
     WIND_MIN,
+    jacobi_conflicts,
     forcing_needed,
     parameter,
     resolve_alias,
@@ -72,6 +74,8 @@ Number = float
 #: a finite number (elements of arrays; pydantic applies allow_inf_nan to the element)
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Positive = Annotated[float, Field(allow_inf_nan=False, gt=0)]
+#: a sensor depth [m]
+Depth = Annotated[float, Field(allow_inf_nan=False, gt=0, le=MAX_DEPTH)]
 TimeText = Union[str, _dt.datetime, _dt.date]
 
 
@@ -82,14 +86,14 @@ class GridTable(_Table):
     """[grid]: the soil column's nodes."""
 
     depth: float = _f(1.0, "m", "depth of the bottom node (uniform or stretched grid)", gt=0,
-                      allow_inf_nan=False)
+                      le=MAX_DEPTH, allow_inf_nan=False)
     nodes: int = _f(101, "", "number of nodes including top and bottom (uniform or stretched "
                     "grid)", ge=3)
     node_depths: list[Finite] | None = _f(None, "m", "depths of all nodes, the top first, "
                                              "strictly increasing (replaces depth and nodes)")
     top_depth: float = _f(0.0, "m", "depth of the top node: 0 (the surface) with a surface "
                           "energy balance, the sensor depth with a prescribed top", ge=0,
-                          allow_inf_nan=False)
+                          le=MAX_DEPTH, allow_inf_nan=False)
     first_spacing: float | None = _f(None, "m", "first node spacing of a stretched grid "
                                         "(spacings grow geometrically down to depth)", gt=0,
                                         allow_inf_nan=False)
@@ -167,7 +171,7 @@ class SiteTable(_Table):
                                      ge=0, le=1)
     bulk_density: float | None = _f(None, "kg m-3", "dry bulk density of the topsoil (texture "
                                     "priors)", gt=0, lt=2700)
-    soil_depths: dict[str, Positive] | None = _f(
+    soil_depths: dict[str, Depth] | None = _f(
         None, "m", "depth of each soil sensor position, keyed by the AmeriFlux/FLUXNET position "
         "qualifier of its column name (\"1_2\" for TS_1_2_1, or the full \"1_2_1\"): "
         "observations of soil temperature without a depth take theirs from here")
@@ -178,8 +182,9 @@ class SiteTable(_Table):
 class _InitialBase(_Table):
     profile: list[Positive] | None = _f(None, "K", "temperature at every node "
                                            "(kind = \"profile\")")
-    spinup_tol: float = _f(1e-3, "K", "spin-up stops when a day changes the profile by less "
-                           "than this (max norm)", gt=0, allow_inf_nan=False)
+    spinup_tol: float = _f(1e-3, "K", "spin-up stops when the distance to the periodic "
+                           "profile (max norm), estimated from the shrinking day-to-day change, "
+                           "is below this", gt=0, allow_inf_nan=False)
     spinup_max_cycles: int = _f(365, "days", "most days of spin-up", ge=1)
 
 
@@ -243,7 +248,7 @@ class SoilMoistureTable(_Table):
     file: str | None = _f(None, "", "file (default: the forcing file)")
     kind: Literal["netcdf", "csv"] | None = _f(None, "", "file type (default: by suffix)")
     names: list[str] = _f(..., "", "the file's soil-moisture variables, one per depth")
-    depths: list[Annotated[float, Field(allow_inf_nan=False, ge=0)]] = _f(
+    depths: list[Annotated[float, Field(allow_inf_nan=False, ge=0, le=MAX_DEPTH)]] = _f(
         ..., "m", "depth of each variable")
     units: dict[str, str] | None = _f(None, "", "units of variables that carry none")
     utc_offset_hours: float | None = _f(None, "h", "local standard time minus UTC (CSV)",
@@ -312,7 +317,7 @@ class ObservationTable(_Table):
 
     variable: Literal[_OBSERVABLES] = _f(..., "", "what is observed")  # type: ignore[valid-type]
     depth: float | None = _f(None, "m", "depth (SoilTemp: required; Qg: default the top)",
-                                ge=0, allow_inf_nan=False)
+                                ge=0, le=MAX_DEPTH, allow_inf_nan=False)
     file: str = _f(..., "", "text file (one value per model level) or a NetCDF/CSV file")
     kind: Literal["netcdf", "csv", "text"] | None = _f(None, "", "file type (default: by "
                                                           "suffix)")
@@ -846,6 +851,11 @@ def _check_tables(ctx: _Ctx, data: Mapping) -> None:
                                 f"[{home[0]}]")
             raise ctx.error(None, None, f"unknown top-level key '{name}'; every key belongs "
                             f"in a table, valid tables: {', '.join(valid)}")
+        if name in ("multisite", "sites"):
+            raise ctx.error(None, None, "this is a multi-site file ([multisite] and [[sites]]), "
+                            "not a run configuration: calibrate it with `sebcal calibrate-sites`,"
+                            " and check each site's own config (the [[sites]] config keys) with "
+                            "`sebcal validate`")
         raise ctx.error(None, None, f"unknown table [{name}]{did_you_mean(name, valid)}; valid "
                         f"tables: {', '.join(valid)}")
     if "parameters" not in data:
@@ -868,7 +878,26 @@ def _validate(ctx: _Ctx, name: str, values: Mapping) -> dict:
         return out
     if name == "parameters":
         values = _canonical_parameters(ctx, values)
+    if name == "calibration":
+        _old_style_priors(ctx, "calibration.prior", values.get("prior"))
+        for i, st in enumerate(values.get("stages") or []):
+            if isinstance(st, Mapping):
+                _old_style_priors(ctx, f"calibration.stages[{i}].prior", st.get("prior"))
     return _run_model(ctx, name, model, values)
+
+
+def _old_style_priors(ctx: _Ctx, where: str, table: Any) -> None:
+    """A prior given as a list (``lambda = [0.2, 3.0]``, an older range form) is named as
+    such, with the forms that replace it."""
+    if not isinstance(table, Mapping):
+        return
+    for key, value in table.items():
+        if isinstance(value, (list, tuple)):
+            raise ctx.error(where, key, f"{key} = {_show(value)}: a prior is no longer a list; "
+                            f"give {key} = {{median = ..., factor = ...}} (log-normal), "
+                            f"{{mean = ..., sd = ...}} (normal) or \"literature\"; a range of "
+                            f"start values goes in [calibration.start_range] ({key} = "
+                            f"{_show(value)}), hard limits in [calibration.bounds]")
 
 
 def _canonical_parameters(ctx: _Ctx, values: Mapping) -> dict:
@@ -1168,6 +1197,15 @@ def _finish_initial(ctx: _Ctx, t: dict, tables: dict) -> dict:
         if len(t["profile"]) != n:
             raise ctx.error("initial", "profile", f"profile has {len(t['profile'])} values "
                             f"but the grid has {n} nodes; give one temperature [K] per node")
+        # the same physical bounds as a uniform initial temperature (T_init, T_b)
+        p = PARAMETERS["T_init"]
+        for i, v in enumerate(t["profile"]):
+            if not p.in_bounds(float(v)):
+                hint = (f"; {v:g} looks like degrees Celsius: give kelvin ({v + 273.15:g} K)"
+                        if -60.0 < v < 60.0 else "")
+                raise ctx.error("initial", f"profile[{i}]", f"profile[{i}] = {v:g} K is outside "
+                                f"the physical bounds {p.bounds_text()} of a soil "
+                                f"temperature{hint}")
         out["profile"] = list(t["profile"])
     elif "profile" in t:
         raise ctx.error("initial", "profile", f"profile is only used with kind = \"profile\" "
@@ -1204,6 +1242,11 @@ def _spec(ctx: _Ctx, tables: dict) -> ModelSpec:
         raise ctx.error("soil", "layer_bottoms", f"the deepest layer bottom {bottoms[-1]:g} m is "
                         f"above the bottom node ({z[-1]:g} m); the last layer must reach the "
                         "bottom of the column")
+    bad = jacobi_conflicts(options)
+    if bad:
+        raise ctx.error("solver", "method", f"method = 'jacobi' (the published iteration) cannot "
+                        f"run with {', '.join(bad)}; set method = 'direct', or use the "
+                        "published model's options")
     try:
         return ModelSpec(z, dx=dx, dt=time["dt"], options=options, tol=solver["tol"],
                          max_iter=solver["max_iter"], spinup_tol=initial["spinup_tol"],

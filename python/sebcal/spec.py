@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .params import Params
 from .vocabulary import (
     CONSTANTS,
+    MAX_DEPTH,
     NOPT,
     NPSOIL,
     NPSURF,
@@ -26,6 +27,8 @@ from .vocabulary import (
     OPTIONS,
     PARAMETERS,
     SETTINGS,
+    JACOBI_OPTIONS,
+    jacobi_conflicts,
     SOLVER_DEFAULTS,
     THETA,
     WIND_MIN,
@@ -123,6 +126,9 @@ class ModelSpec:
         if not np.all(np.isfinite(z)) or z[0] < 0 or np.any(np.diff(z) <= 0):
             raise ConfigError(f"node depths must be >= 0 m and increase strictly, got "
                               f"{z.tolist()}")
+        if z[-1] > MAX_DEPTH:
+            raise ConfigError(f"the deepest node is at {z[-1]:g} m, deeper than the {MAX_DEPTH:g} m "
+                              "a land-surface soil column reaches; give the depths in m")
         z.setflags(write=False)
         object.__setattr__(self, "node_depths", z)
         opts = default_options()
@@ -134,6 +140,11 @@ class ModelSpec:
                                   f"{', '.join(OPTIONS[k].choices)}")
             opts[k] = v
         object.__setattr__(self, "options", opts)
+        bad = jacobi_conflicts(opts)
+        if bad:
+            raise ConfigError(f"solver 'jacobi' (the published iteration) cannot run with "
+                              f"{', '.join(bad)}; it supports only the published model's "
+                              f"options ({_jacobi_text()}): use solver 'direct'")
         d_tol, d_iter = SOLVER_DEFAULTS[opts["solver"]]
         if self.tol is None:
             object.__setattr__(self, "tol", d_tol)
@@ -266,3 +277,8 @@ def paper_spec(**changes: Any) -> ModelSpec:
 
 
 __all__ = ["ModelSpec", "layer_of_nodes", "paper_spec", "stretched_grid", "uniform_grid"]
+
+
+def _jacobi_text() -> str:
+    return ", ".join(f"{k} {' or '.join(v)}" for k, v in JACOBI_OPTIONS.items())
+

@@ -27,7 +27,7 @@ from ..config import RunConfig, load_config, parse_config
 from ..errors import ConfigError, Interrupted, SebcalError
 from ..observations import load_observations, metrics, model_equivalents, node_lambda, prepare
 from ..observations import windows as make_windows
-from ..output import write_text
+from ..output import make_folder, output_set, write_text
 from ..runner import forcing_for
 from . import priors as priors_mod
 from .analysis import effective_size, identifiability, laplace_gn
@@ -136,7 +136,7 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
     else:
         out_dir = Path(out_dir)
         _check_out_dir(out_dir, config, resume, force)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(out_dir)
         holder = _lock(out_dir)
 
     def ckpt_path(name: str) -> Path | None:
@@ -172,7 +172,10 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
         if out_dir is None:
             params = build_result(last, **kw)
         else:
-            params = write_outputs(out_dir, last, figures=figures, **kw)
+            # the set is written beside, then moved in (params.json last): a full disk or an
+            # interruption leaves the earlier result or the checkpoint, never a partial set
+            with output_set(out_dir, last=("params.json",)) as stage:
+                params = write_outputs(stage, last, figures=figures, **kw)
             for k in range(len(stages)):
                 for ck in (out_dir / f"checkpoint-{k}.json", out_dir / "checkpoint.json"):
                     if ck.exists():
@@ -208,7 +211,11 @@ def _lock(out_dir: Path) -> Iterator[None]:
     import fcntl
 
     path = out_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise SebcalError(f"cannot write in {out_dir}: {(exc.strerror or str(exc)).lower()}; "
+                          "choose a folder you can write to") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
