@@ -1481,7 +1481,8 @@ def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
                  ("evaluation_hours", "evaluation_window")):
         if out[a] is not None and out[b] is not None:
             raise ctx.error("calibration", b, f"give {a} or {b}, not both")
-    out["prior"] = _check_priors(ctx, "calibration.prior", out.get("prior") or {}, free)
+    out["prior"] = _check_priors(ctx, "calibration.prior", out.get("prior") or {}, free,
+                                 out.get("bounds") or {})
     if out.get("stages"):
         labels = list(tables.get("observations", {}))
         stages = []
@@ -1503,7 +1504,8 @@ def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
                 if bad:
                     raise ctx.error(where, f"{key}.{bad[0]}", f"[{key}] has no key '{bad[0]}'"
                                     f"{did_you_mean(bad[0], list(model.model_fields))}")
-            st["prior"] = _check_priors(ctx, f"{where}.prior", st.get("prior") or {}, st["free"])
+            st["prior"] = _check_priors(ctx, f"{where}.prior", st.get("prior") or {}, st["free"],
+                                        out.get("bounds") or {})
             stages.append(st)
         out["stages"] = stages
     if out["published"] is not None:
@@ -1514,7 +1516,8 @@ def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
     return out
 
 
-def _check_priors(ctx: _Ctx, where: str, table: Mapping, free: list) -> dict:
+def _check_priors(ctx: _Ctx, where: str, table: Mapping, free: list,
+                  bounds: Mapping | None = None) -> dict:
     out = {}
     for name, spec in table.items():
         if name not in free:
@@ -1530,6 +1533,16 @@ def _check_priors(ctx: _Ctx, where: str, table: Mapping, free: list) -> dict:
             elif keys != {"mean", "sd"}:
                 raise ctx.error(where, name, f"{name} = {_show(spec)}: give {{median = ..., "
                                 "factor = ...}} (log-normal) or {mean = ..., sd = ...} (normal)")
+            # the prior's centre must be a value the fit may reach: outside the calibration
+            # bounds the MAP estimate is pulled onto a bound, whatever the data say
+            centre = spec.get("median", spec.get("mean"))
+            if name in PARAMETERS and isinstance(centre, (int, float)):
+                lo, hi = (bounds or {}).get(name) or PARAMETERS[name].calib
+                if not lo <= centre <= hi:
+                    key = "median" if "median" in spec else "mean"
+                    raise ctx.error(where, name, f"{name}: the prior's {key} {centre:g} lies "
+                                    f"outside the calibration bounds [{lo:g}, {hi:g}]; move it "
+                                    "inside, or widen [calibration.bounds]")
         out[name] = spec
     return out
 
