@@ -949,7 +949,11 @@ def _show(value: Any) -> str:
 def _translate(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping,
                exc: ValidationError) -> ConfigError:
     """The first pydantic error as sebcal's message (file, table, key, what to do)."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # a table given for a union (float | Table): the scalar member's complaint ("a valid
+    # number") hides the table's own, which names the key at fault
+    err = next((e for e in errors if not any(str(x) in _TYPE_TAGS for x in e["loc"])),
+               errors[0])
     loc = list(err["loc"])
     etype = err["type"]
     # walk into nested tables: (sub, key, index...)
