@@ -349,6 +349,22 @@ def _combine_verdicts(fits: list[tuple[str, StageFit]]) -> dict:
 # ============================================================================ one stage
 
 
+def _say_estimate(config: RunConfig, settings: Mapping, forcing: Any, est: Any, log) -> None:
+    """Log the time a stage will take when it exceeds a minute: from one forward run timed
+    here (what the fit repeats; docs/performance.md), else from the formula."""
+    from ..estimate import duration, forward_run, measured_calibration, time_run
+    from ..fortran import simulate
+
+    seconds = est.seconds
+    if settings.get("method", "lm") == "lm" and forward_run(config.spec, config.nt).seconds < 5:
+        run_s = time_run(lambda: simulate(config.spec, forcing, config.params), budget_s=2.0)
+        if run_s is not None:
+            seconds = measured_calibration(run_s, 0.0, int(settings["starts"]),
+                                           [bool(settings.get("prior"))], False)
+    if seconds > 60:
+        log(f"estimate: {est.what}: about {duration(seconds)}")
+
+
 def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: bool,
                progress: bool, log, forcing: Any = None) -> StageFit:
     from ..estimate import calibration as cost_of
@@ -358,12 +374,11 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: 
     est = cost_of(config.spec, config.nt, int(settings["starts"]), nfree,
                   len(config.observations or {}), settings.get("method", "lm"))
     check_memory(est)
-    if est.seconds > 60:
-        log(f"estimate: {est.text()}")
     obs = load_observations(config)
     win = make_windows(config)
     forcing = forcing if forcing is not None else forcing_for(config)
     config = prepare(config, forcing, obs)
+    _say_estimate(config, settings, forcing, est, log)
     space = Space.build(settings["free"], config.full_params(), config.spec.nlayers,
                         settings["start_range"], settings["bounds"])
     if "T_init" in space.free and config.init != "uniform":
