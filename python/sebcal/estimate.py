@@ -134,24 +134,26 @@ def measured_calibration(run_s: float, load_s: float, starts: int, stages: list[
         passes + (BASELINE_SHARE if baseline else 0.0))
 
 
-def time_run(run: Any, budget_s: float = 5.0) -> float | None:
-    """Seconds one call of ``run()`` takes (the best of a few within ``budget_s``), or None
-    when it fails."""
+def time_run(run: Any, budget_s: float = 5.0, sample_s: float = 0.25) -> float | None:
+    """Seconds one call of ``run()`` takes: the median of the calls made within ``sample_s``
+    (at least one, at most 25; a median, not the best, so that a machine shared with other
+    jobs is timed as the job will find it), or None when it fails. A run longer than
+    ``budget_s`` is timed once."""
+    import statistics
     import time
 
-    best = None
-    t_end = time.perf_counter() + budget_s
-    for _ in range(3):
+    times: list[float] = []
+    t_start = time.perf_counter()
+    while len(times) < 25:
         t0 = time.perf_counter()
         try:
             run()
         except Exception:  # noqa: BLE001 - an estimate only: the job itself will say why
             return None
-        dt = time.perf_counter() - t0
-        best = dt if best is None else min(best, dt)
-        if time.perf_counter() + dt > t_end:
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - t_start > sample_s or times[-1] > budget_s:
             break
-    return best
+    return statistics.median(times)
 
 
 def check_memory(est: Estimate) -> None:
