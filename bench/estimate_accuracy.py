@@ -1,4 +1,5 @@
-"""How close `sebcal validate`'s time estimate comes to the measured calibration (docs/performance.md).
+"""How close `sebcal validate`'s time estimate comes to the measured calibration
+(docs/performance.md).
 
 For every shipped example with a [calibration] table: the estimate `sebcal validate --json`
 prints (one forward run timed on this machine, sebcal.estimate.measured_calibration), then the

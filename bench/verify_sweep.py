@@ -33,7 +33,9 @@ def config(example: str, choice: dict):
     d.pop("observations", None)
     d.setdefault("solver", {}).update(method=choice["solver"], time_scheme=choice["time_scheme"])
     d.setdefault("physics", {}).update(bottom=choice["bottom"], longwave=choice["longwave"])
-    d["initial"] = {"kind": choice["init"]}
+    # a spin-up may need more than the default 365 days on a deep column with a zero-flux
+    # bottom (its slowest mode decays over months): give it the days it needs
+    d["initial"] = {"kind": choice["init"], "spinup_max_cycles": 5000}
     return parse_config(d, path=EX / f"{example}.toml")
 
 

@@ -757,10 +757,9 @@ def test_absurd_initial_profiles_and_depths_are_refused(tmp_path, capsys, edit, 
 def test_absurd_sensor_depth_and_transfer_grid_are_refused(tmp_path, capsys):
     """A sensor depth of 1e300 m and a transfer grid reaching 1e9 m used to run; both exceed
     the deepest soil column sebcal accepts (vocabulary.MAX_DEPTH)."""
-    from test_bridge import wp_params_dict
-
     from sebcal.bridge.transfer import transfer
     from sebcal.errors import ConfigError
+    from test_bridge import wp_params_dict
 
     cfg = tmp_path / "c.toml"
     text = _abs(TWO)

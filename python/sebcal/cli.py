@@ -190,7 +190,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
     from .bridge import transfer
-
     from .output import keep_or_force
 
     folder = Path(args.out) if args.out else Path(args.params).parent

@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .params import Params
 from .vocabulary import (
     CONSTANTS,
+    JACOBI_OPTIONS,
     MAX_DEPTH,
     NOPT,
     NPSOIL,
@@ -27,12 +28,11 @@ from .vocabulary import (
     OPTIONS,
     PARAMETERS,
     SETTINGS,
-    JACOBI_OPTIONS,
-    jacobi_conflicts,
     SOLVER_DEFAULTS,
     THETA,
     WIND_MIN,
     default_options,
+    jacobi_conflicts,
 )
 
 
@@ -127,8 +127,9 @@ class ModelSpec:
             raise ConfigError(f"node depths must be >= 0 m and increase strictly, got "
                               f"{z.tolist()}")
         if z[-1] > MAX_DEPTH:
-            raise ConfigError(f"the deepest node is at {z[-1]:g} m, deeper than the {MAX_DEPTH:g} m "
-                              "a land-surface soil column reaches; give the depths in m")
+            raise ConfigError(f"the deepest node is at {z[-1]:g} m, deeper than the "
+                              f"{MAX_DEPTH:g} m a land-surface soil column reaches; give the "
+                              "depths in m")
         z.setflags(write=False)
         object.__setattr__(self, "node_depths", z)
         opts = default_options()

@@ -24,11 +24,11 @@ def describe(config: Any) -> dict:
     Raises:
         SebcalError: whatever a run or calibration would raise at set-up.
     """
+    import time
+
     from .observations import load_observations
     from .observations import windows as make_windows
     from .runner import forcing_for
-
-    import time
 
     t0 = time.perf_counter()
     spec = config.spec

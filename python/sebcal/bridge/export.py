@@ -12,7 +12,6 @@ from ..paramsfile import Calibrated, load_params
 from .common import Context, ExportResult, check_out, parse_options, read_namelist
 from .hosts import check_host
 
-
 #: largest text template [bytes]: hosts' text files (namelists, MPTABLE.TBL, YAML) are well
 #: below 1 MB, and a namelist parser needs minutes for tens of MB, so a larger file is refused
 #: at once (binary NetCDF templates are read by the NetCDF library and are not limited)
