@@ -232,6 +232,7 @@ contains
     real(dp), intent(inout) :: flux_out(:, :)        !< (nflux, nsteps) [W m-2]
     integer, intent(inout) :: niter(:)               !< (nsteps)
     character(len=errmsg_len), intent(out) :: errmsg
+    integer :: ios_msg             !< status of a message write (never stops the run)
     integer, intent(out) :: errflg
     type(column_t) :: col
     real(dp) :: told(size(z))
@@ -263,7 +264,7 @@ contains
       call column_step(col, t, forc(:, k), theta(:, kt), g, niter(k), errflg, msg)
       if (errflg /= 0) then
         t = told
-        write (errmsg, '(a,i0,2a)') 'step ', k, ': ', trim(msg)
+        write (errmsg, '(a,i0,2a)', iostat=ios_msg) 'step ', k, ': ', trim(msg)
         return
       end if
       t_out(:, k) = t
@@ -341,6 +342,7 @@ contains
     real(dp), intent(inout) :: bottoms(:)            !< layer bottoms [m] (1..nlayers), (max_layers)
     real(dp), intent(inout) :: player(:, :)          !< soil parameters per layer, (npsoil, max_layers)
     character(len=errmsg_len), intent(out) :: errmsg
+    integer :: ios_msg             !< status of a message write (never stops the run)
     integer, intent(out) :: errflg
     type(nml_settings_t) :: s
 
@@ -360,7 +362,7 @@ contains
     if (errflg /= 0) return
     if (s%nz > size(z) .or. s%nz > size(t_init) .or. s%nz > size(psoil, 2)) then
       errflg = err_namelist
-      write (errmsg, '(a,i0,a,i0)') 'namelist grid has ', s%nz, ' nodes, more than the arrays hold: ', &
+      write (errmsg, '(a,i0,a,i0)', iostat=ios_msg) 'namelist grid has ', s%nz, ' nodes, more than the arrays hold: ', &
         min(size(z), size(t_init), size(psoil, 2))
       return
     end if
@@ -457,10 +459,11 @@ contains
     integer, intent(in) :: got, want
     integer, intent(inout) :: errflg
     character(len=*), intent(inout) :: errmsg
+    integer :: ios_msg             !< status of a message write (never stops the run)
     if (errflg /= 0) return
     if (got /= want) then
       errflg = err_option
-      write (errmsg, '(3a,i0,a,i0)') 'array ', name, ' has size ', got, ', expected ', want
+      write (errmsg, '(3a,i0,a,i0)', iostat=ios_msg) 'array ', name, ' has size ', got, ', expected ', want
     end if
   end subroutine check_size
 

@@ -62,6 +62,7 @@ contains
     type(nml_settings_t), intent(out) :: s
     integer, intent(out) :: errflg
     character(len=*), intent(out) :: errmsg
+    integer :: ios_msg             !< status of a message write (never stops the run)
 
     real(dp) :: alpha, emissivity, h_eff, bowen, t_bottom, z0m, z0h_ratio, d0, z_ref, r_s, rs_a, rs_b
     real(dp) :: tau_sw, tau_lw, k_ext
@@ -139,7 +140,7 @@ contains
       call group_error('sebcal_options')
       return
     end if
-    close (unit)
+    close (unit, iostat=ios_msg)
 
     ! ---- options
     call pick('solver', solver, [character(len=16) :: 'direct', 'jacobi'], s%iopt(io_solver))
@@ -192,7 +193,7 @@ contains
     ! ---- grid
     if (nodes < 2 .or. nodes > max_nodes) then
       errflg = err_namelist
-      write (errmsg, '(3a,i0,a,i0)') 'namelist ', trim(path), ': &sebcal_grid nodes must be 2..', &
+      write (errmsg, '(3a,i0,a,i0)', iostat=ios_msg) 'namelist ', trim(path), ': &sebcal_grid nodes must be 2..', &
         max_nodes, ', got ', nodes
       return
     end if
@@ -216,7 +217,7 @@ contains
     else
       if (any(node_depths(1:nodes) == unset) .or. any(node_depths(nodes + 1:) /= unset)) then
         errflg = err_namelist
-        write (errmsg, '(3a,i0,a)') 'namelist ', trim(path), ': &sebcal_grid needs depth, or node_depths with ', &
+        write (errmsg, '(3a,i0,a)', iostat=ios_msg) 'namelist ', trim(path), ': &sebcal_grid needs depth, or node_depths with ', &
           nodes, ' values (one per node)'
         return
       end if
@@ -227,14 +228,14 @@ contains
     ! ---- soil layers, mapped to the nodes
     if (nlayers < 1 .or. nlayers > max_layers) then
       errflg = err_namelist
-      write (errmsg, '(3a,i0,a,i0)') 'namelist ', trim(path), ': &sebcal_soil nlayers must be 1..', &
+      write (errmsg, '(3a,i0,a,i0)', iostat=ios_msg) 'namelist ', trim(path), ': &sebcal_soil nlayers must be 1..', &
         max_layers, ', got ', nlayers
       return
     end if
     if (nlayers == 1 .and. layer_bottoms(1) == unset) layer_bottoms(1) = s%z(nodes)
     if (any(layer_bottoms(1:nlayers) == unset)) then
       errflg = err_namelist
-      write (errmsg, '(3a,i0,a)') 'namelist ', trim(path), ': &sebcal_soil needs layer_bottoms with ', &
+      write (errmsg, '(3a,i0,a)', iostat=ios_msg) 'namelist ', trim(path), ': &sebcal_soil needs layer_bottoms with ', &
         nlayers, ' depths [m]'
       return
     end if
@@ -259,7 +260,7 @@ contains
     if (s%iopt(io_init) == init_given) then
       if (any(init_profile(1:nodes) == unset)) then
         errflg = err_namelist
-        write (errmsg, '(3a,i0,a)') 'namelist ', trim(path), ': init = ''profile'' needs init_profile with ', &
+        write (errmsg, '(3a,i0,a)', iostat=ios_msg) 'namelist ', trim(path), ': init = ''profile'' needs init_profile with ', &
           nodes, ' values [K]'
         return
       end if
@@ -277,7 +278,7 @@ contains
       if (errflg /= 0) return
       if (any(values(1:nlayers) == unset)) then
         errflg = err_namelist
-        write (errmsg, '(7a,i0,a)') 'namelist ', trim(path), ': ', key, ' needs a value for each of the ', &
+        write (errmsg, '(8a,i0,a)', iostat=ios_msg) 'namelist ', trim(path), ': ', key, ' needs a value for each of the ', &
           'soil layers (&sebcal_soil, or &sebcal_params for one layer): ', key, '(1:', nlayers, ')'
         return
       end if
@@ -293,7 +294,7 @@ contains
       else
         errmsg = 'namelist '//trim(path)//': cannot read group &'//group//': '//trim(iomsg)
       end if
-      close (unit)
+      close (unit, iostat=ios_msg)
     end subroutine group_error
 
     subroutine missing(group, key)

@@ -20,6 +20,7 @@ contains
     real(dp), intent(out) :: g
     integer, intent(out) :: ncycles, errflg
     character(len=*), intent(out) :: errmsg
+    integer :: ios_msg             !< status of a message write (never stops the run)
     real(dp) :: flux(nflux)
     integer :: nday, nt
 
@@ -46,12 +47,12 @@ contains
     nday = nint(86400.0_dp/col%dt)
     if (abs(nday*col%dt - 86400.0_dp) > 1.0e-6_dp*col%dt .or. nday < 1) then
       errflg = err_option
-      write (errmsg, '(a,es12.5,a)') 'spin-up needs a time step that divides one day, got dt = ', col%dt, ' s'
+      write (errmsg, '(a,es12.5,a)', iostat=ios_msg) 'spin-up needs a time step that divides one day, got dt = ', col%dt, ' s'
       return
     end if
     if (nt < nday) then
       errflg = err_option
-      write (errmsg, '(a,i0,a,i0,a)') 'spin-up repeats the first day, but the run has only ', nt, &
+      write (errmsg, '(a,i0,a,i0,a)', iostat=ios_msg) 'spin-up repeats the first day, but the run has only ', nt, &
         ' steps (one day is ', nday, ')'
       return
     end if
@@ -75,6 +76,7 @@ contains
     integer, intent(out) :: niter(:)             !< (nt)
     integer, intent(out) :: errflg
     character(len=*), intent(out) :: errmsg
+    integer :: ios_msg             !< status of a message write (never stops the run)
     real(dp) :: t(0:col%n), told(0:col%n), g
     integer :: k, kt, nt
     character(len=errmsg_len) :: msg
@@ -92,7 +94,7 @@ contains
       told = t
       call column_step(col, t, forc(:, k), theta(:, kt), g, niter(k), errflg, msg)
       if (errflg /= 0) then
-        write (errmsg, '(a,i0,2a)') 'step ', k, ': ', trim(msg)
+        write (errmsg, '(a,i0,2a)', iostat=ios_msg) 'step ', k, ': ', trim(msg)
         return
       end if
       t_out(:, k) = t

@@ -58,6 +58,7 @@ contains
     real(dp), intent(out) :: dflux(:, :, 0:)       !< (nflux, P, 0:nt)
     integer, intent(out) :: ncycles, errflg
     character(len=*), intent(out) :: errmsg
+    integer :: ios_msg             !< status of a message write (never stops the run)
     real(dp) :: t(0:col%n), dtn(0:col%n, size(dpsurf, 2)), g, dg(size(dpsurf, 2))
     real(dp) :: tstart(0:col%n), change
     integer :: nt, np, n, k, l, nday, kt, step
@@ -149,7 +150,7 @@ contains
       call one_step(col, zc, t, dtn, g, dg, forc(:, l), theta(:, kt), dpsurf, dpsoil, flux_out(:, l), &
                     dflux(:, :, l), errflg, msg)
       if (errflg /= 0) then
-        write (errmsg, '(a,i0,2a)') 'step ', l, ': ', trim(msg)
+        write (errmsg, '(a,i0,2a)', iostat=ios_msg) 'step ', l, ': ', trim(msg)
         return
       end if
       call record(l)

@@ -21,6 +21,7 @@ from conftest import ALL_PARAMS, synthetic_forcing
 from sebcal import fortran
 from sebcal.autodiff import FLUX_NAMES, ColumnError, SoilColumn, observe, param_tensors
 from sebcal.autodiff import solver as solver_mod
+from sebcal.errors import ConfigError
 from sebcal.forcing import paper_synthetic
 from sebcal.params import Params
 from sebcal.spec import ModelSpec, paper_spec
@@ -389,7 +390,8 @@ def test_simulate_and_errors():
         torch_run(spec_of("given", init="spinup", spinup_max_cycles=1), forcing(), P0)
     with pytest.raises(ColumnError, match="Newton"):
         torch_run(spec_of("given", max_iter=2), forcing(), P0)
-    with pytest.raises(ColumnError, match="published"):
+    # the model itself refuses the combination now, before the mirror is built
+    with pytest.raises(ConfigError, match="jacobi.*published model's options"):
         SoilColumn(spec_of("given", solver="jacobi", turbulence="bulk"))
 
 

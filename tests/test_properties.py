@@ -253,3 +253,48 @@ def test_mutated_params_json_exports_or_says_what_is_wrong(params_json, data):
                         "--allow-implausible"])
         _assert_clean(rc, err, ["params.json"])
         assert _digest([pj]) == before
+
+
+# ------------------------------------------------------------------------ verify over options
+
+_SWEEP_EXAMPLES = ("paper_synthetic", "west_phoenix_published")
+
+
+@given(example=st.sampled_from(_SWEEP_EXAMPLES),
+       solver=st.sampled_from(["direct", "jacobi"]),
+       time_scheme=st.sampled_from(["backward_euler", "crank_nicolson"]),
+       init=st.sampled_from(["uniform", "spinup"]),
+       bottom=st.sampled_from(["dirichlet", "zero_flux"]),
+       longwave=st.sampled_from(["paper", "kirchhoff"]))
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def test_verify_passes_on_option_combinations_of_the_shipped_examples(example, solver,
+                                                                      time_scheme, init,
+                                                                      bottom, longwave):
+    """Option combinations x shipped examples (48 hourly steps): the config either refuses
+    the combination (only Jacobi with an option it cannot run) or verify passes. The whole
+    sweep over every example and combination is bench/verify_sweep.py."""
+    import tomllib
+
+    from sebcal.config import parse_config
+    from sebcal.errors import ConfigError
+    from sebcal.verification import format_table, verify
+
+    d = tomllib.loads((EX / f"{example}.toml").read_text())
+    d["time"].pop("steps", None)
+    d["time"]["hours"] = 48
+    d.pop("calibration", None)
+    d.pop("observations", None)
+    d.setdefault("solver", {}).update(method=solver, time_scheme=time_scheme)
+    d.setdefault("physics", {}).update(bottom=bottom, longwave=longwave)
+    # a spin-up may need more than the default 365 days on a deep column with a zero-flux
+    # bottom (its slowest mode decays over months): give it the days it needs
+    d["initial"] = {"kind": init, "spinup_max_cycles": 5000}
+    try:
+        cfg = parse_config(d, path=EX / f"{example}.toml")
+    except ConfigError as exc:
+        assert solver == "jacobi" and time_scheme == "crank_nicolson", exc
+        assert "jacobi" in str(exc)
+        return
+    r = verify(cfg)
+    assert r["passed"], format_table(r)

@@ -43,6 +43,7 @@ contains
     integer, intent(out) :: errflg
     type(nml_settings_t) :: s
     character(len=errmsg_len) :: msg
+    integer :: ios_msg             !< status of a message write (never stops the run)
 
     errmsg = ''
     errflg = 0
@@ -54,13 +55,13 @@ contains
     end if
     if (s%nz /= nz) then
       errflg = 1
-      write (errmsg, '(a,i0,a,i0,a)') 'sebcal_ccpp_init: the namelist grid has ', s%nz, &
+      write (errmsg, '(a,i0,a,i0,a)', iostat=ios_msg) 'sebcal_ccpp_init: the namelist grid has ', s%nz, &
         ' nodes but the host gives vertical_dimension_of_sebcal_nodes = ', nz, '; make them agree'
       return
     end if
     if (abs(real(dt, dp) - s%dt) > 1.0e-9_dp*s%dt) then
       errflg = 1
-      write (errmsg, '(a,es12.5,a,es12.5,a)') 'sebcal_ccpp_init: the namelist dt is ', s%dt, &
+      write (errmsg, '(a,es12.5,a,es12.5,a)', iostat=ios_msg) 'sebcal_ccpp_init: the namelist dt is ', s%dt, &
         ' s but the host physics time step is ', real(dt, dp), ' s; make them agree'
       return
     end if
@@ -106,6 +107,7 @@ contains
     real(dp) :: t_new(nz, im), g_new(im), f_new(6, im)
     integer :: i, niter, flag
     character(len=errmsg_len) :: msg
+    integer :: ios_msg             !< status of a message write (never stops the run)
 
     errmsg = ''
     errflg = 0
@@ -122,13 +124,13 @@ contains
     end if
     if (nz /= cfg_nz .or. npsurf_h /= npsurf .or. npsoil_h /= npsoil) then
       errflg = 1
-      write (errmsg, '(a,3(i0,a),3(i0,a))') 'sebcal_ccpp_run: dimensions (nz, npsurf, npsoil) = (', nz, &
+      write (errmsg, '(a,3(i0,a),3(i0,a))', iostat=ios_msg) 'sebcal_ccpp_run: dimensions (nz, npsurf, npsoil) = (', nz, &
         ', ', npsurf_h, ', ', npsoil_h, ') but the scheme has (', cfg_nz, ', ', npsurf, ', ', npsoil, ')'
       return
     end if
     if (abs(real(dt, dp) - cfg_dt) > 1.0e-9_dp*cfg_dt) then
       errflg = 1
-      write (errmsg, '(a,es12.5,a,es12.5,a)') 'sebcal_ccpp_run: dt = ', real(dt, dp), &
+      write (errmsg, '(a,es12.5,a,es12.5,a)', iostat=ios_msg) 'sebcal_ccpp_run: dt = ', real(dt, dp), &
         ' s differs from the namelist dt ', cfg_dt, ' s'
       return
     end if
@@ -202,7 +204,7 @@ contains
       integer, intent(in) :: i
       character(len=*), intent(in) :: text
       errflg = 1
-      write (errmsg, '(a,i0,2a)') 'sebcal_ccpp_run: column ', i, ': ', trim(text)
+      write (errmsg, '(a,i0,2a)', iostat=ios_msg) 'sebcal_ccpp_run: column ', i, ': ', trim(text)
     end subroutine fail
 
   end subroutine sebcal_ccpp_run

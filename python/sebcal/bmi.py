@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, SebcalError
+from .forcing.units import PLAUSIBLE
 from .vocabulary import (
     CSDMS_NAMES,
     FLUX_NAMES,
@@ -289,11 +290,18 @@ class SebcalBmi(Bmi):
             raise ValueError(f"{name} is an output of the scheme; it cannot be set")
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{name}: values must be finite, got {values}")
-        if var.role == "state":
-            if not np.all(values > 0):
-                raise ValueError(f"{name}: temperatures must be > 0 K (degrees Celsius?)")
-            var.array[inds] = values
-        elif var.role == "forcing":
+        # the plausible ranges the forcing readers apply (forcing.units.PLAUSIBLE): a value a
+        # file could not bring in cannot come through the setter either
+        key = "SoilTemp" if var.role == "state" else \
+            "SoilMoist" if var.key == "theta" else var.key
+        lo, hi, why = PLAUSIBLE.get(key, (-np.inf, np.inf, ""))
+        bad = np.flatnonzero((values < lo) | (values > hi))
+        if var.role in ("state", "forcing") and bad.size:
+            hint = " (degrees Celsius?)" if var.unit == "K" and values[bad[0]] < lo else ""
+            raise ValueError(f"{name} ({var.key}) = {values[bad[0]]:.6g} {var.unit} is outside "
+                             f"the plausible range [{lo:g}, {hi:g}] ({why}){hint}; the previous "
+                             "value stays")
+        if var.role in ("state", "forcing"):
             var.array[inds] = values
         else:
             new = var.array.copy()

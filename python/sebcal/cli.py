@@ -188,6 +188,11 @@ def _cmd_calibrate_sites(args: argparse.Namespace) -> int:
     ms = load_multisite(args.multisite)
     import dataclasses
 
+    from .output import keep_or_force, output_set
+
+    out = Path(args.out)
+    keep_or_force([out / "sites.json", out / "sites.nc"], args.force)
+
     if args.starts is not None:
         ms = dataclasses.replace(ms, starts=args.starts)
     if args.seed is not None:
@@ -215,7 +220,9 @@ def _cmd_calibrate_sites(args: argparse.Namespace) -> int:
             client.close()
         if cluster is not None:
             cluster.close()
-    jpath, npath = write_results(result, args.out)
+    with output_set(out, last=("sites.json",)) as stage:
+        write_results(result, stage)
+    jpath, npath = out / "sites.json", out / "sites.nc"
     if args.json:
         print(jpath.read_text())
     else:
@@ -263,7 +270,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
     from .bridge import transfer
+    from .output import keep_or_force
 
+    folder = Path(args.out) if args.out else Path(args.params).parent
+    keep_or_force([folder / "transfer.md"], args.force)
     res = transfer(args.params, args.grid, out_dir=args.out, placement=args.nodes)
     if args.json:
         print(json.dumps({"description": res.description, "host_z": list(map(float, res.host_z)),
@@ -295,7 +305,8 @@ def _cmd_schema(args: argparse.Namespace) -> int:
         schema = params_schema()
     text = json.dumps(schema, indent=2) + "\n"
     if args.out:
-        from .output import write_text
+        from .output import keep_or_force, write_text
+        keep_or_force([args.out], args.force)
         write_text(Path(args.out), text)
         print(f"sebcal schema: wrote {args.out}")
     else:
@@ -389,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "for a LocalCluster on this machine")
     p.add_argument("--workers", type=int, default=2, help="workers of --dask local (default 2)")
     p.add_argument("--seed", type=int, default=None, help="override [multisite] seed")
+    p.add_argument("--force", action="store_true",
+                   help="replace sites.json and sites.nc of an earlier run in --out")
     p.add_argument("--json", action="store_true", help="print sites.json instead of a summary")
     p.set_defaults(func=_cmd_calibrate_sites)
 
@@ -431,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for transfer.md (default: beside params.json)")
     p.add_argument("--nodes", choices=("centres", "boundaries"), default="centres",
                    help="host nodes at layer centres (default) or layer boundaries")
+    p.add_argument("--force", action="store_true", help="replace an existing transfer.md")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=_cmd_transfer)
 
@@ -448,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "taplo, VS Code 'Even Better TOML') or of params.json.")
     p.add_argument("what", choices=("config", "params"), nargs="?", default="config")
     p.add_argument("--out", default=None, help="write to this file instead of stdout")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_cmd_schema)
     return parser
 
@@ -529,18 +544,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return EXIT_PIPE
+    except OSError as exc:
+        # the file system refused (read-only, no permission, full): the environment, not a bug
+        import errno
+
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC,
+                             errno.EDQUOT):
+            return _internal(where, exc)
+        what = f" {exc.filename}" if exc.filename else ""
+        print(f"{where}: error: cannot write{what}: {(exc.strerror or str(exc)).lower()}; "
+              "choose a folder you can write to, or free some space", file=sys.stderr)
+        return EXIT_ERROR
     except MemoryError:
         print(f"{where}: error: out of memory; use fewer nodes, steps or starts, or a machine "
               "with more memory (sebcal validate estimates the memory a run needs)",
               file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - a bug: say so, without a traceback unless asked
-        if os.environ.get("SEBCAL_DEBUG"):
-            raise
-        print(f"{where}: internal error: {type(exc).__name__}: {exc}\n"
-              "This is a bug in sebcal. Run again with SEBCAL_DEBUG=1 for the traceback and "
-              "report it with the configuration.", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal(where, exc)
+
+
+def _internal(where: str, exc: BaseException) -> int:
+    """A bug: said in one line, the traceback only with SEBCAL_DEBUG=1."""
+    if os.environ.get("SEBCAL_DEBUG"):
+        raise exc
+    print(f"{where}: internal error: {type(exc).__name__}: {exc}\n"
+          "This is a bug in sebcal. Run again with SEBCAL_DEBUG=1 for the traceback and "
+          "report it with the configuration.", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

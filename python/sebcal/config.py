@@ -39,11 +39,13 @@ from .spec import ModelSpec, stretched_grid, uniform_grid
 from .times import TimeError, iso, parse_time
 from .vocabulary import (
     FORCING,
+    MAX_DEPTH,
     OPTIONS,
     PARAMETERS,
     SOLVER_DEFAULTS,
     WIND_MIN,
     forcing_needed,
+    jacobi_conflicts,
     parameter,
     resolve_alias,
     soil_moisture_needed,
@@ -72,6 +74,8 @@ Number = float
 #: a finite number (elements of arrays; pydantic applies allow_inf_nan to the element)
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Positive = Annotated[float, Field(allow_inf_nan=False, gt=0)]
+#: a sensor depth [m]
+Depth = Annotated[float, Field(allow_inf_nan=False, gt=0, le=MAX_DEPTH)]
 TimeText = Union[str, _dt.datetime, _dt.date]
 
 
@@ -82,14 +86,14 @@ class GridTable(_Table):
     """[grid]: the soil column's nodes."""
 
     depth: float = _f(1.0, "m", "depth of the bottom node (uniform or stretched grid)", gt=0,
-                      allow_inf_nan=False)
+                      le=MAX_DEPTH, allow_inf_nan=False)
     nodes: int = _f(101, "", "number of nodes including top and bottom (uniform or stretched "
                     "grid)", ge=3)
     node_depths: list[Finite] | None = _f(None, "m", "depths of all nodes, the top first, "
                                              "strictly increasing (replaces depth and nodes)")
     top_depth: float = _f(0.0, "m", "depth of the top node: 0 (the surface) with a surface "
                           "energy balance, the sensor depth with a prescribed top", ge=0,
-                          allow_inf_nan=False)
+                          le=MAX_DEPTH, allow_inf_nan=False)
     first_spacing: float | None = _f(None, "m", "first node spacing of a stretched grid "
                                         "(spacings grow geometrically down to depth)", gt=0,
                                         allow_inf_nan=False)
@@ -167,7 +171,7 @@ class SiteTable(_Table):
                                      ge=0, le=1)
     bulk_density: float | None = _f(None, "kg m-3", "dry bulk density of the topsoil (texture "
                                     "priors)", gt=0, lt=2700)
-    soil_depths: dict[str, Positive] | None = _f(
+    soil_depths: dict[str, Depth] | None = _f(
         None, "m", "depth of each soil sensor position, keyed by the AmeriFlux/FLUXNET position "
         "qualifier of its column name (\"1_2\" for TS_1_2_1, or the full \"1_2_1\"): "
         "observations of soil temperature without a depth take theirs from here")
@@ -178,8 +182,9 @@ class SiteTable(_Table):
 class _InitialBase(_Table):
     profile: list[Positive] | None = _f(None, "K", "temperature at every node "
                                            "(kind = \"profile\")")
-    spinup_tol: float = _f(1e-3, "K", "spin-up stops when a day changes the profile by less "
-                           "than this (max norm)", gt=0, allow_inf_nan=False)
+    spinup_tol: float = _f(1e-3, "K", "spin-up stops when the distance to the periodic "
+                           "profile (max norm), estimated from the shrinking day-to-day change, "
+                           "is below this", gt=0, allow_inf_nan=False)
     spinup_max_cycles: int = _f(365, "days", "most days of spin-up", ge=1)
 
 
@@ -243,7 +248,7 @@ class SoilMoistureTable(_Table):
     file: str | None = _f(None, "", "file (default: the forcing file)")
     kind: Literal["netcdf", "csv"] | None = _f(None, "", "file type (default: by suffix)")
     names: list[str] = _f(..., "", "the file's soil-moisture variables, one per depth")
-    depths: list[Annotated[float, Field(allow_inf_nan=False, ge=0)]] = _f(
+    depths: list[Annotated[float, Field(allow_inf_nan=False, ge=0, le=MAX_DEPTH)]] = _f(
         ..., "m", "depth of each variable")
     units: dict[str, str] | None = _f(None, "", "units of variables that carry none")
     utc_offset_hours: float | None = _f(None, "h", "local standard time minus UTC (CSV)",
@@ -312,7 +317,7 @@ class ObservationTable(_Table):
 
     variable: Literal[_OBSERVABLES] = _f(..., "", "what is observed")  # type: ignore[valid-type]
     depth: float | None = _f(None, "m", "depth (SoilTemp: required; Qg: default the top)",
-                                ge=0, allow_inf_nan=False)
+                                ge=0, le=MAX_DEPTH, allow_inf_nan=False)
     file: str = _f(..., "", "text file (one value per model level) or a NetCDF/CSV file")
     kind: Literal["netcdf", "csv", "text"] | None = _f(None, "", "file type (default: by "
                                                           "suffix)")
@@ -853,6 +858,11 @@ def _check_tables(ctx: _Ctx, data: Mapping) -> None:
                                 f"[{home[0]}]")
             raise ctx.error(None, None, f"unknown top-level key '{name}'; every key belongs "
                             f"in a table, valid tables: {', '.join(valid)}")
+        if name in ("multisite", "sites"):
+            raise ctx.error(None, None, "this is a multi-site file ([multisite] and [[sites]]), "
+                            "not a run configuration: calibrate it with `sebcal calibrate-sites`,"
+                            " and check each site's own config (the [[sites]] config keys) with "
+                            "`sebcal validate`")
         raise ctx.error(None, None, f"unknown table [{name}]{did_you_mean(name, valid)}; valid "
                         f"tables: {', '.join(valid)}")
     if "parameters" not in data:
@@ -875,7 +885,26 @@ def _validate(ctx: _Ctx, name: str, values: Mapping) -> dict:
         return out
     if name == "parameters":
         values = _canonical_parameters(ctx, values)
+    if name == "calibration":
+        _old_style_priors(ctx, "calibration.prior", values.get("prior"))
+        for i, st in enumerate(values.get("stages") or []):
+            if isinstance(st, Mapping):
+                _old_style_priors(ctx, f"calibration.stages[{i}].prior", st.get("prior"))
     return _run_model(ctx, name, model, values)
+
+
+def _old_style_priors(ctx: _Ctx, where: str, table: Any) -> None:
+    """A prior given as a list (``lambda = [0.2, 3.0]``, an older range form) is named as
+    such, with the forms that replace it."""
+    if not isinstance(table, Mapping):
+        return
+    for key, value in table.items():
+        if isinstance(value, (list, tuple)):
+            raise ctx.error(where, key, f"{key} = {_show(value)}: a prior is no longer a list; "
+                            f"give {key} = {{median = ..., factor = ...}} (log-normal), "
+                            f"{{mean = ..., sd = ...}} (normal) or \"literature\"; a range of "
+                            f"start values goes in [calibration.start_range] ({key} = "
+                            f"{_show(value)}), hard limits in [calibration.bounds]")
 
 
 def _canonical_parameters(ctx: _Ctx, values: Mapping) -> dict:
@@ -927,7 +956,11 @@ def _show(value: Any) -> str:
 def _translate(ctx: _Ctx, table: str, model: type[BaseModel], values: Mapping,
                exc: ValidationError) -> ConfigError:
     """The first pydantic error as sebcal's message (file, table, key, what to do)."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # a table given for a union (float | Table): the scalar member's complaint ("a valid
+    # number") hides the table's own, which names the key at fault
+    err = next((e for e in errors if not any(str(x) in _TYPE_TAGS for x in e["loc"])),
+               errors[0])
     loc = list(err["loc"])
     etype = err["type"]
     # walk into nested tables: (sub, key, index...)
@@ -1175,6 +1208,15 @@ def _finish_initial(ctx: _Ctx, t: dict, tables: dict) -> dict:
         if len(t["profile"]) != n:
             raise ctx.error("initial", "profile", f"profile has {len(t['profile'])} values "
                             f"but the grid has {n} nodes; give one temperature [K] per node")
+        # the same physical bounds as a uniform initial temperature (T_init, T_b)
+        p = PARAMETERS["T_init"]
+        for i, v in enumerate(t["profile"]):
+            if not p.in_bounds(float(v)):
+                hint = (f"; {v:g} looks like degrees Celsius: give kelvin ({v + 273.15:g} K)"
+                        if -60.0 < v < 60.0 else "")
+                raise ctx.error("initial", f"profile[{i}]", f"profile[{i}] = {v:g} K is outside "
+                                f"the physical bounds {p.bounds_text()} of a soil "
+                                f"temperature{hint}")
         out["profile"] = list(t["profile"])
     elif "profile" in t:
         raise ctx.error("initial", "profile", f"profile is only used with kind = \"profile\" "
@@ -1211,6 +1253,11 @@ def _spec(ctx: _Ctx, tables: dict) -> ModelSpec:
         raise ctx.error("soil", "layer_bottoms", f"the deepest layer bottom {bottoms[-1]:g} m is "
                         f"above the bottom node ({z[-1]:g} m); the last layer must reach the "
                         "bottom of the column")
+    bad = jacobi_conflicts(options)
+    if bad:
+        raise ctx.error("solver", "method", f"method = 'jacobi' (the published iteration) cannot "
+                        f"run with {', '.join(bad)}; set method = 'direct', or use the "
+                        "published model's options")
     try:
         return ModelSpec(z, dx=dx, dt=time["dt"], options=options, tol=solver["tol"],
                          max_iter=solver["max_iter"], spinup_tol=initial["spinup_tol"],
@@ -1445,7 +1492,8 @@ def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
                  ("evaluation_hours", "evaluation_window")):
         if out[a] is not None and out[b] is not None:
             raise ctx.error("calibration", b, f"give {a} or {b}, not both")
-    out["prior"] = _check_priors(ctx, "calibration.prior", out.get("prior") or {}, free)
+    out["prior"] = _check_priors(ctx, "calibration.prior", out.get("prior") or {}, free,
+                                 out.get("bounds") or {})
     if out.get("stages"):
         labels = list(tables.get("observations", {}))
         stages = []
@@ -1467,7 +1515,8 @@ def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
                 if bad:
                     raise ctx.error(where, f"{key}.{bad[0]}", f"[{key}] has no key '{bad[0]}'"
                                     f"{did_you_mean(bad[0], list(model.model_fields))}")
-            st["prior"] = _check_priors(ctx, f"{where}.prior", st.get("prior") or {}, st["free"])
+            st["prior"] = _check_priors(ctx, f"{where}.prior", st.get("prior") or {}, st["free"],
+                                        out.get("bounds") or {})
             stages.append(st)
         out["stages"] = stages
     if out["published"] is not None:
@@ -1478,7 +1527,8 @@ def _finish_calibration(ctx: _Ctx, t: dict, tables: dict) -> dict:
     return out
 
 
-def _check_priors(ctx: _Ctx, where: str, table: Mapping, free: list) -> dict:
+def _check_priors(ctx: _Ctx, where: str, table: Mapping, free: list,
+                  bounds: Mapping | None = None) -> dict:
     out = {}
     for name, spec in table.items():
         if name not in free:
@@ -1494,6 +1544,16 @@ def _check_priors(ctx: _Ctx, where: str, table: Mapping, free: list) -> dict:
             elif keys != {"mean", "sd"}:
                 raise ctx.error(where, name, f"{name} = {_show(spec)}: give {{median = ..., "
                                 "factor = ...}} (log-normal) or {mean = ..., sd = ...} (normal)")
+            # the prior's centre must be a value the fit may reach: outside the calibration
+            # bounds the MAP estimate is pulled onto a bound, whatever the data say
+            centre = spec.get("median", spec.get("mean"))
+            if name in PARAMETERS and isinstance(centre, (int, float)):
+                lo, hi = (bounds or {}).get(name) or PARAMETERS[name].calib
+                if not lo <= centre <= hi:
+                    key = "median" if "median" in spec else "mean"
+                    raise ctx.error(where, name, f"{name}: the prior's {key} {centre:g} lies "
+                                    f"outside the calibration bounds [{lo:g}, {hi:g}]; move it "
+                                    "inside, or widen [calibration.bounds]")
         out[name] = spec
     return out
 

@@ -1,10 +1,12 @@
 """What a run or a calibration will cost, before it starts: memory (refused with the number
 when it will not fit) and a rough time.
 
-The memory counts the arrays sebcal allocates (docs/performance.md measures them); the time
-scales the measured cost of the published run (0.12 ms forward for 100 steps x 101 nodes on
-the reference machine, 0.55 ms with 5 tangents) by steps x nodes and by the options' costs.
-Both are estimates, good to a factor of about two.
+The memory counts the arrays sebcal allocates (docs/performance.md measures them). The time of a
+calibration is best estimated from one forward run of the configuration timed on this machine
+(:func:`measured_calibration`, as `sebcal validate` does): within a factor 1.6 of the measured
+time on every shipped example. Without such a run, the cost of the published run (0.12 ms
+forward for 100 steps x 101 nodes on the reference machine) is scaled by steps x nodes and by
+the options' costs, which compound badly for expensive option sets.
 """
 
 from __future__ import annotations
@@ -27,6 +29,18 @@ OPTION_COST = {("stability", "most"): 2.2, ("soil_thermal", "johansen"): 7.0,
                ("time_scheme", "crank_nicolson"): 1.2}
 #: Levenberg-Marquardt iterations a calibration typically takes
 LM_ITERATIONS = 15
+#: a Levenberg-Marquardt calibration costs, per start and stage, this many times one forward
+#: run of the configuration (its spin-up included): iterations, the probes and tangents of
+#: each (cheap beside the run), starts that join another's basin and stop early. Calibrated
+#: on the shipped examples' calibrations (docs/performance.md), where it puts every estimate
+#: within a factor 1.6 of the measured time
+RUNS_PER_START = 48.0
+#: the MAP pass (with priors) relative to the first pass: it starts from converged points
+MAP_PASS_SHARE = 0.25
+#: the baseline fit of the published model relative to one stage
+BASELINE_SHARE = 1.0
+#: starting Python, numpy and torch and loading sebcal [s]
+START_S = 0.5
 #: the share of the available memory a job may plan to use
 MEMORY_SHARE = 0.8
 
@@ -110,6 +124,38 @@ def calibration(spec: Any, nt: int, starts: int, free: int, nobs: int,
                     f"{nt:,} steps x {nz} nodes", memory, seconds)
 
 
+def measured_calibration(run_s: float, load_s: float, starts: int, stages: list[bool],
+                         baseline: bool) -> float:
+    """Time of a Levenberg-Marquardt calibration [s] from the measured time of one forward
+    run ``run_s`` and of loading its data ``load_s``; ``stages`` holds, for each stage, whether
+    it has priors (a MAP pass)."""
+    passes = sum(1.0 + (MAP_PASS_SHARE if prior else 0.0) for prior in stages)
+    return START_S + load_s + run_s * starts * RUNS_PER_START * (
+        passes + (BASELINE_SHARE if baseline else 0.0))
+
+
+def time_run(run: Any, budget_s: float = 5.0, sample_s: float = 0.25) -> float | None:
+    """Seconds one call of ``run()`` takes: the median of the calls made within ``sample_s``
+    (at least one, at most 25; a median, not the best, so that a machine shared with other
+    jobs is timed as the job will find it), or None when it fails. A run longer than
+    ``budget_s`` is timed once."""
+    import statistics
+    import time
+
+    times: list[float] = []
+    t_start = time.perf_counter()
+    while len(times) < 25:
+        t0 = time.perf_counter()
+        try:
+            run()
+        except Exception:  # noqa: BLE001 - an estimate only: the job itself will say why
+            return None
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - t_start > sample_s or times[-1] > budget_s:
+            break
+    return statistics.median(times)
+
+
 def check_memory(est: Estimate) -> None:
     """Refuse a job that will not fit in memory, saying how much it needs.
 
@@ -124,4 +170,5 @@ def check_memory(est: Estimate) -> None:
             "shorter window, a coarser grid), or a machine with more memory")
 
 
-__all__ = ["Estimate", "available_memory", "calibration", "check_memory", "forward_run"]
+__all__ = ["Estimate", "available_memory", "calibration", "check_memory", "forward_run",
+           "measured_calibration", "time_run"]

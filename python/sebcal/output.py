@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,61 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def keep_or_force(paths: Sequence[str | Path], force: bool) -> None:
+    """The output policy of every verb (docs/cli.md): an existing output is kept unless
+    ``force``. Called before any work, so that a refusal costs nothing.
+
+    Raises:
+        SebcalError: an output exists and ``force`` is false (the message names it).
+    """
+    there = [str(p) for p in paths if Path(p).exists()]
+    if there and not force:
+        raise SebcalError(f"output {' and '.join(there)} exist{'s' if len(there) == 1 else ''}; "
+                          "pass --force to replace it, or choose another --out")
+
+
+def make_folder(folder: str | Path) -> Path:
+    """Create an output folder (and its parents); a file system that refuses (read-only,
+    no permission, full) is said in words."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SebcalError(f"--out {folder} is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise (_write_error(folder / ".", exc) or SebcalError(
+            f"cannot create the folder {folder}: {exc.strerror or exc}; choose a folder you "
+            "can write to")) from None
+    return folder
+
+
+@contextmanager
+def output_set(folder: str | Path, last: Sequence[str] = ()) -> Iterator[Path]:
+    """Write a set of files as one: yield a hidden staging folder inside ``folder``; when the
+    block succeeds, move every file written there into ``folder`` (the names in ``last``
+    after the others, so that their presence means the set is complete); when it fails
+    (disk full, interrupted), remove the staging folder and leave ``folder`` as it was.
+
+    Moving within one file system needs no space, so a full disk cannot stop the set half
+    way: either every file of the set is replaced or none is.
+    """
+    folder = make_folder(folder)
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=".sebcal-set-", dir=folder))
+    except OSError as exc:
+        raise (_write_error(folder / ".", exc) or SebcalError(
+            f"cannot write in {folder}: {exc.strerror or exc}")) from None
+    try:
+        yield stage
+        os.chmod(stage, 0o777 & ~_umask())
+        names = sorted(p.name for p in stage.iterdir())
+        order = [n for n in names if n not in last] + [n for n in last if n in names]
+        for name in order:
+            os.replace(stage / name, folder / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -50,6 +50,37 @@ def jacobi_warning(spec, nt: int) -> str | None:
             "kelvin on fine grids and long runs; use the direct solver (docs/theory.md sec. 4)")
 
 
+#: largest diffusion number kappa dt / dz**2 at which Crank-Nicolson damps a step change in
+#: the forcing without visible oscillation: its factor (1 - 2r)/(1 + 2r) for the finest mode
+#: is -1/3 at r = 1 and tends to -1 (an undamped sign flip each step) as r grows
+CN_RATIO_LIMIT = 1.0
+
+
+def crank_nicolson_warning(spec, params) -> str | None:
+    """A warning when Crank-Nicolson runs at a diffusion number kappa dt/dz**2 above
+    :data:`CN_RATIO_LIMIT` on the finest spacing (constant soil properties): there, a step in
+    the forcing (sunrise, a gap filled with a jump) excites an oscillation of the finest mode
+    that decays slowly, errors of tenths of a kelvin to kelvins where backward Euler stays
+    within ~0.01 K. sebcal has no damped (Rannacher) start: the limit is stated instead
+    (docs/theory.md). None when the scheme is backward Euler or the ratio is within the
+    limit."""
+    if spec.options.get("time_scheme") != "crank_nicolson" or \
+            spec.options.get("soil_thermal") != "constant":
+        return None
+    nl = spec.nlayers
+    lam = np.asarray(params.layers("lambda", nl), dtype=np.float64)
+    cap = np.asarray(params.layers("C", nl), dtype=np.float64)
+    dz = float(np.min(np.diff(spec.node_depths)))
+    r = float(np.max(lam / cap)) * spec.dt / dz ** 2
+    if r <= CN_RATIO_LIMIT:
+        return None
+    return (f"time_scheme = \"crank_nicolson\" at a diffusion number kappa dt/dz^2 = {r:.3g} "
+            f"(> {CN_RATIO_LIMIT:g}; finest spacing {dz:g} m, dt {spec.dt:g} s): a step in the "
+            "forcing makes the finest mode oscillate, errors of tenths of a kelvin or more "
+            "where backward Euler stays within ~0.01 K; use backward_euler, a smaller dt or a "
+            "coarser top spacing (docs/theory.md)")
+
+
 def forcing_for(config: RunConfig) -> Forcing:
     """The forcing a configuration names, at its model time levels."""
     return load_forcing(config.forcing, config.start, config.nt, config.dt, config.options)
@@ -72,11 +103,12 @@ def run(config: RunConfig, backend: str = "fortran", forcing: Forcing | None = N
     from .observations import prepare
 
     config = prepare(config, forcing)
-    msg = jacobi_warning(config.spec, config.nt)
-    if msg:
-        import warnings
+    for msg in (jacobi_warning(config.spec, config.nt),
+                crank_nicolson_warning(config.spec, config.params)):
+        if msg:
+            import warnings
 
-        warnings.warn(msg, stacklevel=2)
+            warnings.warn(msg, stacklevel=2)
     if backend == "fortran":
         from .fortran import simulate
 

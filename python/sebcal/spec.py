@@ -19,6 +19,8 @@ from .errors import ConfigError
 from .params import Params
 from .vocabulary import (
     CONSTANTS,
+    JACOBI_OPTIONS,
+    MAX_DEPTH,
     NOPT,
     NPSOIL,
     NPSURF,
@@ -30,6 +32,7 @@ from .vocabulary import (
     THETA,
     WIND_MIN,
     default_options,
+    jacobi_conflicts,
 )
 
 
@@ -123,6 +126,10 @@ class ModelSpec:
         if not np.all(np.isfinite(z)) or z[0] < 0 or np.any(np.diff(z) <= 0):
             raise ConfigError(f"node depths must be >= 0 m and increase strictly, got "
                               f"{z.tolist()}")
+        if z[-1] > MAX_DEPTH:
+            raise ConfigError(f"the deepest node is at {z[-1]:g} m, deeper than the "
+                              f"{MAX_DEPTH:g} m a land-surface soil column reaches; give the "
+                              "depths in m")
         z.setflags(write=False)
         object.__setattr__(self, "node_depths", z)
         opts = default_options()
@@ -134,6 +141,11 @@ class ModelSpec:
                                   f"{', '.join(OPTIONS[k].choices)}")
             opts[k] = v
         object.__setattr__(self, "options", opts)
+        bad = jacobi_conflicts(opts)
+        if bad:
+            raise ConfigError(f"solver 'jacobi' (the published iteration) cannot run with "
+                              f"{', '.join(bad)}; it supports only the published model's "
+                              f"options ({_jacobi_text()}): use solver 'direct'")
         d_tol, d_iter = SOLVER_DEFAULTS[opts["solver"]]
         if self.tol is None:
             object.__setattr__(self, "tol", d_tol)
@@ -266,3 +278,8 @@ def paper_spec(**changes: Any) -> ModelSpec:
 
 
 __all__ = ["ModelSpec", "layer_of_nodes", "paper_spec", "stretched_grid", "uniform_grid"]
+
+
+def _jacobi_text() -> str:
+    return ", ".join(f"{k} {' or '.join(v)}" for k, v in JACOBI_OPTIONS.items())
+

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .estimate import available_memory, calibration, forward_run, gib
+from .estimate import (
+    available_memory,
+    calibration,
+    forward_run,
+    gib,
+    measured_calibration,
+    time_run,
+)
 from .vocabulary import forcing_needed, soil_moisture_needed
 
 
@@ -17,13 +24,17 @@ def describe(config: Any) -> dict:
     Raises:
         SebcalError: whatever a run or calibration would raise at set-up.
     """
+    import time
+
     from .observations import load_observations
     from .observations import windows as make_windows
     from .runner import forcing_for
 
+    t0 = time.perf_counter()
     spec = config.spec
     forcing = forcing_for(config)
     obs = load_observations(config) if config.observations else []
+    load_s = time.perf_counter() - t0
     out: dict[str, Any] = {
         "config": str(config.path) if config.path else None,
         "grid": {"nodes": int(spec.nz), "depth_m": float(spec.node_depths[-1]),
@@ -48,13 +59,25 @@ def describe(config: Any) -> dict:
         starts = int(cal.get("starts", 50))
         est = calibration(spec, config.nt, starts, max(1, len(free)) * spec.nlayers,
                           len(obs), cal.get("method", "lm"))
+        seconds, basis = est.seconds * max(1, len(stages)), "formula"
+        if cal.get("method", "lm") == "lm" and forward_run(spec, config.nt).seconds < 5.0:
+            # one forward run timed here: what the calibration repeats (docs/performance.md)
+            from .fortran import simulate
+            from .observations import prepare
+
+            ready = prepare(config, forcing, obs)
+            run_s = time_run(lambda: simulate(ready.spec, forcing, ready.params))
+            if run_s is not None:
+                priors = [bool(st.get("prior")) for st in stages] or [bool(cal.get("prior"))]
+                seconds = measured_calibration(run_s, load_s, starts, priors,
+                                               bool(cal.get("baseline")))
+                basis = f"one forward run timed here: {run_s * 1e3:.3g} ms"
         out["calibration"] = {
             "free": free, "starts": starts, "method": cal.get("method", "lm"),
             "stages": [{"name": s["name"], "free": list(s["free"])} for s in stages],
             "calibration_window": list(win.calibration_span),
             "evaluation_window": list(win.evaluation_span) if win.evaluation_span else None,
-            "estimate": {"memory": gib(est.memory),
-                         "time_s": est.seconds * max(1, len(stages))},
+            "estimate": {"memory": gib(est.memory), "time_s": seconds, "time_basis": basis},
         }
     out["available_memory"] = gib(available_memory())
     return out
@@ -91,7 +114,7 @@ def text(d: dict) -> str:
                         "; no evaluation window"))
         e = c["estimate"]
         lines.append(f"    estimate: about {e['memory']} of memory, {duration(e['time_s'])} "
-                     "(rough: within a factor of about two)")
+                     f"(from {e.get('time_basis', 'the formula')}; within a factor of about two)")
     lines.append(f"  available memory: {d['available_memory']}")
     return "\n".join(lines)
 

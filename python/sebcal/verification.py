@@ -12,14 +12,19 @@
   Qg and pseudo-observations: the Fortran run at parameters perturbed by +1 %, so the loss is
   not at a minimum.
 
-Central differences use relative steps 1e-4, 1e-5 and 1e-6 of the parameter (an absolute step
-for a parameter that is 0) and the best agreement is reported with its step: the
-Monin-Obukhov stability functions (as Noah-MP writes them) have kinks that a large step can
-straddle. A gradient that is zero in both backends (e.g. albedo in a night-only run) passes.
+Central differences use relative steps 1e-4 to 1e-7 of the parameter (an absolute step
+of that fraction of its prior width for a parameter that is 0) and the best agreement is
+reported with its step: the Monin-Obukhov stability functions (as Noah-MP writes them) have
+kinks that a large step can straddle. A parameter at one of its bounds (d0 = 0) takes the
+second-order one-sided difference instead. A gradient that is zero in both backends (e.g.
+albedo in a night-only run) passes.
 
-Both sides use the ``direct`` solver with tolerance 1e-12 K: the published Jacobi iteration
-stops ~1e-3 K short of the discrete solution and its sweep count is not differentiable, so it
-is checked separately against the published targets. The CLI ``sebcal verify CONFIG.toml
+Both sides use the ``direct`` solver with tolerance 1e-12 K (up to 500 Newton iterations a
+step), or the first of 1e-11 and 1e-10 K that the Fortran reaches on every run of the check
+(Monin-Obukhov stability can make Newton's convergence linear); the temperature and flux
+thresholds stay at least 10 tolerances. The published Jacobi iteration stops ~1e-3 K short of
+the discrete solution and its sweep count is not differentiable, so it is checked separately
+against the published targets. The CLI ``sebcal verify CONFIG.toml
 [--json]`` prints :func:`format_table` (or the JSON) and exits 1 when the check fails.
 """
 
@@ -38,14 +43,24 @@ from .forcing import Forcing
 from .params import Params
 from .vocabulary import FLUX_NAMES, PARAMETERS, needed
 
-#: pass criteria
+#: pass criteria at the tightest solver tolerance (the value thresholds grow with the
+#: tolerance the solver could reach: see TOLS)
 THRESHOLDS = {"temperature_K": 1e-9, "flux_W_m2": 1e-7, "gradient_rel": 1e-5}
-#: tolerance of the direct solver on both sides [K]
-VERIFY_TOL = 1e-12
+#: Newton tolerances of the direct solver on both sides [K], tightest first: the check runs at
+#: the first one the Fortran reaches on every run it makes. Where Monin-Obukhov stability makes
+#: Newton's convergence linear (its Jacobian leaves out the stability functions' derivatives),
+#: an update can shrink slowly near 1e-11 K.
+TOLS = (1e-12, 1e-11, 1e-10)
+VERIFY_TOL = TOLS[0]
+#: Newton iterations allowed per step in the check (linear convergence needs more than 50)
+VERIFY_MAX_ITER = 500
+#: two backends that stop within tol of the discrete solution may differ by a few tol: the
+#: temperature threshold is at least this many tolerances (1e-9 K at tol 1e-12 K is 1000)
+TOL_FACTOR = 10.0
 #: relative perturbation of the pseudo-observations' parameters
 OBS_PERTURBATION = 0.01
 #: relative steps of the central differences
-STEPS = (1e-4, 1e-5, 1e-6)
+STEPS = (1e-4, 1e-5, 1e-6, 1e-7)
 #: weight of the flux terms in the loss [K2 / (W m-2)^2]
 FLUX_WEIGHT = 1e-4
 
@@ -93,7 +108,9 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[int, ...], boo
 
 def verify(config: Any, forcing: Forcing | None = None, *,
            torch_scale: Mapping[str, float] | None = None) -> dict:
-    """Run the Fortran and the torch model on ``config`` and compare values and gradients.
+    """Run the Fortran and the torch model on ``config`` and compare values and gradients,
+    at the tightest Newton tolerance of :data:`TOLS` the scheme reaches on every run of the
+    check (the thresholds on values follow it).
 
     Args:
         config: a :class:`~sebcal.config.RunConfig`.
@@ -106,14 +123,28 @@ def verify(config: Any, forcing: Forcing | None = None, *,
         variable; ``gradients`` per parameter (``autograd``, ``finite_difference``,
         ``rel_error``, ``step``, ``passed``); ``loss``; ``run``.
     """
+    from .autodiff import ColumnError
+    from .errors import FortranError
     from .observations import prepare
     from .runner import forcing_for
 
     forcing = forcing if forcing is not None else forcing_for(config)
     config = prepare(config, forcing)
-    spec = config.spec.replace(solver="direct", tol=VERIFY_TOL,
-                               max_iter=max(int(config.spec.max_iter), 50)
-                               if config.solver == "direct" else 50)
+    for k, tol in enumerate(TOLS):
+        try:
+            return _verify_at(config, forcing, tol, torch_scale)
+        except (FortranError, ColumnError) as exc:
+            if "converge" not in str(exc) or k == len(TOLS) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _verify_at(config: Any, forcing: Forcing, tol: float,
+               torch_scale: Mapping[str, float] | None = None) -> dict:
+    """The check of :func:`verify` at one Newton tolerance ``tol`` [K]."""
+    spec = config.spec.replace(solver="direct", tol=tol,
+                               max_iter=max(int(config.spec.max_iter), VERIFY_MAX_ITER)
+                               if config.solver == "direct" else VERIFY_MAX_ITER)
     params = spec.check_params(config.params)
     nl = spec.nlayers
     checked = checked_parameters(spec, params)
@@ -134,7 +165,9 @@ def verify(config: Any, forcing: Forcing | None = None, *,
     out = model(forcing.data, used, theta=theta)
     T_t = out.T[0].detach().cpu().numpy()
 
-    tol_T, tol_F = THRESHOLDS["temperature_K"], THRESHOLDS["flux_W_m2"]
+    # a looser solver tolerance loosens the value thresholds in proportion
+    widen = max(1.0, TOL_FACTOR * tol / THRESHOLDS["temperature_K"])
+    tol_T, tol_F = THRESHOLDS["temperature_K"] * widen, THRESHOLDS["flux_W_m2"] * widen
     diffs: dict[str, dict] = {}
     zz = spec.node_depths
 
@@ -186,6 +219,10 @@ def verify(config: Any, forcing: Forcing | None = None, *,
 
     tol_g = THRESHOLDS["gradient_rel"]
     grads: dict[str, dict] = {}
+    f0 = loss_np(ref)
+
+    def loss_at(name: str, layer: int | None, value: float) -> float:
+        return loss_np(fortran.simulate(spec, forcing, _set(params, name, layer, nl, value)))
     for name, layer in checked:
         label = name if layer is None or nl == 1 else f"{name}[{layer}]"
         g = pt[name].grad
@@ -194,15 +231,17 @@ def verify(config: Any, forcing: Forcing | None = None, *,
         p = PARAMETERS[name]
         best = None
         for rel in STEPS:
+            # the step follows the parameter's own scale (its value, or its prior width at 0)
             h = rel * abs(v) if v != 0 else rel * (p.prior[1] - p.prior[0])
-            lo_v, hi_v = v - h, v + h
-            if not p.in_bounds(lo_v):
-                lo_v = v
-            if not p.in_bounds(hi_v):
-                hi_v = v
-            fp = loss_np(fortran.simulate(spec, forcing, _set(params, name, layer, nl, hi_v)))
-            fm = loss_np(fortran.simulate(spec, forcing, _set(params, name, layer, nl, lo_v)))
-            fd = (fp - fm) / (hi_v - lo_v)
+            if p.in_bounds(v - h) and p.in_bounds(v + h):
+                fd = (loss_at(name, layer, v + h) - loss_at(name, layer, v - h)) / (2 * h)
+            else:
+                # at a bound (d0 = 0, an albedo of 0): the one-sided difference of second
+                # order, as accurate as the central one (a first-order one errs by O(h))
+                sgn = 1.0 if p.in_bounds(v + 2 * h) else -1.0
+                f1 = loss_at(name, layer, v + sgn * h)
+                f2 = loss_at(name, layer, v + 2 * sgn * h)
+                fd = sgn * (-3 * f0 + 4 * f1 - f2) / (2 * h)
             scale = max(abs(fd), abs(ag))
             err = abs(ag - fd) / scale if scale > 0 else 0.0
             if best is None or err < best[0]:
@@ -221,16 +260,19 @@ def verify(config: Any, forcing: Forcing | None = None, *,
     return {
         "passed": bool(passed),
         "solver": {
-            "compared": "direct", "tol_K": VERIFY_TOL, "max_iter": int(spec.max_iter),
+            "compared": "direct", "tol_K": tol, "max_iter": int(spec.max_iter),
             "config_solver": config.solver,
-            "note": ("both backends run the direct solver (tol 1e-12 K) with the config's grid, "
-                     "physics, initial state, parameters and forcing"
+            "note": (f"both backends run the direct solver (tol {tol:g} K) with the config's "
+                     "grid, physics, initial state, parameters and forcing"
+                     + (f"; Newton does not reach {TOLS[0]:g} K on every run of this case, "
+                        f"so the value thresholds are {TOL_FACTOR:g} x tol" if tol > TOLS[0]
+                        else "")
                      + ("; the config asks for the Jacobi iteration, which stops ~1e-3 K short "
                         "of the discrete solution and is not differentiable in its sweep "
                         "count, so it is not used for this check" if config.solver == "jacobi"
                         else "")),
         },
-        "thresholds": dict(THRESHOLDS),
+        "thresholds": {"temperature_K": tol_T, "flux_W_m2": tol_F, "gradient_rel": tol_g},
         "max_abs_diff": diffs,
         "gradients": grads,
         "loss": {"definition": "mean over nodes and levels of (T - T_obs)^2 [K2] + 1e-4 x mean "

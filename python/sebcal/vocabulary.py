@@ -160,6 +160,27 @@ SOLVER_DEFAULTS = {"direct": (1e-10, 50), "jacobi": (1e-4, 100000)}
 THETA = {"backward_euler": 1.0, "crank_nicolson": 0.5}
 #: lower limit of the wind speed in r_a [m s-1] (Noah-MP and CLM use max(U, 1 m s-1))
 WIND_MIN = 1.0
+#: the options the published Jacobi iteration supports (the Fortran's check_jacobi refuses the
+#: others): option -> the choices it allows
+JACOBI_OPTIONS: dict[str, tuple[str, ...]] = {
+    "top": ("seb",), "turbulence": ("h_eff",), "canopy": ("none",),
+    "soil_thermal": ("constant",), "bottom": ("dirichlet", "zero_flux"),
+    "time_scheme": ("backward_euler",)}
+
+
+def jacobi_conflicts(options: dict[str, str]) -> list[str]:
+    """The options (``"name = 'choice'"``) that the Jacobi solver cannot run; empty for
+    another solver or a combination it supports."""
+    if options.get("solver") != "jacobi":
+        return []
+    return [f"{k} = '{options[k]}'" for k, allowed in JACOBI_OPTIONS.items()
+            if k in options and options[k] not in allowed]
+
+
+#: deepest soil node or sensor sebcal accepts [m]: host soil columns reach ~3 m (JULES,
+#: Noah-MP) to ~42 m (CLM's bedrock layers), and the annual temperature wave is damped within
+#: ~20 m; a deeper value is a unit or typing mistake
+MAX_DEPTH = 100.0
 
 
 def default_options() -> dict[str, str]:

@@ -295,6 +295,7 @@ class SoilColumn(nn.Module):
         if self.options["init"] == "spinup":
             nday = self._nday(nt)
             done = np.zeros(B, dtype=bool)
+            change = np.full(B, np.inf)
             for cyc in range(1, int(self.spec.spinup_max_cycles) + 1):
                 start = T
                 levels = np.arange(1, nday + 1)
@@ -307,9 +308,9 @@ class SoilColumn(nn.Module):
                 new_lv.append(levels)
                 old_lv.append(np.concatenate([[0 if cyc == 1 else nday], levels[:-1]]))
                 T, g = Ts[:, -1], Gs[:, -1]
-                change = np.abs(T - start).max(axis=1)
+                prev, change = change, np.abs(T - start).max(axis=1)
                 cycles = np.where(done, cycles, cyc)
-                done = done | (change <= self.spec.spinup_tol)
+                done = done | _periodic(change, prev, cyc, self.spec.spinup_tol)
                 if done.all():
                     break
             else:
@@ -517,14 +518,16 @@ class SoilColumn(nn.Module):
         if o["init"] == "spinup":
             nday = self._nday(nt)
             done = torch.zeros(B, dtype=torch.bool, device=dev)
+            change = np.full(B, np.inf)
             for cyc in range(1, int(self.spec.spinup_max_cycles) + 1):
                 start = T
                 for k in range(1, nday + 1):
                     Tn, _ = self._jacobi_step(T, src[:, k], coef, ps["T_b"], k)
                     T = torch.where(done.unsqueeze(1), T, Tn)
-                change = (T - start).detach().abs().amax(dim=1)
+                prev, change = change, (T - start).detach().abs().amax(dim=1).cpu().numpy()
                 cycles = torch.where(done, cycles, torch.full_like(cycles, cyc))
-                done = done | (change <= self.spec.spinup_tol)
+                done = done | torch.as_tensor(_periodic(change, prev, cyc,
+                                                        self.spec.spinup_tol), device=dev)
                 if bool(done.all()):
                     break
             else:
@@ -680,3 +683,15 @@ def simulate(spec: ModelSpec, forcing: Any, params: Params, init_profile: Any = 
 
 __all__ = ["ColumnOutput", "ImplicitTrajectory", "SoilColumn", "param_tensors", "simulate",
            "PARAM_NAMES", "FLUX_NAMES", "ColumnError"]
+
+
+def _periodic(change: np.ndarray, prev: np.ndarray, cycle: int, tol: float) -> np.ndarray:
+    """Spin-up's stop, as the Fortran's column_spinup: the distance to the periodic profile
+    left after a day whose change is d_k (previous day d_(k-1)) is d_k r/(1 - r) with
+    r = d_k/d_(k-1), i.e. d_k**2/(d_(k-1) - d_k) [K]; stop when it is <= tol."""
+    left = np.full(change.shape, np.inf)
+    if cycle > 1:
+        ok = change < prev
+        left[ok] = change[ok] * (change[ok] / (prev[ok] - change[ok]))
+    return (change == 0) | (left <= tol)
+

@@ -12,6 +12,24 @@ from ..paramsfile import Calibrated, load_params
 from .common import Context, ExportResult, check_out, parse_options, read_namelist
 from .hosts import check_host
 
+#: largest text template [bytes]: hosts' text files (namelists, MPTABLE.TBL, YAML) are well
+#: below 1 MB, and a namelist parser needs minutes for tens of MB, so a larger file is refused
+#: at once (binary NetCDF templates are read by the NetCDF library and are not limited)
+MAX_TEXT_TEMPLATE = 4 << 20
+
+
+def _check_size(t: Path) -> None:
+    size = t.stat().st_size
+    if size <= MAX_TEXT_TEMPLATE:
+        return
+    with open(t, "rb") as f:
+        magic = f.read(4)
+    if magic[:3] == b"CDF" or magic == b"\x89HDF":
+        return
+    raise ConfigError(f"template {t}: {size / 2**20:.0f} MiB of text, more than the "
+                      f"{MAX_TEXT_TEMPLATE >> 20} MiB a host's text file has (a namelist, "
+                      "MPTABLE.TBL or YAML file is well below 1 MB); give the host's own file")
+
 
 def _roles(host, templates: list[Path]) -> dict[str, Path]:
     """File role -> template: namelist hosts by the groups each file holds, the others by
@@ -20,6 +38,7 @@ def _roles(host, templates: list[Path]) -> dict[str, Path]:
         if not t.is_file():
             raise ConfigError(f"template '{t}' does not exist or is not a file; give your "
                               f"existing {host.NAME} file")
+        _check_size(t)
     if not templates:
         return {}
     groups = getattr(host, "GROUPS", None)

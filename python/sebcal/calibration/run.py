@@ -27,7 +27,7 @@ from ..config import RunConfig, load_config, parse_config
 from ..errors import ConfigError, Interrupted, SebcalError
 from ..observations import load_observations, metrics, model_equivalents, node_lambda, prepare
 from ..observations import windows as make_windows
-from ..output import write_text
+from ..output import make_folder, output_set, write_text
 from ..runner import forcing_for
 from . import priors as priors_mod
 from .analysis import effective_size, identifiability, laplace_gn
@@ -137,7 +137,7 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
     else:
         out_dir = Path(out_dir)
         _check_out_dir(out_dir, config, resume, force)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(out_dir)
         holder = _lock(out_dir)
 
     def ckpt_path(name: str) -> Path | None:
@@ -177,7 +177,10 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
         if out_dir is None:
             params = build_result(last, **kw)
         else:
-            params = write_outputs(out_dir, last, figures=figures, **kw)
+            # the set is written beside, then moved in (params.json last): a full disk or an
+            # interruption leaves the earlier result or the checkpoint, never a partial set
+            with output_set(out_dir, last=("params.json",)) as stage:
+                params = write_outputs(stage, last, figures=figures, **kw)
             for k in range(len(stages)):
                 for ck in (out_dir / f"checkpoint-{k}.json", out_dir / "checkpoint.json"):
                     if ck.exists():
@@ -213,7 +216,11 @@ def _lock(out_dir: Path) -> Iterator[None]:
     import fcntl
 
     path = out_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise SebcalError(f"cannot write in {out_dir}: {(exc.strerror or str(exc)).lower()}; "
+                          "choose a folder you can write to") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -347,6 +354,22 @@ def _combine_verdicts(fits: list[tuple[str, StageFit]]) -> dict:
 # ============================================================================ one stage
 
 
+def _say_estimate(config: RunConfig, settings: Mapping, forcing: Any, est: Any, log) -> None:
+    """Log the time a stage will take when it exceeds a minute: from one forward run timed
+    here (what the fit repeats; docs/performance.md), else from the formula."""
+    from ..estimate import duration, forward_run, measured_calibration, time_run
+    from ..fortran import simulate
+
+    seconds = est.seconds
+    if settings.get("method", "lm") == "lm" and forward_run(config.spec, config.nt).seconds < 5:
+        run_s = time_run(lambda: simulate(config.spec, forcing, config.params), budget_s=2.0)
+        if run_s is not None:
+            seconds = measured_calibration(run_s, 0.0, int(settings["starts"]),
+                                           [bool(settings.get("prior"))], False)
+    if seconds > 60:
+        log(f"estimate: {est.what}: about {duration(seconds)}")
+
+
 def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: bool,
                progress: bool, log, forcing: Any = None) -> StageFit:
     from ..estimate import calibration as cost_of
@@ -356,12 +379,11 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: 
     est = cost_of(config.spec, config.nt, int(settings["starts"]), nfree,
                   len(config.observations or {}), settings.get("method", "lm"))
     check_memory(est)
-    if est.seconds > 60:
-        log(f"estimate: {est.text()}")
     obs = load_observations(config)
     win = make_windows(config)
     forcing = forcing if forcing is not None else forcing_for(config)
     config = prepare(config, forcing, obs)
+    _say_estimate(config, settings, forcing, est, log)
     space = Space.build(settings["free"], config.full_params(), config.spec.nlayers,
                         settings["start_range"], settings["bounds"])
     if "T_init" in space.free and config.init != "uniform":

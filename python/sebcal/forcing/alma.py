@@ -41,6 +41,11 @@ def _open(path: Any):
             f"tried was '{p.absolute()}').")
     if not p.is_file():
         raise ForcingError(f"'{p}' is a directory, not a file; give the path of a NetCDF file.")
+    from .netcdf3 import truncated
+
+    why = truncated(p)              # the C library would read the missing part as fill values
+    if why:
+        raise ForcingError(f"file '{p}': {why}. Download or copy it again.")
     try:
         ds = netCDF4.Dataset(str(p), "r")
     except OSError as exc:

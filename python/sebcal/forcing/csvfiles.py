@@ -18,7 +18,8 @@ Conventions (AmeriFlux BASE/"AmeriFlux format" and FLUXNET2015 data products):
 
 Several files of one logger table (``path`` may be a glob pattern such as
 ``21031_Statistics_AmeriFlux*.dat``) are joined in time order; a record that repeats a stamp
-is kept once (the later file wins).
+shared by two files is kept once when the records agree, and refused when they differ; within
+one file the stamps must run forward (a repeated or backward stamp is refused).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ForcingError
+from ..times import iso
 from .series import CONFIG_HINT, SENTINELS, Table, check_stamps
 from .units import AMERIFLUX_UNITS
 
@@ -133,14 +135,29 @@ class CSVTable(Table):
             if stamp_col == "TIMESTAMP_START" and "TIMESTAMP_END" not in df.columns and \
                     timestamp == "end" and secs.size > 1:
                 secs = secs + np.median(np.diff(secs))
+            # within one file, stamps run forward: a repeated or backward stamp is a logger or
+            # editing error whose records sebcal could not place (the NetCDF readers agree)
+            check_stamps(secs, f"CSV file '{f}', column {stamp_col}")
             secs_parts.append(secs - offset * 3600.0)
             data_parts.append(df)
         secs = np.concatenate(secs_parts)
         order = np.argsort(secs, kind="stable")
         secs = secs[order]
         keep = np.ones(secs.size, dtype=bool)
-        keep[:-1] = np.diff(secs) > 0            # a repeated stamp: the later record wins
+        keep[:-1] = np.diff(secs) > 0            # a stamp two files share: kept once
         merged = pd.concat([d.reindex(columns=columns) for d in data_parts], ignore_index=True)
+        if not keep.all():
+            # files of one logger table may overlap, with the same records; a record that
+            # differs is a conflict sebcal cannot settle
+            text = merged.fillna("").astype(str)
+            for i in np.flatnonzero(~keep):
+                a, b = text.iloc[order[i]], text.iloc[order[i + 1]]
+                if not a.equals(b):
+                    col = next(c for c in columns if a[c] != b[c])
+                    raise ForcingError(
+                        f"{self.where('TIMESTAMP')}: two files give the record stamped "
+                        f"{iso(secs[i], suffix=' UTC')} with different values ({col}: "
+                        f"{a[col]!r} and {b[col]!r}); remove one of them.")
         merged = merged.iloc[order[keep]].reset_index(drop=True)
         check_stamps(secs[keep], self.where("TIMESTAMP"))
         self.stamps = secs[keep]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ForcingError
-from .series import Table, check_stamps
+from .series import ALIASES, Table, check_stamps
 from .units import AMERIFLUX_UNITS, SI_UNIT
 
 #: missing-value sentinels of flux-tower tables
@@ -55,6 +55,7 @@ class MemoryTable(Table):
                  utc_offset_hours: float | None = None, name: str = "") -> None:
         self.path = name or type(data).__name__
         self._units = dict(units or {})
+        self._skipped: dict[str, dict[str, int]] = {}
         cols: dict[str, np.ndarray] = {}
         if hasattr(data, "data_vars"):                       # xarray.Dataset
             if "time" not in data.coords and "time" not in data.dims:
@@ -66,7 +67,10 @@ class MemoryTable(Table):
                 if arr.dims != ("time",):
                     extra = [d for d in arr.dims if d != "time"]
                     if "time" not in arr.dims or any(data.sizes[d] != 1 for d in extra):
-                        continue        # not a time series of one point: not forcing
+                        # not a time series of one point: kept aside, so that asking for it
+                        # says why it cannot be read (not "not found")
+                        self._skipped[str(v)] = {d: int(data.sizes[d]) for d in arr.dims}
+                        continue
                     arr = arr.squeeze(drop=True)
                 cols[str(v)] = np.asarray(arr.values, dtype=np.float64)
                 if "units" in arr.attrs and str(v) not in self._units:
@@ -100,13 +104,31 @@ class MemoryTable(Table):
         else:
             raise ForcingError(f"forcing of type {type(data).__name__}: give an xarray.Dataset, "
                                "a pandas.DataFrame, a sebcal Forcing, or a file in the config")
-        order = np.argsort(secs, kind="stable")
-        self.stamps = secs[order]
-        check_stamps(self.stamps, self.where("time"))
-        self._cols = {k: v[order] for k, v in cols.items()}
+        # the same rule as the files: stamps run forward (a repeated or backward stamp is
+        # refused, not sorted away; sort_index() first when the order is only shuffled)
+        check_stamps(secs, self.where("time"))
+        self.stamps = secs
+        self._cols = cols
 
     def variables(self) -> list[str]:
         return list(self._cols)
+
+    def resolve(self, name: str, aliases: Mapping[str, Any] | None = None,
+                required: bool = True, fix: str | None = None) -> str | None:
+        try:
+            return super().resolve(name, aliases, required, fix)
+        except ForcingError:
+            user = (aliases or {}).get(name)
+            tried = [user] if isinstance(user, str) else list(user or []) or \
+                [name, *ALIASES.get(name, ())]
+            for cand in tried:
+                if cand in self._skipped:
+                    dims = ", ".join(f"{d} = {n}" for d, n in self._skipped[cand].items())
+                    raise ForcingError(
+                        f"{self.where(cand)}: has dimensions ({dims}); sebcal reads the time "
+                        "series of one point. Select one first, e.g. ds.isel(<dim>=0).") \
+                        from None
+            raise
 
     def units(self, fname: str) -> str | None:
         if fname in self._units:
