@@ -186,6 +186,7 @@ class Context:
     cache: dict[str, Any] = field(default_factory=dict)
     equivalence: list[str] = field(default_factory=list)
     verdict_text: str = ""
+    excluded: set[str] = field(default_factory=set)    # fitted, but outside --stage/--only
 
     def out_for(self, template: Path) -> Path:
         """Where the edited copy of ``template`` goes: --out itself, or --out/<its name>
@@ -252,6 +253,10 @@ def plan(ctx: Context, rows: Sequence[Row]) -> tuple[list[tuple[Row, Any, bool]]
         if v is None:
             continue
         fitted = ctx.fitted(row.param)
+        if row.param in ctx.excluded:
+            skipped.append(f"{row.param} (fitted outside the exported stage/parameters) -> "
+                           f"{row.address.describe()}")
+            continue
         if not fitted and not ctx.include_fixed:
             skipped.append(f"{row.param} (fixed in the calibration; --include-fixed writes it) "
                            f"-> {row.address.describe()}")
@@ -270,17 +275,18 @@ def plan(ctx: Context, rows: Sequence[Row]) -> tuple[list[tuple[Row, Any, bool]]
 
 
 def significant_digits(value: Any, std: Any, approximate: bool = False) -> int:
-    """Significant digits a value's standard error supports: those of the value down to the
-    error's first digit, and one more (at least 3 in all, 6 when there is no error); one
-    more again for a value converted through a host formula (so the value the host
-    recomputes from it keeps the calibrated one's precision)."""
+    """Significant digits a value's standard error supports: the value's digits down to the
+    error's second significant digit (at least 3; 6 when there is no error), and one more
+    for a value converted through a host formula (so the value the host recomputes from it
+    keeps the calibrated one's precision). 0.2652 +/- 0.018 -> 3 (0.265); 2.447e6 +/- 7e4
+    -> 4 (2.447e6)."""
     try:
-        rel = abs(float(std)) / abs(float(value))
-    except (TypeError, ValueError, ZeroDivisionError):
+        v, e = abs(float(value)), abs(float(std))
+    except (TypeError, ValueError):
         return 6
-    if not math.isfinite(rel) or rel <= 0.0:
+    if not (math.isfinite(v) and math.isfinite(e)) or v == 0.0 or e == 0.0:
         return 6
-    n = max(3, math.ceil(-math.log10(rel)) + 1)
+    n = max(3, math.floor(math.log10(v)) - math.floor(math.log10(e)) + 2)
     return min(n + (1 if approximate else 0), 15)
 
 
@@ -438,17 +444,23 @@ def group(nml: Any, name: str, path: Path) -> Any:
     return g
 
 
-def patch_namelist(template: Path, patch: dict, out: Path, comments: Sequence[str] | Callable,
-                   verify: Callable[[Any], Sequence[str]] | None = None) -> None:
-    """Write ``template`` with the elements of ``patch`` replaced, the comment lines first,
-    atomically, and check the result.
+@dataclass
+class Prepared:
+    """A namelist file edited in memory: its new text, parsed, and the edits."""
+
+    template: Path
+    body: str
+    parsed: Any
+    edits: dict
+    old: Any
+
+
+def prepare_namelist(template: Path, patch: dict) -> Prepared:
+    """The text of ``template`` with the elements of ``patch`` replaced, parsed.
 
     ``patch[group][key]`` is either ``{index: value}`` (1-based elements) or a whole value
-    (a list: every element). Only the edited elements' text changes (:func:`.nmltext.splice`);
-    the file is read back and every element compared with the template's: the edited ones
-    hold the new values, all others are unchanged. ``verify(parsed)`` (the host-equivalence
-    check) sees the new file's content before anything is written and returns comment lines
-    for the header; ``comments`` may be a function of those lines."""
+    (a list: every element). Only the edited elements' text changes (:func:`.nmltext.splice`).
+    """
     import f90nml
 
     from .nmltext import splice
@@ -472,12 +484,29 @@ def patch_namelist(template: Path, patch: dict, out: Path, comments: Sequence[st
     except Exception as exc:   # noqa: BLE001 - a bug in the splice
         raise SebcalError(f"export: the edited {Path(template).name} is not a readable "
                           f"namelist ({exc}); nothing was written") from None
-    extra = list(verify(parsed)) if verify else []
-    lines = comments(extra) if callable(comments) else list(comments)
+    return Prepared(Path(template), body, parsed, edits, old)
+
+
+def commit_namelist(prep: Prepared, out: Path, comments: Sequence[str]) -> None:
+    """Write a prepared namelist, the comment lines first, atomically; read it back: the
+    edited elements hold the new values, every other element the template's."""
     with atomic_path(out) as tmp:
-        tmp.write_text("\n".join(lines) + "\n" + body)
+        tmp.write_text("\n".join(comments) + "\n" + prep.body)
         back = read_namelist(tmp)
-        _compare(old, back, edits, out)
+        _compare(prep.old, back, prep.edits, out)
+
+
+def patch_namelist(template: Path, patch: dict, out: Path, comments: Sequence[str] | Callable,
+                   verify: Callable[[Any], Sequence[str]] | None = None) -> None:
+    """Write ``template`` with the elements of ``patch`` replaced (:func:`prepare_namelist`),
+    the comment lines first, atomically, and check the result (:func:`commit_namelist`).
+    ``verify(parsed)`` (the host-equivalence check) sees the new file's content before
+    anything is written and returns lines for the header; ``comments`` may be a function of
+    those lines."""
+    prep = prepare_namelist(template, patch)
+    extra = list(verify(prep.parsed)) if verify else []
+    lines = comments(extra) if callable(comments) else list(comments)
+    commit_namelist(prep, out, lines)
 
 
 def _compare(old: Any, back: Any, edits: dict, out: Path) -> None:
@@ -547,7 +576,8 @@ def scalar(value: Any) -> Any:
 
 
 __all__ = ["Address", "Context", "EQUIVALENCE_TOL", "Equivalent", "ExportResult", "Item",
-           "NamelistAddress", "NetCDFAddress", "Option", "Row", "YamlAddress",
-           "calibrated_properties", "check_equivalence", "check_out", "element_list", "group",
-           "header", "parse_options", "patch_namelist", "plan", "read_namelist", "real_token",
-           "round_sig", "scalar", "significant_digits"]
+           "NamelistAddress", "NetCDFAddress", "Option", "Prepared", "Row", "YamlAddress",
+           "calibrated_properties", "check_equivalence", "check_out", "commit_namelist",
+           "element_list", "group", "header", "parse_options", "patch_namelist", "plan",
+           "prepare_namelist", "read_namelist", "real_token", "round_sig", "scalar",
+           "significant_digits"]

@@ -157,6 +157,7 @@ def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str
     """
     mod = check_host(host)
     cal = params if isinstance(params, Calibrated) else load_params(params)
+    whole_fitted = dict(cal.fitted)
     cal, verdict, verdict_text = select(cal, stage, only)
     if verdict.get("status") == "not usable for a host" and not allow_implausible:
         reasons = "; ".join(verdict.get("reasons", [])[:3])
@@ -198,7 +199,8 @@ def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str
         check_out(out, tpls, force)
     ctx = Context(cal, mod.NAME, opts, roles, out, include_fixed=include_fixed,
                   out_is_dir=out_is_dir, acknowledged=set(acknowledge),
-                  verdict_text=verdict_text)
+                  verdict_text=verdict_text,
+                  excluded={k for k, v in whole_fitted.items() if v and not cal.fitted.get(k)})
     items, skipped = mod.write(ctx)
     paths = ctx.cache.get("written") or [out]
     return ExportResult(mod.NAME, mod.VERSION, list(paths), tpls, items, skipped, ctx.warnings,

@@ -135,7 +135,17 @@ def _qtz_from_lambda(lam: float, ctx: Context) -> float:
         raise ConfigError(f"export to noahmp: lambda = {lam:.4g} is below Noah-MP's dry "
                           f"conductivity {ldry:.3g} for porosity {phi:.3g}")
     lam_s = (lsat / WATER ** phi) ** (1.0 / (1.0 - phi))
-    return _qtz(lam_s)
+    q = _qtz(lam_s)
+    if not 0.0 <= q <= 1.0:
+        lo, hi = (ldry + ke * (x ** (1 - phi) * WATER ** phi - ldry) for x in (OTHER, QUARTZ))
+        raise ConfigError(f"export to noahmp: lambda = {lam:.4g} W m-1 K-1 at theta "
+                          f"{phi * s:.3g} would need QTZ = {q:.3g}, outside [0, 1]: with "
+                          f"MAXSMC({ctx.cache['soil_type']}) = {phi:g} "
+                          f"({ctx.cache['porosity_from']}) Noah-MP's conductivity ranges "
+                          f"{lo:.3g}-{hi:.3g} W m-1 K-1 there. Choose the soil type of the "
+                          "site (--option soil_type), or write the calibration's porosity too "
+                          "(--include-fixed, or --only with porosity fitted)")
+    return q
 
 
 def _csoil_from_c(c: float, ctx: Context) -> float:
