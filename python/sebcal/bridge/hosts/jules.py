@@ -193,10 +193,13 @@ def _prepare(ctx: Context) -> dict:
                           "var list; sebcal writes const_val of the listed variables")
     var = [str(v).strip().lower() for v in (var if isinstance(var, list) else [var])]
     ctx.cache["vars"] = var
-    ctx.cache["const_val"] = list(props.get("const_val") or [])
-    uf = props.get("use_file")
-    ctx.cache["use_file"] = [bool(x) for x in (uf if isinstance(uf, list) else [uf] * len(var))] \
-        if uf is not None else [False] * len(var)
+    ctx.cache["const_val"] = element_list(props.get("const_val")) \
+        if props.get("const_val") is not None else []
+    # use_file defaults to .true. in JULES (ancillaries.nml): an element not given, or null,
+    # reads the ancillary file
+    uf = element_list(props.get("use_file")) if props.get("use_file") is not None else []
+    uf += [None] * (len(var) - len(uf))
+    ctx.cache["use_file"] = [True if x is None else bool(x) for x in uf]
     # which non-vegetated type is soil
     st = ctx.option("soil_type")
     if st is None and "jules_surface_types.nml" in nmls:
