@@ -213,8 +213,8 @@ class Context:
         if key in self.acknowledged:
             self.warnings.append(f"{text} (acknowledged: {key})")
             return
-        raise SebcalError(f"export to {self.host}: {text}. Nothing was written; fix it, or "
-                          f"pass --acknowledge {key} to export anyway")
+        raise SebcalError(f"export to {self.host}: {text.rstrip('.')}. Nothing was written; "
+                          f"fix it, or pass --acknowledge {key} to export anyway")
 
 
 def parse_options(host: str, raw: Mapping[str, Any], spec: Mapping[str, Option]
