@@ -789,6 +789,34 @@ def test_noahmp_soil_colours(dugout, tmp_path):
                allow_implausible=True, options={"soil_color": "7"})
 
 
+def test_noahmp_ufs_table(dugout, tmp_path):
+    """The UFS table (ccpp-physics noahmptable.tbl: lower-case names, 20 soil colours):
+    module_sf_noahmplsm.F90 (tdfcnd, thermoprop: the same formulas) gives back lambda and C
+    from the written table; the albedo goes to the colours the user's cells have."""
+    import f90nml
+
+    from sebcal.bridge import export
+
+    tpl = TPL / "ufs" / "noahmptable.tbl"
+    out = tmp_path / "noahmptable.tbl"
+    export(dugout, "noahmp", out, template=tpl, stage="soil",
+           options={"soil_type": 1, "driver": "ufs"})
+    nml = f90nml.read(out)
+    soil = nml["noahmp_soil_stas_parameters"]
+    lam, c = _noahmp_host(soil["maxsmc"][0], soil["qtz"][0],
+                          nml["noahmp_general_parameters"]["csoil_data"], 0.11291281184813744)
+    assert lam == pytest.approx(1.2060403726002877, rel=0.01)
+    assert c == pytest.approx(1670295.6808860276, rel=0.01)
+    out2 = tmp_path / "b.tbl"
+    export(dugout, "noahmp", out2, template=tpl, only=["alpha"], allow_implausible=True,
+           options={"driver": "ufs", "soil_color": "12,20"})
+    rad, orig = (f90nml.read(p)["noahmp_rad_parameters"] for p in (out2, tpl))
+    assert len(orig["albsat_vis"]) == 20
+    for k in ("albsat_vis", "albdry_nir"):
+        assert rad[k][11] == rad[k][19] == 0.265
+        assert rad[k][:11] == orig[k][:11] and rad[k][12:19] == orig[k][12:19]
+
+
 ROSE = TPL / "jules_rose"
 ROSE_TPL = [ROSE / f for f in ("ancillaries.nml", "nveg_params.nml", "jules_soil.nml",
                                "jules_surface_types_nullcomma.nml")]
