@@ -61,7 +61,7 @@ ROWS = (
     Row("lambda", NetCDFAddress("TK_IMPROAD", None, "levels 1..NLEV_IMPROAD"),
         "W m-1 K-1", "direct", "TK_IMPROAD = lambda on every impervious road level",
         "the road's levels below NLEV_IMPROAD are soil with CTSM's own properties",
-        ("CTSM-urban",), convert=lambda v, ctx: _first(v), limits=(0.01, 20.0)),
+        ("CTSM-urban", "CTSM-soiltemp"), convert=lambda v, ctx: _first(v), limits=(0.01, 20.0)),
     Row("C", NetCDFAddress("CV_IMPROAD", None, "levels 1..NLEV_IMPROAD"), "J m-3 K-1", "direct",
         "CV_IMPROAD = C on every impervious road level", "", ("CTSM-urban",),
         convert=lambda v, ctx: _first(v), limits=(1e5, 1e8)),

@@ -177,10 +177,12 @@ ROWS = (
         "exact at the calibration's mean soil moisture; one value for every soil type",
         ("NoahMP-table", "NoahMP-thermo"), convert=lambda v, ctx: _csoil_from_c(_first(v), ctx),
         when=_constant, limits=(1e5, 1e8)),
-    *(Row("alpha", _rad(k), "1", "approximate", f"{k}(4) = alpha",
+    *(Row("alpha", _rad(k), "1", "approximate", f"{k}(colour) = alpha",
           "Noah-MP interpolates between the saturated and dry albedos with the top soil "
           "moisture and splits visible and near-infrared bands; sebcal's broadband alpha goes "
-          "into all four", ("NoahMP-table", "NoahMP-color")) for k in
+          "into all four; NCAR drivers read colour 4 only, the UFS driver each cell's colour "
+          "from the dataset (--option driver=ufs soil_color=...)",
+          ("NoahMP-table", "NoahMP-color", "NoahMP-albedo", "NoahMP-ufs")) for k in
       ("ALBSAT_VIS", "ALBSAT_NIR", "ALBDRY_VIS", "ALBDRY_NIR")),
     Row("eps", NamelistAddress("NoahmpTable.TBL", "noahmp_rad_parameters", "EG",
                                lambda ctx: 1, "1: soil"), "1", "direct", "EG(1) = eps", "",
