@@ -54,7 +54,8 @@ MUTATIONS = {
     "type": (lambda t: _mutate(t, "nz", "type = integer", "type = real"), "type real"),
     "order": (lambda t: t.replace("[sw_down]", "[tmp]").replace("[lw_down]", "[sw_down]")
               .replace("[tmp]", "[lw_down]"), "order must agree"),
-    "optional": (lambda t: _mutate(t, "sbc", "  optional = True\n", ""), "optional = False"),
+    "optional": (lambda t: _mutate(t, "sbc", "  intent = in\n", "  intent = in\n  optional = True\n"),
+                 "optional = True"),
     "missing": (lambda t: _mutate(t, "lai", "[lai]", "[leaf_area]"), "differ from the dummy"),
     "dimension name": (lambda t: _mutate(t, "psurf", "number_of_sebcal_surface_parameters",
                                          "number_of_parameters"), "dimension 'number_of_param"),
