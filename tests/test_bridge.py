@@ -902,6 +902,71 @@ def test_clm_and_suews_equivalence_lines(wp, tmp_path):
                                                              "C = 2.447e+06 J m-3 K-1"]
 
 
+def _sites_json(path: Path, shared: dict, lam=(0.9, 1.5), c=(2.0e6, 2.0e6)) -> Path:
+    """A sites.json of `sebcal calibrate-sites` (values set by hand): two sites, classes loam
+    and sand."""
+    sites = []
+    for name, cls, lv, cv in (("A", "loam", lam[0], c[0]), ("B", "sand", lam[1], c[1])):
+        sites.append({"name": name, "config": str(ROOT / "examples" / "paper_synthetic.toml"),
+                      "attributes": {"soil_class": cls}, "stage": None,
+                      "values": {"lambda": lv, "C": cv}, "std": {"lambda": 0.05, "C": 1e5},
+                      "units": {"lambda": "W m-1 K-1", "C": "J m-3 K-1"},
+                      "shared": dict(shared), "failed": False})
+    path.write_text(json.dumps({"multisite": str(ROOT / "examples" / "sites.toml"),
+                                "engine": "serial", "shared": shared, "groups": [],
+                                "sites": sites}))
+    return path
+
+
+def test_multisite_classes_into_one_noahmp_table(tmp_path):
+    """Each soil class's shared lambda into its soil type's QTZ, C (shared by all) into
+    CSOIL_DATA, in one table; Noah-MP's formulas give back each class's lambda and C."""
+    import f90nml
+
+    from sebcal.bridge import export
+    from sebcal.errors import ConfigError, SebcalError
+
+    sj = _sites_json(tmp_path / "sites.json", {"lambda": "soil_class", "C": "all"})
+    tpl = TPL / "NoahmpTable.TBL"
+    with pytest.raises(ConfigError, match="classes=.*loam=.*sand="):
+        export(sj, "noahmp", tmp_path / "a.TBL", template=tpl, options={"theta": 0.2})
+    out = tmp_path / "t.TBL"
+    res = export(sj, "noahmp", out, template=tpl,
+                 options={"classes": "loam=6;sand=13", "theta": 0.2})
+    nml = f90nml.read(out)
+    soil = nml["noahmp_soil_stas_parameters"]
+    csoil = nml["noahmp_general_parameters"]["csoil_data"]
+    for st, lam in ((6, 0.9), (13, 1.5)):
+        got_l, got_c = _noahmp_host(soil["maxsmc"][st - 1], soil["qtz"][st - 1], csoil, 0.2)
+        assert got_l == pytest.approx(lam, rel=0.01) and got_c == pytest.approx(2.0e6, rel=0.01)
+    assert sum(ln.startswith("[loam] lambda") for ln in res.equivalence) == 1
+    # soil types 6 and 1 have other porosities (0.439, 0.339): the one CSOIL_DATA cannot give
+    # the same C at both; refused, nothing written
+    with pytest.raises(SebcalError, match="CSOIL_DATA.*another class wrote"):
+        export(sj, "noahmp", tmp_path / "b.TBL", template=tpl,
+               options={"classes": "loam=6;sand=1", "theta": 0.2})
+    assert not (tmp_path / "b.TBL").exists()
+
+
+def test_multisite_classes_into_ctsm_urban_classes(tmp_path):
+    import netCDF4
+
+    from sebcal.bridge import export
+
+    sj = _sites_json(tmp_path / "sites.json", {"lambda": "soil_class", "C": "soil_class"},
+                     c=(2.0e6, 1.6e6))
+    tpl = tmp_path / "fsurdat.nc"
+    _fsurdat(tpl)
+    out = tmp_path / "new.nc"
+    res = export(sj, "clm", out, template=tpl, options={"classes": "loam=HD;sand=MD"})
+    with netCDF4.Dataset(out) as ds:
+        tk, cv = ds["TK_IMPROAD"][:, :, 0, 0], ds["CV_IMPROAD"][:, :, 0, 0]
+        assert list(tk[:2, 1]) == [0.9, 0.9] and list(tk[:2, 2]) == [1.5, 1.5]
+        assert list(cv[:2, 1]) == [2.0e6, 2.0e6] and list(cv[:2, 2]) == [1.6e6, 1.6e6]
+        assert float(tk[0, 0]) == 1.0                                # TBD untouched
+    assert len(res.equivalence) == 4
+
+
 def test_splice_keeps_every_other_token(tmp_path):
     """Element edits in tricky layouts; f90nml (an independent reader) sees exactly the edits
     and gfortran reads the result."""

@@ -130,7 +130,9 @@ def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str
     """Write the calibrated parameters into a host model's input file(s).
 
     Args:
-        params: params.json (path, content or :class:`Calibrated`).
+        params: params.json (path, content or :class:`Calibrated`), or the sites.json of
+            `sebcal calibrate-sites` (:func:`sebcal.bridge.sites.export_sites`: each class's
+            shared values into its slot, ``options["classes"]``).
         host: sebcal, jules, noahmp, clm or suews.
         out: the file to write; a folder when the host's entries live in several template
             files (JULES): each edited file is written there under its own name.
@@ -156,6 +158,15 @@ def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str
             acknowledged), an output that exists (without force) or is a template.
     """
     mod = check_host(host)
+    if isinstance(params, (str, os.PathLike)):
+        from .sites import export_sites, is_sites_file
+
+        if is_sites_file(params):
+            if stage is not None or only is not None or include_fixed:
+                raise ConfigError("--stage, --only and --include-fixed apply to a params.json; "
+                                  "a multi-site result exports its shared values per class")
+            return export_sites(params, mod.NAME, out, template, force=force, options=options,
+                                acknowledge=acknowledge)
     cal = params if isinstance(params, Calibrated) else load_params(params)
     whole_fitted = dict(cal.fitted)
     cal, verdict, verdict_text = select(cal, stage, only)
