@@ -262,7 +262,9 @@ def plan(ctx: Context, rows: Sequence[Row]) -> tuple[list[tuple[Row, Any, bool]]
                            f"-> {row.address.describe()}")
             continue
         host = row.convert(v, ctx)
-        host = _round_host(host, v, ctx.cal.std.get(row.param), row.kind != "direct")
+        if ctx.host != "sebcal":     # the scheme's own namelist keeps every digit: a run from
+            # it reproduces the calibration's run exactly
+            host = _round_host(host, v, ctx.cal.std.get(row.param), row.kind != "direct")
         vals = host if isinstance(host, (list, tuple)) else [host]
         lo, hi = row.limits
         for x in vals:
