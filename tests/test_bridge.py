@@ -974,8 +974,8 @@ def test_splice_keeps_every_other_token(tmp_path):
 
     from sebcal.bridge.nmltext import splice
 
-    text = ("! c\n&g\n a = 1.0, 2.0, 3.0 ! x\n b = 4*0.5,\n c = 8,,\n d(2) = 7.0\n"
-            " s = 'a, b / c', 2.0\n/\n&h x=1.0 /\n")
+    text = ("! c\n&r p = 'x/y' /\n&g\n a = 1.0, 2.0, 3.0 ! x\n b = 4*0.5,\n c = 8,,\n"
+            " d(2) = 7.0\n s = 'a, b / c', 2.0\n/\n&h x=1.0 /\n&r p = '!&' /\n")
     new = splice(text, {"g": {"a": {2: "9.5"}, "b": {2: "0.3", 4: "0.1"}, "c": {4: "3"},
                               "d": {2: "1.0", 5: "2.0"}, "e": {1: "6.0"}},
                         "h": {"x": {3: "5.0"}}})
@@ -985,6 +985,9 @@ def test_splice_keeps_every_other_token(tmp_path):
     assert n["g"]["c"][0] == 8 and n["g"]["c"][3] == 3 and n["g"]["e"] == 6.0
     assert n["g"]["s"] == ["a, b / c", 2.0] and n["h"]["x"][2] == 5.0
     assert n["g"]["d"] == [1.0, None, None, 2.0]       # f90nml: d(2:5)
+    assert [g["p"] for g in n["r"]] == ["x/y", "!&"]     # a repeated group, untouched
+    with pytest.raises(Exception, match="&r appears 2 times"):
+        splice(text, {"r": {"p": {1: "'z'"}}})
     assert n["g"].start_index["d"] == [2]
 
 

@@ -12,7 +12,7 @@ lacks is added on its own line before the closing ``/``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -30,7 +30,12 @@ class _Tok:
 
 def _tokens(text: str, lo: int, hi: int) -> list[_Tok]:
     """Tokens of text[lo:hi], comments and blanks dropped."""
-    out: list[_Tok] = []
+    return list(_itokens(text, lo, hi))
+
+
+def _itokens(text: str, lo: int, hi: int) -> Iterator[_Tok]:
+    """The tokens of text[lo:hi] one by one (a group's end is found without scanning the
+    rest of the file)."""
     i = lo
     while i < hi:
         c = text[i]
@@ -48,19 +53,19 @@ def _tokens(text: str, lo: int, hi: int) -> list[_Tok]:
                         continue
                     break
                 j += 1
-            out.append(_Tok("str", i, j + 1, text[i:j + 1]))
+            yield _Tok("str", i, j + 1, text[i:j + 1])
             i = j + 1
         elif c == ",":
-            out.append(_Tok("comma", i, i + 1, c))
+            yield _Tok("comma", i, i + 1, c)
             i += 1
         elif c == "=":
-            out.append(_Tok("eq", i, i + 1, c))
+            yield _Tok("eq", i, i + 1, c)
             i += 1
         elif c == "/":
-            out.append(_Tok("slash", i, i + 1, c))
+            yield _Tok("slash", i, i + 1, c)
             i += 1
         elif c in "&$":
-            out.append(_Tok("amp", i, i + 1, c))
+            yield _Tok("amp", i, i + 1, c)
             i += 1
         else:
             j = i
@@ -76,10 +81,8 @@ def _tokens(text: str, lo: int, hi: int) -> list[_Tok]:
                 elif depth > 0 and d in "\n!":
                     break
                 j += 1
-            # a key written "key (3)": join the parenthesis to the name
-            out.append(_Tok("word", i, j, text[i:j]))
-            i = j
-    return out
+            yield _Tok("word", i, j, text[i:j])
+            i = max(j, i + 1)
 
 
 @dataclass
@@ -122,9 +125,8 @@ def _groups(text: str) -> list[tuple[str, int, int]]:
             if m and m.group(0).lower() != "end":
                 name = m.group(0).lower()
                 body = m.end()
-                toks = _tokens(text, body, n)
-                close = next((t for t in toks if t.kind == "slash"
-                              or (t.kind == "amp")), None)
+                close = next((t for t in _itokens(text, body, n)
+                              if t.kind in ("slash", "amp")), None)
                 if close is None:
                     raise ConfigError(f"namelist group &{name} has no closing '/'")
                 end = close.start
