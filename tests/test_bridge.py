@@ -730,6 +730,8 @@ def test_noahmp_stage_export_computes_the_calibrated_soil(dugout, tmp_path):
     assert lam == pytest.approx(1.2060403726002877, rel=0.01)
     assert c == pytest.approx(1670295.6808860276, rel=0.01)
     assert soil["maxsmc"][0] == 0.339                             # the table's, not 0.4
+    # Noah-MP's own reader (NoahmpReadTableMod's declarations) takes the written table
+    assert _noahmp_read(tmp_path, out)["QTZ5"] == _noahmp_read(tmp_path, tpl)["QTZ5"]
     # the diff: the header, then one token in each of two lines
     old = tpl.read_text().splitlines()
     new = out.read_text().splitlines()
