@@ -831,10 +831,29 @@ def _jules_heat_con_2(hcon: float, sth: float) -> float:
     return (hcsat - hcon) * ke + hcon
 
 
+SURFACE_TYPES_READER = """
+program read_types
+  implicit none
+  integer :: npft, ncpft, nnvg, urban, lake, soil, ice, urban_canyon, urban_roof, u, ios
+  namelist /jules_surface_types/ npft, ncpft, nnvg, urban, lake, soil, ice, urban_canyon, &
+    urban_roof
+  character(len=512) :: path
+  call get_command_argument(1, path)
+  open (newunit=u, file=trim(path), status='old', action='read')
+  read (u, nml=jules_surface_types, iostat=ios)
+  if (ios /= 0) stop 'jules_surface_types not readable'
+  print '(3(1x,i0))', soil, npft, nnvg
+end program read_types
+"""
+
+
 def test_jules_rose_files_export(dugout, tmp_path, capsys):
     """The namelists of a public rose suite, with rose's trailing commas (soil=8,,), export
     with exit 0; the vn7 reader takes the result; only albsoil changed."""
     from sebcal.cli import main
+
+    exe = _compile(tmp_path, "read_types", SURFACE_TYPES_READER)     # gfortran reads soil=8,,
+    assert _run(exe, str(ROSE_TPL[3])) == ["8", "5", "3"]
 
     out = tmp_path / "j"
     args = ["export", str(dugout), "--host", "jules", "--out", str(out), "--only", "alpha",
