@@ -1,6 +1,8 @@
 """What every host exporter shares: mapping rows with typed addresses, the export context,
-the items written, the result, and the editing of Fortran namelists (f90nml, which keeps a
-template's comments and layout) and of YAML (ruamel.yaml round trip).
+the items written, the result, the host-equivalence check (the host's formulas applied to
+what it will read, beside the calibrated values), the digits a value's standard error
+supports, and the editing of Fortran namelists (:mod:`.nmltext` splices single elements,
+f90nml reads the result back) and of YAML (ruamel.yaml round trip).
 
 A host module (:mod:`sebcal.bridge.hosts`) declares
 
