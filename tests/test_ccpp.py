@@ -54,7 +54,8 @@ MUTATIONS = {
     "type": (lambda t: _mutate(t, "nz", "type = integer", "type = real"), "type real"),
     "order": (lambda t: t.replace("[sw_down]", "[tmp]").replace("[lw_down]", "[sw_down]")
               .replace("[tmp]", "[lw_down]"), "order must agree"),
-    "optional": (lambda t: _mutate(t, "sbc", "  optional = True\n", ""), "optional = False"),
+    "optional": (lambda t: _mutate(t, "sbc", "  intent = in\n",
+                                   "  intent = in\n  optional = True\n"), "optional = True"),
     "missing": (lambda t: _mutate(t, "lai", "[lai]", "[leaf_area]"), "differ from the dummy"),
     "dimension name": (lambda t: _mutate(t, "psurf", "number_of_sebcal_surface_parameters",
                                          "number_of_parameters"), "dimension 'number_of_param"),
@@ -92,6 +93,139 @@ def test_ccpp_framework_checker_when_available():
     proc = subprocess.run([sys.executable, str(tool), "--directory", str(META.parent)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "All checks passed" in proc.stdout, proc.stdout + proc.stderr
+
+
+#: units of the standard names the scheme shares with the ccpp-physics host dictionary (the
+#: UFS Noah-MP metadata, noahmpdrv.meta / GFS_typedefs.meta): the test host declares these,
+#: not the scheme's, so that capgen sees a unit the dictionary does not have
+DICTIONARY_UNITS = {"leaf_area_index": "none", "stefan_boltzmann_constant": "W m-2 K-4",
+                    "upward_heat_flux_in_soil_over_land": "W m-2", "surface_air_pressure": "Pa",
+                    "timestep_for_physics": "s", "surface_downwelling_shortwave_flux": "W m-2",
+                    "surface_downwelling_longwave_flux": "W m-2", "deep_soil_temperature": "K"}
+
+
+def _capgen_host(meta: Path, d: Path) -> None:
+    """A minimal capgen host for the scheme in d: a module holding one host variable for
+    each standard name the scheme's tables use (arrays over horizontal_dimension), a host
+    subroutine that calls the generated cap's initialize, and a one-scheme suite."""
+    import re
+
+    seen: dict[str, dict] = {}
+    for t in meta.read_text().split("[ccpp-arg-table]")[1:]:
+        for blk in re.split(r"\n(?=\[)", t)[1:]:
+            props = dict(re.findall(r"\n\s*(\w+)\s*=\s*(.*)", blk))
+            if props.get("standard_name"):
+                seen.setdefault(props["standard_name"], props)
+    dims = {"vertical_dimension_of_sebcal_nodes": ("nz", 31),
+            "number_of_sebcal_surface_parameters": ("npsurf", 15),
+            "number_of_sebcal_soil_parameters": ("npsoil", 6)}
+    names = {"horizontal_dimension": "ncols", **{k: v[0] for k, v in dims.items()}}
+    m = ["[ccpp-table-properties]", "  name = sebcal_host_mod", "  type = module",
+         "[ccpp-arg-table]", "  name = sebcal_host_mod", "  type = module", "[ ncols ]",
+         "  standard_name = horizontal_dimension", "  units = count", "  type = integer",
+         "  protected = True", "  dimensions = ()"]
+    f = ["module sebcal_host_mod", "  use ccpp_kinds, only: kind_phys", "  implicit none",
+         "  public", "  !> \\section arg_table_sebcal_host_mod  Argument Table",
+         "  !! \\htmlinclude arg_table_sebcal_host_mod.html", "  !!",
+         "  integer, parameter :: ncols = 3"]
+    for k, (sn, p) in enumerate(seen.items()):
+        if sn in ("ccpp_error_message", "ccpp_error_code", "horizontal_loop_extent"):
+            continue
+        var = dims[sn][0] if sn in dims else f"v{k}"
+        dl = [x.strip() for x in p["dimensions"].strip("()").replace(
+            "horizontal_loop_extent", "horizontal_dimension").split(",") if x.strip()]
+        m += [f"[ {var} ]", f"  standard_name = {sn}",
+              f"  units = {DICTIONARY_UNITS.get(sn, p['units'])}",
+              f"  dimensions = ({','.join(dl)})"]
+        if sn in dims:
+            m += ["  type = integer", "  protected = True"]
+            f.append(f"  integer, parameter :: {var} = {dims[sn][1]}")
+        elif p["type"] == "character":
+            m += ["  type = character", "  kind = len=256"]
+            f.append(f"  character(len=256) :: {var} = 'sebcal.nml'")
+        else:
+            m += ["  type = real | kind = kind_phys"]
+            shape = ", ".join(names[x] for x in dl)
+            init = {"timestep_for_physics": "1800", "stefan_boltzmann_constant": "5.67e-8"
+                    }.get(sn, "0")
+            f.append(f"  real(kind_phys) :: {var}" + (f"({shape})" if shape else "")
+                     + f" = {init}_kind_phys")
+    f.append("end module sebcal_host_mod")
+    (d / "sebcal_host_mod.meta").write_text("\n".join(m) + "\n")
+    (d / "sebcal_host_mod.F90").write_text("\n".join(f) + "\n")
+    (d / "sebcal_host.meta").write_text(
+        "[ccpp-table-properties]\n  name = sebcal_host\n  type = host\n[ccpp-arg-table]\n"
+        "  name = sebcal_host\n  type = host\n"
+        "[ col_start ]\n  standard_name = horizontal_loop_begin\n  type = integer\n"
+        "  units = count\n  dimensions = ()\n  protected = True\n"
+        "[ col_end ]\n  standard_name = horizontal_loop_end\n  type = integer\n"
+        "  units = count\n  dimensions = ()\n  protected = True\n"
+        "[ errmsg ]\n  standard_name = ccpp_error_message\n  units = none\n"
+        "  dimensions = ()\n  type = character\n  kind = len=512\n"
+        "[ errflg ]\n  standard_name = ccpp_error_code\n  units = 1\n  dimensions = ()\n"
+        "  type = integer\n")
+    (d / "sebcal_host.F90").write_text(
+        "module sebcal_host_prog\n  implicit none\n  private\n  public :: sebcal_host\n"
+        "contains\n  !> \\section arg_table_sebcal_host  Argument Table\n"
+        "  !! \\htmlinclude arg_table_sebcal_host.html\n  !!\n"
+        "  subroutine sebcal_host(errflg_out, errmsg_out)\n"
+        "    use sebcal_host_ccpp_cap, only: sebcal_host_ccpp_physics_initialize\n"
+        "    integer, intent(out) :: errflg_out\n"
+        "    character(len=512), intent(out) :: errmsg_out\n"
+        "    integer :: col_start, col_end\n    character(len=512) :: errmsg\n"
+        "    integer :: errflg\n    col_start = 1\n    col_end = 3\n"
+        "    call sebcal_host_ccpp_physics_initialize('sebcal_suite', errmsg, errflg)\n"
+        "    errflg_out = errflg\n    errmsg_out = errmsg\n  end subroutine sebcal_host\n"
+        "end module sebcal_host_prog\n")
+    (d / "main.F90").write_text(
+        "program main\n  use sebcal_host_prog, only: sebcal_host\n  implicit none\n"
+        "  integer :: errflg\n  character(len=512) :: errmsg\n"
+        "  call sebcal_host(errflg, errmsg)\n  print '(i0,1x,a)', errflg, trim(errmsg)\n"
+        "end program main\n")
+    (d / "sebcal_suite.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<suite name="sebcal_suite" version="1.0">\n'
+        '  <group name="land">\n    <scheme>sebcal_ccpp</scheme>\n  </group>\n</suite>\n')
+
+
+def test_capgen_output_compiles_and_runs(tmp_path):
+    """NCAR's capgen (ccpp-framework scripts/ccpp_capgen.py) generates the caps for a suite of
+    the scheme and a host holding every variable the metadata names (units, dimensions and
+    the required stefan_boltzmann_constant as the dictionary has them); gfortran compiles the
+    caps with the scheme, and the host's initialize reaches the scheme: without the
+    namelist it reports the missing file, with it it succeeds."""
+    fw = os.environ.get("CCPP_FRAMEWORK")
+    if not fw:
+        pytest.skip("CCPP_FRAMEWORK is not set to a ccpp-framework checkout (it is not on PyPI):"
+                    " capgen cannot run")
+    if shutil.which("gfortran") is None:
+        pytest.skip("gfortran not on PATH: the capgen output cannot be compiled")
+    _capgen_host(META, tmp_path)
+    proc = subprocess.run([sys.executable, str(Path(fw) / "scripts" / "ccpp_capgen.py"),
+                           "--host-files", "sebcal_host_mod.meta,sebcal_host.meta",
+                           "--scheme-files", str(META), "--suites", "sebcal_suite.xml",
+                           "--output-root", "out", "--host-name", "sebcal_host"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = tmp_path / "out"
+    src = Path(fw) / "src"
+    files = [out / "ccpp_kinds.F90", src / "ccpp_hashable.F90", src / "ccpp_hash_table.F90",
+             src / "ccpp_constituent_prop_mod.F90", ROOT / "fortran" / "ccpp" / "machine.F90",
+             *[ROOT / "fortran" / c for c in CORE], SCHEME, tmp_path / "sebcal_host_mod.F90",
+             out / "ccpp_sebcal_suite_cap.F90", out / "sebcal_host_ccpp_cap.F90",
+             tmp_path / "sebcal_host.F90", tmp_path / "main.F90"]
+    (tmp_path / "mod").mkdir()
+    proc = subprocess.run(["gfortran", "-ffree-line-length-none", f"-J{tmp_path / 'mod'}", "-o",
+                           str(tmp_path / "host"), *map(str, files)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    run = subprocess.run([str(tmp_path / "host")], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=60)
+    assert run.stdout.split(None, 1) == ["1", "sebcal_ccpp_init: namelist file not found: "
+                                         "sebcal.nml\n"]
+    (tmp_path / "sebcal.nml").write_text(_namelist(PARAMS[0]))
+    run = subprocess.run([str(tmp_path / "host")], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=60)
+    assert run.stdout.strip() == "0", run.stdout + run.stderr
 
 
 # ------------------------------------------------------------------------- the test host

@@ -86,7 +86,7 @@ contains
 !!
   subroutine sebcal_ccpp_run(im, nz, npsurf_h, npsoil_h, dt, sw_down, lw_down, t_air, wind, p_surf, &
                              q_air, lai, top_value, t_deep, theta, psurf, psoil, t_soil, g_state, &
-                             sw_net, lw_net, lw_up, hflx, lhflx, gflx, errmsg, errflg, sbc)
+                             sw_net, lw_net, lw_up, hflx, lhflx, gflx, sbc, errmsg, errflg)
     integer, intent(in) :: im, nz, npsurf_h, npsoil_h
     real(kind_phys), intent(in) :: dt
     real(kind_phys), intent(in) :: sw_down(:), lw_down(:), t_air(:), wind(:), p_surf(:), q_air(:)
@@ -97,9 +97,11 @@ contains
     real(kind_phys), intent(inout) :: t_soil(:, :)
     real(kind_phys), intent(inout) :: g_state(:)
     real(kind_phys), intent(out) :: sw_net(:), lw_net(:), lw_up(:), hflx(:), lhflx(:), gflx(:)
+    ! the host's Stefan-Boltzmann constant (ccpp-physics con_sbc): a required argument, as
+    ! capgen supplies every argument of the table (5.67e-8 reproduces the published model)
+    real(kind_phys), intent(in) :: sbc
     character(len=*), intent(out) :: errmsg
     integer, intent(out) :: errflg
-    real(kind_phys), intent(in), optional :: sbc
     type(column_t) :: col
     real(dp) :: t(nz), told(nz), forc(nforc), flux(nflux), th(nz), rset(nrset), ps(npsurf)
     real(dp) :: pso(npsoil, nz), g
@@ -141,8 +143,14 @@ contains
                'vertical_dimension_of_sebcal_nodes[, number_of_sebcal_..._parameters])'
       return
     end if
+    if (.not. (sbc > 0 .and. sbc < 1.0e-6_kind_phys)) then
+      errflg = 1
+      write (errmsg, '(a,es12.5,a)') 'sebcal_ccpp_run: stefan_boltzmann_constant = ', real(sbc, dp), &
+        ' W m-2 K-4 is not a Stefan-Boltzmann constant (5.670374419e-8)'
+      return
+    end if
     rset = cfg_rset
-    if (present(sbc)) rset(rs_sigma) = real(sbc, dp)
+    rset(rs_sigma) = real(sbc, dp)
     do i = 1, im
       ps = real(psurf(i, :), dp)
       if (cfg_iopt(io_top) == top_seb .and. cfg_iopt(io_turbulence) == turb_heff .and. &

@@ -247,14 +247,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
         options[key.strip()] = value.strip()
     res = export(args.params, args.host, args.out, template=args.template, force=args.force,
                  options=options, allow_implausible=args.allow_implausible,
-                 include_fixed=args.include_fixed, acknowledge=args.acknowledge or [])
+                 include_fixed=args.include_fixed, acknowledge=args.acknowledge or [],
+                 stage=args.stage,
+                 only=None if args.only is None else args.only.split(","))
     if args.json:
         print(json.dumps({"host": res.host, "version": res.version,
                           "files": [str(p) for p in res.paths],
                           "written": [{"entry": it.where, "old": it.old, "new": it.new,
                                        "parameter": it.row.param, "fitted": it.fitted,
                                        "kind": it.row.kind} for it in res.items],
-                          "not_written": res.skipped, "warnings": res.warnings}, indent=2,
+                          "not_written": res.skipped, "warnings": res.warnings,
+                          "host_computes": res.equivalence}, indent=2,
                          default=str))
         return 0
     print(f"sebcal export: {res.host} ({res.version}) -> "
@@ -430,6 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "names the key), repeatable")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="host option, repeatable (docs/hosts.md lists them)")
+    p.add_argument("--stage", default=None, metavar="NAME",
+                   help="export only what this stage of a staged calibration fitted; its "
+                        "verdict governs (a usable stage exports when the whole is not)")
+    p.add_argument("--only", default=None, metavar="P1,P2",
+                   help="export only these fitted parameters (their stages' verdicts govern)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_export)
 

@@ -14,6 +14,7 @@ program ccpp_errors
   character(len=1024) :: nml, arg
   character(len=errmsg_len) :: errmsg
   integer :: nz, errflg
+  real(kind_phys), parameter :: sbc = 5.67e-8_kind_phys   ! the published model's value
   real(kind_phys) :: dt, nan
   type(nml_settings_t) :: s
   real(kind_phys), allocatable :: t_soil(:, :), t_keep(:, :), theta(:, :), psurf(:, :), psoil(:, :, :)
@@ -31,7 +32,7 @@ program ccpp_errors
 
   call sebcal_ccpp_run(im, nz, npsurf, npsoil, dt, forc(1, :), forc(2, :), forc(3, :), forc(4, :), &
                        forc(5, :), forc(6, :), forc(7, :), forc(8, :), forc(9, :), theta, psurf, psoil, &
-                       t_soil, g_state, sw_net, lw_net, lw_up, hflx, lhflx, gflx, errmsg, errflg)
+                       t_soil, g_state, sw_net, lw_net, lw_up, hflx, lhflx, gflx, sbc, errmsg, errflg)
   call report('run_before_init')
   call sebcal_ccpp_init('no/such/file.nml', nz, dt, errmsg, errflg)
   call report('missing_namelist')
@@ -104,7 +105,7 @@ contains
     real(kind_phys), intent(in) :: step
     call sebcal_ccpp_run(im, nz, npsurf, npsoil, step, forc(1, :), forc(2, :), forc(3, :), forc(4, :), &
                          forc(5, :), forc(6, :), forc(7, :), forc(8, :), forc(9, :), theta, psurf, psoil, &
-                         t_soil, g_state, sw_net, lw_net, lw_up, hflx, lhflx, gflx, errmsg, errflg)
+                         t_soil, g_state, sw_net, lw_net, lw_up, hflx, lhflx, gflx, sbc, errmsg, errflg)
   end subroutine run
 
   subroutine report(name)

@@ -19,6 +19,7 @@ program ccpp_host
   character(len=errmsg_len) :: errmsg
   character(len=1024), allocatable :: nml(:), forcing_file(:)
   type(nml_settings_t), allocatable :: s(:)
+  real(kind_phys), parameter :: sbc = 5.67e-8_kind_phys   ! the published model's value
   real(kind_phys), allocatable :: forc(:, :, :)                 ! (9, 0:nt, ncol)
   real(kind_phys), allocatable :: t_soil(:, :), theta(:, :), psurf(:, :), psoil(:, :, :)
   real(kind_phys), allocatable :: g_state(:), sw_net(:), lw_net(:), lw_up(:), hflx(:), lhflx(:), gflx(:)
@@ -70,7 +71,7 @@ program ccpp_host
                            forc(5, k, b0:b1), forc(6, k, b0:b1), forc(7, k, b0:b1), forc(8, k, b0:b1), &
                            forc(9, k, b0:b1), theta(b0:b1, :), psurf(b0:b1, :), psoil(b0:b1, :, :), &
                            t_soil(b0:b1, :), g_state(b0:b1), sw_net(b0:b1), lw_net(b0:b1), &
-                           lw_up(b0:b1), hflx(b0:b1), lhflx(b0:b1), gflx(b0:b1), errmsg, errflg)
+                           lw_up(b0:b1), hflx(b0:b1), lhflx(b0:b1), gflx(b0:b1), sbc, errmsg, errflg)
       call check('sebcal_ccpp_run')
       b0 = b1 + 1
     end do

@@ -44,8 +44,14 @@ SOURCES: dict[str, tuple[str, str]] = {
                       "[1.58, 2.20], hcons = (hcsat - hcon) Ke + hcon, Ke = 1 + log10(sth) for "
                       "sth > 0.1",
                       "github purplecat7/JULES_trunk src/science/soil/heat_con_jls.F90"),
-    "JULES-htc": ("JULES soil_htc: the total heat capacity is hcap plus the water and ice terms",
+    "JULES-htc": ("JULES soil_htc: the total heat capacity is hcap plus the water and ice terms "
+                  "(hcap + (hcapw sthu + hcapi sthf) rho_water v_sat = hcap + 4.18e6 theta "
+                  "unfrozen)",
                   "github purplecat7/JULES_trunk src/science/soil/soil_htc_jls.F90"),
+    "JULES-rose": ("rose app-run writes each namelist item as key=value, (a value ending in a "
+                   "comma gives soil=8,,: a null value, which a Fortran read(nml=) skips)",
+                   "github NatalieDouglas/GPP-Rose-Suite-u-ci348 app/jules/rose-app.conf "
+                   "(tests/data/jules_rose)"),
     "JULES-soil": ("JULES user guide, jules_soil.nml: soilhc_method (1 Cox et al. 1999, default; "
                    "2 simplified Johansen); dzsoil_io 0.1, 0.25, 0.65, 2.0 m",
                    "https://jules-lsm.github.io/latest/namelists/jules_soil.nml.html"),
@@ -65,6 +71,20 @@ SOURCES: dict[str, tuple[str, str]] = {
     "NoahMP-color": ("every NCAR/noahmp driver sets SoilColor = 4",
                      "github NCAR/noahmp drivers/{hrldas,wrf,lis,erf}/ConfigVarInTransferMod.F90 "
                      "line 83"),
+    "NoahMP-albedo": ("Noah-MP GroundAlbedo: soil albedo per band = min(ALBSAT + max(0.11 - "
+                      "0.40 theta_1, 0), ALBDRY)",
+                      "github NCAR/noahmp src/GroundAlbedoMod.F90"),
+    "NoahMP-ufs": ("UFS Noah-MP (ccpp-physics): noahmpdrv_run sets soil_color_category = "
+                   "soilcol(i), each cell's colour from the dataset; noahmp_tables.f90 "
+                   "read_mp_table_parameters reads noahmptable.tbl (the same groups, lower-case, "
+                   "20 soil colours); module_sf_noahmplsm.F90 tdfcnd, thermoprop and groundalb "
+                   "hold the same conductivity, heat capacity and albedo formulas",
+                   "github NCAR/ccpp-physics physics/SFC_Models/Land/Noahmp/noahmpdrv.F90, "
+                   "noahmp_tables.f90, module_sf_noahmplsm.F90; barlage/ccpp-physics "
+                   "noahmptable.tbl"),
+    "CTSM-soiltemp": ("CTSM SoilThermProp: for the impervious road's levels j <= nlev_improad "
+                      "thk(c,j) = tk_improad(l,j) and cv(c,j) = cv_improad(l,j) dz(c,j)",
+                      "github ESCOMP/CTSM src/biogeophys/SoilTemperatureMod.F90"),
     "CTSM-urban": ("CTSM reads TK_IMPROAD, CV_IMPROAD (numurbl, nlevurb), ALB_IMPROAD_DIR/DIF "
                    "(numurbl, numrad), EM_IMPROAD, NLEV_IMPROAD (numurbl) from fsurdat, checks "
                    "numurbl, nlevurb and numrad against its own, and ends with '<NAME> NOT on "

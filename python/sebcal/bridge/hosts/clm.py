@@ -7,6 +7,12 @@ for each urban density class (TBD, HD, MD); the road's first NLEV_IMPROAD levels
 TK/CV_IMPROAD, the levels below are soil. A surface dataset holds far more than sebcal knows,
 so the export edits the user's fsurdat (--template) and refuses without one. Only the chosen
 class and grid cell change.
+
+The host-equivalence check reads the new file as CTSM does (SoilTemperatureMod, SoilThermProp:
+thk = TK_IMPROAD(l, j) and cv = CV_IMPROAD(l, j) dz for the impervious road's levels j <=
+NLEV_IMPROAD; UrbanAlbedoMod: the road's snow-free albedo is ALB_IMPROAD_DIR/DIF per band):
+its first road level's conductivity and heat capacity and the albedo averaged over the two
+bands against the calibrated ones.
 """
 
 from __future__ import annotations
@@ -18,7 +24,17 @@ import numpy as np
 
 from ...errors import ConfigError
 from ...output import atomic_path
-from ..common import Context, Item, NetCDFAddress, Option, Row, plan
+from ..common import (
+    Context,
+    Equivalent,
+    Item,
+    NetCDFAddress,
+    Option,
+    Row,
+    calibrated_properties,
+    check_equivalence,
+    plan,
+)
 
 NAME = "clm"
 VERSION = "CTSM 5.x surface dataset (UrbanParamsType.F90)"
@@ -45,7 +61,7 @@ ROWS = (
     Row("lambda", NetCDFAddress("TK_IMPROAD", None, "levels 1..NLEV_IMPROAD"),
         "W m-1 K-1", "direct", "TK_IMPROAD = lambda on every impervious road level",
         "the road's levels below NLEV_IMPROAD are soil with CTSM's own properties",
-        ("CTSM-urban",), convert=lambda v, ctx: _first(v), limits=(0.01, 20.0)),
+        ("CTSM-urban", "CTSM-soiltemp"), convert=lambda v, ctx: _first(v), limits=(0.01, 20.0)),
     Row("C", NetCDFAddress("CV_IMPROAD", None, "levels 1..NLEV_IMPROAD"), "J m-3 K-1", "direct",
         "CV_IMPROAD = C on every impervious road level", "", ("CTSM-urban",),
         convert=lambda v, ctx: _first(v), limits=(1e5, 1e8)),
@@ -58,6 +74,28 @@ ROWS = (
     Row("eps", NetCDFAddress("EM_IMPROAD"), "1", "direct", "EM_IMPROAD = eps", "",
         ("CTSM-urban",), limits=(0.0, 1.0)),
 )
+
+
+def _equivalence(ctx: Context, ds: Any, c: int, cell: tuple, cls: str, wrote: set[str]
+                 ) -> list[str]:
+    """CTSM's road conductivity, heat capacity and albedo from the new file."""
+    ref = calibrated_properties(ctx, None)
+    eqs = []
+    where = f"class {cls}, grid cell {cell[0]},{cell[1]}"
+    if "lambda" in wrote and "lambda" in ref:
+        tk = float(np.asarray(ds["TK_IMPROAD"][0, c, cell[0], cell[1]]))
+        eqs.append(Equivalent("lambda", ref["lambda"], tk, "W m-1 K-1", "CTSM SoilThermProp "
+                              f"thk = TK_IMPROAD(level 1, {where})"))
+    if "C" in wrote and "C" in ref:
+        cv = float(np.asarray(ds["CV_IMPROAD"][0, c, cell[0], cell[1]]))
+        eqs.append(Equivalent("C", ref["C"], cv, "J m-3 K-1", "CTSM SoilThermProp cv = "
+                              f"CV_IMPROAD(level 1, {where}) dz"))
+    if "alpha" in wrote and "alpha" in ref:
+        for name in ("ALB_IMPROAD_DIR", "ALB_IMPROAD_DIF"):
+            a = float(np.mean(np.asarray(ds[name][:, c, cell[0], cell[1]])))
+            eqs.append(Equivalent("alpha", ref["alpha"], a, "1", f"CTSM road albedo, mean of "
+                                  f"the two bands of {name} ({where})"))
+    return check_equivalence(ctx, eqs)
 
 
 def write(ctx: Context) -> tuple[list[Item], list[str]]:
@@ -134,4 +172,8 @@ def write(ctx: Context) -> tuple[list[Item], list[str]]:
                 if not np.isfinite(got).all() and name != "PCT_URBAN":
                     raise ConfigError(f"export to clm: {name} holds non-finite values after "
                                       "the edit; nothing was written")
+            _equivalence(ctx, ds, c, cell, cls, {it.row.param for it in items})
+        if ctx.equivalence:
+            with netCDF4.Dataset(tmp, "a") as ds:
+                ds.setncattr("sebcal_host_computes", "; ".join(ctx.equivalence))
     return items, skipped

@@ -19,24 +19,39 @@ Conversions (JULES source heat_con, soil_htc):
 * C -> hcap = C - c_w theta (JULES adds the water's heat capacity to hcap); C_dry -> hcap.
 * porosity -> sm_sat; alpha -> albsoil (or albsnf_nvg_io of soil when that is not -1);
   eps -> emis_nvg_io, z0m -> z0_nvg_io, z0h_ratio -> z0hm_nvg_io of the soil type.
+
+The conversions use the sm_sat JULES will read: the calibration's porosity when the export
+writes it, else the template's const_val (or --option sm_sat when the template reads sm_sat
+from an ancillary file). After editing, :func:`heat_con` (JULES's own formulas) recomputes
+from the new files the conductivity and heat capacity JULES will use, and the export
+refuses a difference above 1 % (common.check_equivalence). Rose writes scalars with a
+trailing comma (``soil=8,,`` reads as [8, null]); these are read as the scalar gfortran
+reads.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ...errors import ConfigError
 from ..common import (
     Context,
+    Equivalent,
     Item,
     NamelistAddress,
     Option,
     Row,
+    calibrated_properties,
+    check_equivalence,
+    commit_namelist,
+    element_list,
     group,
     header,
-    patch_namelist,
     plan,
+    prepare_namelist,
     read_namelist,
+    scalar,
 )
 
 NAME = "jules"
@@ -55,6 +70,8 @@ OPTIONS = {
                             "(JULES's default is 1)", int, ("1", "2")),
     "saturation": Option("mean soil saturation theta/sm_sat for the lambda and C conversions "
                          "when the calibration had no soil moisture", float),
+    "sm_sat": Option("the site's sm_sat [m3 m-3] when the template reads it from an ancillary "
+                     "file (use_file = .true.): the conversions and the check need it", float),
 }
 #: JULES soil_param: conductivities of water and air [W m-1 K-1]; water's heat capacity
 HCWAT, HCAIR, CWAT = 0.56, 0.025, 4.18e6
@@ -110,6 +127,22 @@ ROWS = (
 )
 
 
+def heat_con(method: int, hcon: float, sth: float, v_sat: float) -> float:
+    """JULES's conductivity [W m-1 K-1] of unfrozen soil at saturation sth (heat_con,
+    src/science/soil/heat_con_jls.F90: method 1 Cox et al. 1999, method 2 simplified
+    Johansen after Dharssi 2008)."""
+    if method == 1:
+        hcsat = hcon * HCWAT ** v_sat / HCAIR ** v_sat
+        return (hcsat - hcon) * sth + hcon
+    if method == 2:
+        lo_, hi_, grad, icpt = HCSAT
+        hcsat = min(hi_, max(lo_, lo_ + grad * (hcon - icpt)))
+        ke = 0.0 if sth <= 0.1 else 1.0 + math.log10(sth)
+        return (hcsat - hcon) * ke + hcon
+    raise ConfigError(f"export to jules: soilhc_method = {method}; sebcal knows JULES's "
+                      "methods 1 and 2 (heat_con) and cannot check what another computes")
+
+
 def _theta(ctx: Context) -> float:
     return ctx.cache["saturation"] * ctx.cache["sm_sat"]
 
@@ -160,17 +193,20 @@ def _prepare(ctx: Context) -> dict:
                           "var list; sebcal writes const_val of the listed variables")
     var = [str(v).strip().lower() for v in (var if isinstance(var, list) else [var])]
     ctx.cache["vars"] = var
-    ctx.cache["const_val"] = list(props.get("const_val") or [])
-    uf = props.get("use_file")
-    ctx.cache["use_file"] = [bool(x) for x in (uf if isinstance(uf, list) else [uf] * len(var))] \
-        if uf is not None else [False] * len(var)
+    ctx.cache["const_val"] = element_list(props.get("const_val")) \
+        if props.get("const_val") is not None else []
+    # use_file defaults to .true. in JULES (ancillaries.nml): an element not given, or null,
+    # reads the ancillary file
+    uf = element_list(props.get("use_file")) if props.get("use_file") is not None else []
+    uf += [None] * (len(var) - len(uf))
+    ctx.cache["use_file"] = [True if x is None else bool(x) for x in uf]
     # which non-vegetated type is soil
     st = ctx.option("soil_type")
     if st is None and "jules_surface_types.nml" in nmls:
         types = group(nmls["jules_surface_types.nml"], "jules_surface_types",
                       ctx.templates["jules_surface_types.nml"])
-        if "soil" in types and "npft" in types:
-            st = int(types["soil"]) - int(types["npft"])
+        if scalar(types.get("soil")) is not None and scalar(types.get("npft")) is not None:
+            st = int(scalar(types["soil"])) - int(scalar(types["npft"]))
     if st is None:
         raise ConfigError("export to jules: which non-vegetated type is soil? give "
                           "jules_surface_types.nml (&JULES_SURFACE_TYPES: soil, npft) as a "
@@ -186,45 +222,115 @@ def _prepare(ctx: Context) -> dict:
     method = ctx.option("soilhc_method")
     if "jules_soil.nml" in nmls:
         soil = group(nmls["jules_soil.nml"], "jules_soil", ctx.templates["jules_soil.nml"])
-        got = soil.get("soilhc_method", 1)
-        got = int(got[0] if isinstance(got, list) else got)
+        got = int(scalar(soil.get("soilhc_method", 1)) or 1)
         if method is not None and method != got:
             raise ConfigError(f"--option soilhc_method={method} contradicts the template's "
                               f"&JULES_SOIL soilhc_method = {got}")
         method = got
     ctx.cache["soilhc_method"] = method
-    # porosity and mean saturation for the moisture-matched conversions
-    sm_sat = ctx.value("porosity")
-    if sm_sat is None and "sm_sat" in var:
-        k = var.index("sm_sat")
-        sm_sat = ctx.cache["const_val"][k] if k < len(ctx.cache["const_val"]) else None
-    ctx.cache["sm_sat"] = float(sm_sat[0] if isinstance(sm_sat, tuple) else sm_sat) \
-        if sm_sat is not None else None
+    # the sm_sat JULES will read, and the mean saturation for the moisture-matched conversions
+    sm_sat, ctx.cache["sm_sat_from"] = _host_sm_sat(ctx, var)
+    ctx.cache["sm_sat"] = sm_sat
     theta = (ctx.cal.data.get("fit") or {}).get("soil_moisture_mean")
     sat = ctx.option("saturation")
-    if sat is None and theta is not None and ctx.cache["sm_sat"]:
-        sat = min(1.0, float(theta) / ctx.cache["sm_sat"])
+    if sat is None and theta is not None and sm_sat:
+        sat = min(1.0, float(theta) / sm_sat)
     ctx.cache["saturation"] = sat
     return nmls
 
 
+def _writes(ctx: Context, p: str) -> bool:
+    return ctx.value(p) is not None and (ctx.fitted(p) or ctx.include_fixed)
+
+
+def _host_sm_sat(ctx: Context, var: list[str]) -> tuple[float | None, str]:
+    """The sm_sat JULES will use, and where it comes from."""
+    if _writes(ctx, "porosity"):
+        v = ctx.value("porosity")
+        return float(v[0] if isinstance(v, tuple) else v), "written from the calibration"
+    if "sm_sat" in var:
+        k = var.index("sm_sat")
+        if ctx.cache["use_file"][k]:
+            if ctx.option("sm_sat") is not None:
+                return float(ctx.option("sm_sat")), "--option sm_sat (the ancillary file's)"
+            return None, "the ancillary file (use_file = .true.)"
+        cv = ctx.cache["const_val"]
+        if k < len(cv) and cv[k] is not None:
+            return float(cv[k]), "the template's const_val"
+    if ctx.option("sm_sat") is not None:
+        return float(ctx.option("sm_sat")), "--option sm_sat"
+    return None, "nowhere (&JULES_SOIL_PROPS does not list sm_sat)"
+
+
 def _needs(ctx: Context, row: Row) -> None:
     if row.param in ("lambda", "C") and _constant(ctx):
-        if ctx.cache["saturation"] is None or ctx.cache["sm_sat"] is None:
+        if ctx.cache["sm_sat"] is None:
+            raise ConfigError(f"export to jules: {row.param} converts with the sm_sat JULES "
+                              f"will use, which comes from {ctx.cache['sm_sat_from']}: give "
+                              "--option sm_sat=VALUE (the site's value there), or write the "
+                              "calibration's porosity too (--include-fixed)")
+        if ctx.cache["saturation"] is None:
             raise ConfigError(f"export to jules: {row.param} needs the mean soil saturation "
                               "(the calibration had no soil moisture): give --option "
-                              "saturation=S (theta/sm_sat) and sm_sat in the template")
+                              "saturation=S (theta/sm_sat)")
         if row.param == "lambda" and ctx.cache["soilhc_method"] is None:
             raise ConfigError("export to jules: the conversion of lambda to hcon depends on "
                               "JULES's soilhc_method: give jules_soil.nml (&JULES_SOIL) as a "
                               "--template, or --option soilhc_method=1 (JULES's default) or 2")
 
 
+def _equivalence(ctx: Context, anc: Any, nveg: Any, wrote: set[str]) -> list[str]:
+    """JULES's conductivity, heat capacity and albedo recomputed from the new files."""
+    props = anc["jules_soil_props"]
+    var = [str(v).strip().lower() for v in element_list(props.get("var"))]
+    cv = element_list(props.get("const_val"))
+    uf = ctx.cache["use_file"]
+
+    def const(name: str) -> float | None:
+        if name not in var:
+            return None
+        k = var.index(name)
+        if uf[k] or k >= len(cv) or cv[k] is None:
+            return None
+        return float(cv[k])
+    eqs = []
+    sat = ctx.cache["saturation"]
+    vs = ctx.cache["sm_sat"] if "porosity" not in wrote else const("sm_sat")
+    theta = None if sat is None or vs is None else sat * vs
+    ref = calibrated_properties(ctx, theta)
+    if wrote & {"porosity", "lambda", "lambda_dry", "C", "C_dry"}:
+        hcon, hcap = const("hcon"), const("hcap")
+        method = ctx.cache["soilhc_method"] or 1
+        if theta is None or hcon is None or hcap is None:
+            ctx.warn("host-equivalence", "JULES's conductivity and heat capacity cannot be "
+                     "recomputed (the soil moisture, sm_sat, hcon or hcap JULES will use is not "
+                     "known here: hcon/hcap read from an ancillary file, or no soil moisture)")
+        else:
+            how = (f"JULES heat_con method {method} and soil_htc at sth {sat:.3g} (theta "
+                   f"{theta:.3g}) with sm_sat {vs:g} ({ctx.cache['sm_sat_from']}), hcon "
+                   f"{hcon:g}, hcap {hcap:g}")
+            if "lambda" in ref:
+                eqs.append(Equivalent("lambda", ref["lambda"], heat_con(method, hcon, sat, vs),
+                                      "W m-1 K-1", how))
+            if "C" in ref:
+                eqs.append(Equivalent("C", ref["C"], hcap + CWAT * theta, "J m-3 K-1", how))
+    if "alpha" in wrote and "alpha" in ref:
+        st = ctx.cache["soil_type"]
+        albsnf = element_list(nveg["jules_nvegparm"].get("albsnf_nvg_io"))
+        if len(albsnf) >= st and albsnf[st - 1] is not None and float(albsnf[st - 1]) != -1.0:
+            a, how = float(albsnf[st - 1]), f"albsnf_nvg_io({st}) of soil"
+        else:
+            a, how = const("albsoil"), "albsoil (albsnf_nvg_io of soil is -1)"
+        if a is not None:
+            eqs.append(Equivalent("alpha", ref["alpha"], a, "1", f"JULES snow-free soil albedo "
+                                  f"= {how}"))
+    return check_equivalence(ctx, eqs)
+
+
 def write(ctx: Context) -> tuple[list[Item], list[str]]:
     nmls = _prepare(ctx)
     for row in ROWS:
-        if row.when(ctx) and ctx.value(row.param) is not None and (
-                ctx.fitted(row.param) or ctx.include_fixed):
+        if row.when(ctx) and _writes(ctx, row.param) and row.param not in ctx.excluded:
             _needs(ctx, row)
     todo, skipped = plan(ctx, ROWS)
     patches: dict[str, dict] = {"ancillaries.nml": {}, "nveg_params.nml": {}}
@@ -235,8 +341,9 @@ def write(ctx: Context) -> tuple[list[Item], list[str]]:
     for row, value, fitted in todo:
         addr = row.address
         if row.param == "alpha":
-            albsnf = nveg.get("albsnf_nvg_io")
-            if albsnf is not None and float(albsnf[st - 1]) != -1.0:
+            albsnf = element_list(nveg.get("albsnf_nvg_io"))
+            if len(albsnf) >= st and albsnf[st - 1] is not None and \
+                    float(albsnf[st - 1]) != -1.0:
                 addr = _nv("albsnf_nvg_io")
         if addr.file == "ancillaries.nml":
             name = addr.index_text.split("'")[1]
@@ -249,11 +356,9 @@ def write(ctx: Context) -> tuple[list[Item], list[str]]:
                 ctx.warn("jules-use-file", f"&JULES_SOIL_PROPS '{name}' is read from the "
                          "ancillary file (use_file = .true.), so JULES would not use the "
                          "namelist value sebcal writes; set its use_file to .false.")
-            while len(cv) <= k:
-                cv.append(0.0)
-            old = cv[k]
-            cv[k] = float(value)
-            patches["ancillaries.nml"].setdefault("jules_soil_props", {})["const_val"] = cv
+            old = cv[k] if k < len(cv) else None
+            (patches["ancillaries.nml"].setdefault("jules_soil_props", {})
+             .setdefault("const_val", {}))[k + 1] = float(value)
             items.append(Item(row, f"&JULES_SOIL_PROPS const_val({k + 1}) ('{name}')",
                               ctx.value(row.param), fitted, float(value), old,
                               _note(row, ctx)))
@@ -262,24 +367,30 @@ def write(ctx: Context) -> tuple[list[Item], list[str]]:
             if arr is None:
                 raise ConfigError(f"template {ctx.templates['nveg_params.nml']}: "
                                   f"&JULES_NVEGPARM has no {addr.key} (JULES vn7 requires it)")
-            arr = list(arr) if isinstance(arr, list) else [arr]
-            cur = patches["nveg_params.nml"].setdefault("jules_nvegparm", {}).get(addr.key, arr)
-            old = cur[st - 1]
-            cur = list(cur)
-            cur[st - 1] = float(value)
-            patches["nveg_params.nml"]["jules_nvegparm"][addr.key] = cur
+            arr = element_list(arr)
+            old = arr[st - 1] if st <= len(arr) else None
+            (patches["nveg_params.nml"].setdefault("jules_nvegparm", {})
+             .setdefault(addr.key, {}))[st] = float(value)
             items.append(Item(row, f"&JULES_NVEGPARM {addr.key}({st})", ctx.value(row.param),
                               fitted, float(value), old, _note(row, ctx)))
     by_file: dict = {}
     for role in EDITED:
         if patches[role]:
             by_file.setdefault(ctx.templates[role], {}).update(patches[role])
+    preps = {tpl: prepare_namelist(tpl, patch) for tpl, patch in by_file.items()}
+    # the host-equivalence check sees both new files (or the templates where unedited)
+
+    def parsed(role: str) -> Any:
+        tpl = ctx.templates[role]
+        return preps[tpl].parsed if tpl in preps else nmls[role]
+    wrote = {it.row.param for it in items}
+    eq = _equivalence(ctx, parsed("ancillaries.nml"), parsed("nveg_params.nml"), wrote)
     out = []
-    for tpl, patch in by_file.items():
+    for tpl, prep in preps.items():
         target = ctx.out_for(tpl)
-        groups = {g.upper() for g in patch}
+        groups = {g.upper() for g in by_file[tpl]}
         mine = [it for it in items if any(g in it.where for g in groups)]
-        patch_namelist(tpl, patch, target, header(ctx, "!", mine, VERSION))
+        commit_namelist(prep, target, header(ctx, "!", mine, VERSION, eq))
         out.append(target)
     ctx.cache["written"] = out
     return items, skipped
@@ -288,7 +399,9 @@ def write(ctx: Context) -> tuple[list[Item], list[str]]:
 def _note(row: Row, ctx: Context) -> str:
     if row.param == "lambda":
         return (f"soilhc_method {ctx.cache['soilhc_method']}, saturation "
-                f"{ctx.cache['saturation']:.3g}")
+                f"{ctx.cache['saturation']:.3g} with sm_sat {ctx.cache['sm_sat']:g} "
+                f"({ctx.cache['sm_sat_from']})")
     if row.param == "C":
-        return f"theta {_theta(ctx):.3g}"
+        return (f"theta {_theta(ctx):.3g} with sm_sat {ctx.cache['sm_sat']:g} "
+                f"({ctx.cache['sm_sat_from']})")
     return ""

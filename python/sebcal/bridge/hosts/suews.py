@@ -17,7 +17,17 @@ from typing import Any
 
 from ...errors import ConfigError
 from ...output import atomic_path
-from ..common import Context, Item, Option, Row, YamlAddress, plan
+from ..common import (
+    Context,
+    Equivalent,
+    Item,
+    Option,
+    Row,
+    YamlAddress,
+    calibrated_properties,
+    check_equivalence,
+    plan,
+)
 
 NAME = "suews"
 VERSION = "SUEWS supy 2026.x YAML (schema 2026.5)"
@@ -83,6 +93,26 @@ def _storage_method(model: Any) -> int | None:
     if isinstance(sh, str) and sh.lower() in _NAMES:
         return _NAMES[sh.lower()]
     return None
+
+
+def _equivalence(ctx: Context, doc: Any, uses: tuple[str, str], wrote: set[str]) -> list[str]:
+    """What SUEWS takes from the edited config: the first thermal layer's k and rho_cp (the
+    layer at the surface, which DyOHM uses alone and EHC/ESTM first) and alb."""
+    lc = doc["sites"][ctx.cache["site"]]["properties"]["land_cover"][ctx.cache["surface"]]
+    ref = calibrated_properties(ctx, None)
+    where = f"land_cover.{ctx.cache['surface']}"
+    eqs = []
+    tl = lc.get("thermal_layers") or {}
+    for p, key, unit in (("lambda", "k", "W m-1 K-1"), ("C", "rho_cp", "J m-3 K-1")):
+        if p in wrote and p in ref:
+            v = (tl.get(key) or {}).get("value")
+            first = float(v[0] if isinstance(v, list) else v)
+            eqs.append(Equivalent(p, ref[p], first, unit, f"SUEWS {uses[0]} reads {where}."
+                                  f"thermal_layers.{key}[0]"))
+    if "alpha" in wrote and "alpha" in ref:
+        eqs.append(Equivalent("alpha", ref["alpha"], float(lc["alb"]["value"]), "1",
+                              f"SUEWS {where}.alb"))
+    return check_equivalence(ctx, eqs)
 
 
 def write(ctx: Context) -> tuple[list[Item], list[str]]:
@@ -161,6 +191,7 @@ def write(ctx: Context) -> tuple[list[Item], list[str]]:
             note = "DyOHM uses the first layer"
         items.append(Item(row, ".".join(str(p) for p in path[:-1]), ctx.value(row.param),
                           fitted, new, old_copy, note))
+    _equivalence(ctx, doc, uses, {it.row.param for it in items})
     if isinstance(doc, dict):
         from ..common import header
 

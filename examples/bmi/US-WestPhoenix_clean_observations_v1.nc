@@ -1,0 +1,1 @@
+../data/US-WestPhoenix_clean_observations_v1.nc
