@@ -145,7 +145,7 @@ contains
     end if
     if (.not. (sbc > 0 .and. sbc < 1.0e-6_kind_phys)) then
       errflg = 1
-      write (errmsg, '(a,es12.5,a)') 'sebcal_ccpp_run: stefan_boltzmann_constant = ', real(sbc, dp), &
+      write (errmsg, '(a,es12.5,a)', iostat=ios_msg) 'sebcal_ccpp_run: stefan_boltzmann_constant = ', real(sbc, dp), &
         ' W m-2 K-4 is not a Stefan-Boltzmann constant (5.670374419e-8)'
       return
     end if
