@@ -142,10 +142,12 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
     # change of ln p (positive parameters) or of p (bounded ones) per unit step along v
     d = space.dphys_du({k: np.array([x]) for k, x in phys.items()})[0]
     rel = v * d / np.array([abs(phys[n]) for n in space.free])      # d ln p along v
-    order = np.argsort(-np.abs(rel))
+    # who moves is judged in u, where each parameter's start range has width 1 (as the
+    # status of each coordinate is); d ln p would hide a parameter fitted on a linear scale
+    order = np.argsort(-np.abs(v))
     names = [space.coords[k].name for k in order]
-    top = abs(rel[order[0]])
-    involved = [space.coords[k].name for k in order if abs(rel[k]) > 0.2 * top]
+    top = abs(v[order[0]])
+    involved = [space.coords[k].name for k in order if abs(v[k]) > 0.2 * top]
     if set(involved) == {"h", "beta"} or {"h", "beta"} <= set(involved):
         return ("h and beta: only h(1+1/beta) is constrained (they enter the temperatures only "
                 "through h_eff)")
@@ -153,11 +155,14 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
         return f"{involved[0]} is poorly constrained by these observations"
     a, b = names[0], names[1]
     ra, rb = rel[order[0]], rel[order[1]]
-    if rb == 0 or not np.isfinite(ra / rb):
-        return f"{a} is poorly constrained by these observations"
-    expo = -ra / rb              # invariant along v: ln a - (ra/rb) ln b  ->  a * b^expo
-    same = ra * rb > 0
+    same = v[order[0]] * v[order[1]] > 0
     move = "move together" if same else "trade off (one up, the other down)"
+    extra = f" (also {', '.join(involved[2:])})" if len(involved) > 2 else ""
+    if not (space.coords[order[0]].log and space.coords[order[1]].log) or rb == 0 or \
+            not np.isfinite(ra / rb):
+        return (f"{a} and {b} {move}{extra}: the data constrain a combination of them, not "
+                "each")
+    expo = -ra / rb              # invariant along v: ln a - (ra/rb) ln b  ->  a * b^expo
     if {a, b} == {"lambda", "C"}:
         e = expo if a == "lambda" else 1 / expo
         if abs(e + 1) < 0.25:
@@ -168,7 +173,6 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
             combo = f"lambda * C^({e:+.2f})"
         return f"lambda and C {move}: only {combo} is constrained, not lambda and C separately"
     combo = f"{a} * {b}^({expo:+.2f})"
-    extra = f" (also {', '.join(involved[2:])})" if len(involved) > 2 else ""
     return f"{a} and {b} {move}{extra}: only about {combo} is constrained"
 
 

@@ -178,7 +178,8 @@ def build_result(fit: Any, *, elapsed: float = 0.0, verdict: dict | None = None,
         cfg["calibration"].pop("stages", None)
     pub = published_summary(settings)
     ok = ~fit.failed & np.isfinite(fit.loss)
-    best = int(np.nanargmin(np.where(ok, fit.loss, np.nan)))
+    rank = fit.loss if getattr(fit, "rank", None) is None else fit.rank
+    best = int(np.nanargmin(np.where(ok, rank, np.nan)))
     result = {
         "schema_version": SCHEMA_VERSION,
         "sebcal_version": __version__,

@@ -98,6 +98,7 @@ class StageFit:
     params: Any = None
     checks: dict = field(default_factory=dict)
     keep: set = field(default_factory=set)
+    rank: Any = None          # what picks the best start: the MAP cost, else the loss
 
 
 # ============================================================================ entry point
@@ -402,13 +403,15 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: 
         raise SebcalError("every start failed (the scheme's error flag at every trial point): "
                           "check the observations, their sigma and the start ranges; first "
                           f"reason: {reason[0] if reason else '?'}")
-    best = int(np.nanargmin(np.where(ok, loss, np.nan)))
+    objective = counts.pop("_objective", None)
+    rank = loss if objective is None else np.where(np.isfinite(objective), objective, np.nan)
+    best = int(np.nanargmin(np.where(ok, rank, np.nan)))
     phys_all = space.to_phys_np(u)
     phys_best = {k: float(v[best]) for k, v in phys_all.items()}
     params = space.params_at(phys_best)
     fit = StageFit(config, settings, space, obs, win, forcing, u, loss, failed, reason, drawn,
                    phys_best, {}, {}, prs, counts, params=params)
-    fit.checks, fit.keep = checks, keep
+    fit.checks, fit.keep, fit.rank = checks, keep, rank
     _analyse(fit, A_data[best] if A_data.ndim == 3 else A_data,
              A_prior[best] if A_prior.ndim == 3 else A_prior)
     return fit
@@ -476,8 +479,9 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
     ok = ~fit.failed & np.isfinite(fit.loss)
     finals = [{k: float(v[b]) for k, v in space.to_phys_np(fit.u).items()}
               for b in range(len(fit.u)) if ok[b]]
+    rank = fit.loss if fit.rank is None else fit.rank
     fit.ident = identifiability(space, fit.phys_best, fit.lap, finals,
-                                [float(x) for x, g in zip(fit.loss, ok) if g])
+                                [float(x) for x, g in zip(rank, ok) if g])
     both = win.calibration | win.evaluation
     checks, keep = fit.checks, fit.keep
     flags = {lab: c.problems for lab, c in checks.items()}
@@ -689,6 +693,7 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
     A_data = np.einsum("bnp,bnq->bpq", np.nan_to_num(Jd), np.nan_to_num(Jd))
     A_prior = np.einsum("bnp,bnq->bpq", np.nan_to_num(Jp), np.nan_to_num(Jp))
     u, failed, reason = state.u, state.failed, list(state.reason)
+    objective = np.where(state.failed, np.nan, state.cost)     # what the last pass minimised
     if roots is not None:
         # every original start ends where the optimum it reached in pass 1 ended in pass 2
         where = {int(a): k for k, a in enumerate(roots)}
@@ -704,6 +709,7 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
             else:
                 bad[b] = True
         u, loss, A_data, A_prior = u[idx], loss[idx], A_data[idx], A_prior[idx]
+        objective = objective[idx]
         failed = bad | state.failed[idx]
         reason = [(prev.reason[b] if bad[b] else
                    f"pass 1: {prev.reason[b]}; MAP pass: {state.reason[idx[b]]}")
@@ -712,6 +718,8 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
               "runs": state.runs, "data_weight": w, "passes": passes}
     if data_only is not None:
         counts["data_only"] = data_only
+        # a MAP fit's best start is the one with the lowest posterior cost, not data misfit
+        counts["_objective"] = objective
     return u, loss, failed, list(reason), A_data, A_prior, counts
 
 
