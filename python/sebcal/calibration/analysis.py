@@ -171,7 +171,8 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
             combo = "lambda*C, the thermal effusivity squared"
         else:
             combo = f"lambda * C^({e:+.2f})"
-        return f"lambda and C {move}: only {combo} is constrained, not lambda and C separately"
+        return (f"lambda and C {move}{extra}: only {combo} is constrained, not lambda and C "
+                "separately")
     combo = f"{a} * {b}^({expo:+.2f})"
     return f"{a} and {b} {move}{extra}: only about {combo} is constrained"
 
@@ -246,7 +247,7 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
             v[keep] = sub_v[:, j]
             findings.append(_describe(space, v, phys_best)
                             + f" (Hessian eigenvalue {ratio:.1e} of the largest)")
-            for k in np.flatnonzero(np.abs(v) > 0.2):
+            for k in np.flatnonzero(np.abs(v) > 0.2 * np.abs(v).max()):
                 status[space.free[k]] = "not identifiable"
     if "h" in space.free and "beta" in space.free and not {"h", "beta"} & set(pinned):
         if not any("h(1+1/beta)" in f for f in findings):

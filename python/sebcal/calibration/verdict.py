@@ -420,7 +420,7 @@ def _conflict(parameters, conflict, reasons, notes) -> None:
     delta = conflict["delta_chi2"]
     with_prior = conflict.get("with_prior", list(conflict["data_only"]))
     mapv = conflict.get("map") or {}
-    moved, stayed = [], []
+    moved, stayed, by_data = [], [], []
     for name, v in conflict["data_only"].items():
         if name not in with_prior:
             continue
@@ -436,15 +436,21 @@ def _conflict(parameters, conflict, reasons, notes) -> None:
         else:
             moved.append(f"{name} = {v:.4g} {unit}".strip()
                          + (f" (with the priors {m:.4g})" if m is not None else ""))
+            cb = p.get("constrained_by")
+            if cb == "data" or (isinstance(cb, list) and "data" in cb):
+                by_data.append(name)
     if delta > CONFLICT_CHI2:
         reasons.append((CAVEATS, f"the priors and the data disagree: the priors cost the fit "
                         f"{delta:.1f} (chi-square in independent values, > {CONFLICT_CHI2:g})"
                         + (f"; the data alone give {', '.join(moved + stayed)}, outside the "
                            "plausible range" if moved or stayed else "")))
     elif moved:
+        them = "it" if len(moved) == 1 else "them"
+        where = (f"; there the data, not the priors, determine {', '.join(by_data)} (the "
+                 "priors chose between optima of the data)" if by_data else "")
         notes.append(f"the data alone give {', '.join(moved)}, outside the plausible range; "
-                     f"the priors move it at a cost the data accept (chi-square "
-                     f"{delta:.1f} in independent values)")
+                     f"the priors move {them} inside at a cost the data accept (chi-square "
+                     f"{delta:.1f} in independent values){where}")
     if stayed:
         notes.append(f"the data alone give {', '.join(stayed)}, outside the plausible range, "
                      "and the priors do not move it")
