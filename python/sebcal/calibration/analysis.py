@@ -216,11 +216,12 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
             pinned[c.label] = side
             status[c.label] = "on its bound"
             b = c.bounds[0] if side == "lower" else c.bounds[1]
-            findings.append(f"{c.label} is on its {side} calibration bound ({b:g} {c.unit}): the "
+            u = "" if c.unit in ("1", "") else f" {c.unit}"
+            findings.append(f"{c.label} is on its {side} calibration bound ({b:g}{u}): the "
                             f"data push it beyond, so they say only that {c.label} lies "
-                            f"{'below' if side == 'lower' else 'above'} {b:g} {c.unit}; its "
+                            f"{'below' if side == 'lower' else 'above'} {b:g}{u}; its "
                             "error bar is undefined (the null direction of the Hessian is "
-                            f"{c.label} alone)".replace("  ", " "))
+                            f"{c.label} alone)")
     # the precision rebuilt from its eigen-decomposition, without the pinned coordinates
     keep = np.array([k for k, nm in enumerate(space.free) if nm not in pinned], dtype=int)
     directions = []

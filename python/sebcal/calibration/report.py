@@ -474,6 +474,10 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
         c = result["closure"]
         lines += ["", f"Energy-balance closure of the observations, {closure_text(c)}: "
                   f"{c['ratio'] * 100:.0f} %."]
+    elif fit.get("closure_left_out"):
+        lines += ["", "Energy-balance closure of the observations: not computed, "
+                  f"{', '.join(fit['closure_left_out'])} failed the plausibility checks "
+                  "(docs/calibration.md, Observation checks)."]
     if figs:
         lines += ["", "## Figures", ""]
         for f, caption in figs:

@@ -514,6 +514,8 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
                                 config.options, cons)
     closure = closure_of(obs, both, exclude=suspect)
     fit.counts["closure"] = closure
+    if closure is None and closure_of(obs, both) is not None:
+        fit.counts["closure_left_out"] = sorted(suspect)
     if flags:
         fit.counts["observation_checks"] = {
             lab: {"problems": c.problems, "values_left_out": 0 if lab in keep else int(c.bad.sum()),

@@ -149,7 +149,12 @@ def hint(name: str, side: str, group: str | None = None,
 
 
 def _range_text(lo: float, hi: float, unit: str) -> str:
-    return f"{lo:g}-{hi:g} {unit}".strip()
+    return f"{lo:g}-{hi:g}{_unit(unit)}"
+
+
+def _unit(unit: str | None) -> str:
+    """' unit', or nothing for a dimensionless one."""
+    return "" if unit in (None, "", "1") else f" {unit}"
 
 
 def _values(p: Mapping[str, Any]) -> list:
@@ -204,7 +209,8 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
                 side = "high" if v > hi else "low"
                 h = hint(name, side, group, freezing)
                 rng = _range_text(lo, hi, p["unit"])
-                reasons.append((NOT_USABLE, f"{label} = {v:.4g} {p['unit']} is outside the range "
+                reasons.append((NOT_USABLE, f"{label} = {v:.4g}{_unit(p['unit'])} is outside the "
+                                "range "
                                 f"of real soils and land surfaces ({rng})"
                                 + (f": {h}" if h else "; the fit compensates for a process "
                                    "the model does not represent")))
@@ -213,11 +219,14 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
         for k, side in enumerate(bounds):
             if side:
                 label = name if len(bounds) == 1 else f"{name} (layer {k + 1})"
-                b = p.get("bounds") or [None, None]
+                b = p.get("bounds")
                 v = values[k] if k < len(values) else values[0]
-                reasons.append((CAVEATS, f"{label} = {v:.4g} {p['unit']} ended on its {side} "
-                                f"calibration bound ({b[0]:g}-{b[1]:g} {p['unit']}): the data "
-                                "push it beyond, so its value is the bound's, not the data's"))
+                u = _unit(p["unit"])
+                rng = f" ({b[0]:g}-{b[1]:g}{u})" if b else ""
+                val = f" = {v:.4g}{u}" if v is not None else ""
+                reasons.append((CAVEATS, f"{label}{val} ended on its {side} calibration bound"
+                                f"{rng}: the data push it beyond, so its value is the bound's, "
+                                "not the data's"))
     _site_rules(parameters, ctx, reasons, notes)
     status = ident.get("status", {})
     bad = [n for n, s in status.items() if s == "not identifiable"]
@@ -429,12 +438,12 @@ def _conflict(parameters, conflict, reasons, notes) -> None:
         lo, hi = p.get("plausible") or (-np.inf, np.inf)
         if lo <= v <= hi:
             continue
-        unit = p.get("unit", "")
+        unit = _unit(p.get("unit"))
         m = mapv.get(name)
         if m is not None and abs(m - v) <= 0.01 * max(abs(v), 1e-300):
-            stayed.append(f"{name} = {v:.4g} {unit}".strip())
+            stayed.append(f"{name} = {v:.4g}{unit}")
         else:
-            moved.append(f"{name} = {v:.4g} {unit}".strip()
+            moved.append(f"{name} = {v:.4g}{unit}"
                          + (f" (with the priors {m:.4g})" if m is not None else ""))
             cb = p.get("constrained_by")
             if cb == "data" or (isinstance(cb, list) and "data" in cb):
