@@ -575,3 +575,43 @@ def test_t_b_starts_around_the_site_data(tmp_path):
     ta = float(np.nanmean(f.data["Tair"]))               # no soil sensor at 0.3 m or deeper
     assert rng == pytest.approx([ta - 5.0, ta + 5.0])
     assert _t_b_start_range(cfg, f, [], {"free": ["lambda"], "bounds": {}}) is None
+
+
+def test_site_context_from_the_site_data():
+    """The site's climate and heights as the verdict sees them, against the data file read
+    here with xarray: mean air temperature over the run, z_ref and d0 from the site file."""
+    import xarray as xr
+
+    from sebcal.calibration.run import site_context
+
+    cfg = load_config(EX / "west_phoenix.toml")
+    f = forcing_for(cfg)
+    obs = load_observations(cfg)
+    ctx = site_context(cfg, f, obs, windows(cfg), cfg.full_params())
+    raw = xr.open_dataset(EX / "data" / "US-WestPhoenix_clean_observations_v1.nc")
+    t0 = np.datetime64("2012-05-01T07:00")
+    run = (raw.time.values >= t0) & (raw.time.values <= t0 + np.timedelta64(200, "h"))
+    on_hour = run & ((raw.time.values - t0) % np.timedelta64(1, "h") == np.timedelta64(0))
+    ta = raw["Tair"].values.squeeze()[on_hour]
+    assert ctx["t_air_mean"] == pytest.approx(float(np.mean(ta)), abs=0.05)
+    assert ctx["z_ref"] == 22.1 and ctx["d0"] == 3.0 and ctx["land_cover"] == "URB"
+    assert ctx["t_deep"]["depth"] == pytest.approx(0.02)
+    assert ctx["window_hours"] == pytest.approx(150.0)
+    assert ctx["diffusivity"] == pytest.approx(0.8 / 2.2e6)
+
+
+def test_prior_notes_say_what_the_priors_did():
+    from sebcal.calibration.verdict import assess
+
+    par = {"lambda": {"value": 2.23, "fitted": True, "plausible": [0.1, 3.0], "unit": "W m-1 K-1",
+                      "at_bound": None, "constrained_by": "data"}}
+    ident = {"status": {"lambda": "identifiable"}, "findings": []}
+    mets = {"calibration": {}, "evaluation": {}}
+    v = assess(par, ident, mets, {}, conflict={"delta_chi2": 1.3, "data_only": {"lambda": 5.9},
+                                               "with_prior": ["lambda"], "map": {"lambda": 2.23}})
+    assert v["status"] == "usable"
+    assert "the priors move it inside" in v["notes"][0]
+    assert "the data, not the priors, determine lambda" in v["notes"][0]
+    v = assess(par, ident, mets, {}, conflict={"delta_chi2": 1.3, "data_only": {"lambda": 5.9},
+                                               "with_prior": ["lambda"], "map": {"lambda": 5.9}})
+    assert "the priors do not move it" in v["notes"][0]
