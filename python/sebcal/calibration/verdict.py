@@ -257,8 +257,8 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
         elif f.get("whole"):
             reasons.append((CAVEATS, f"the observed series {lab} looks implausible: {why}; it "
                             "is left out of the closure and the skill and misfit rules, and "
-                            f"its {f.get('left_out', 0)} flagged values out of the fit (keep = "
-                            "true in its [observations] table keeps it)"))
+                            f"its {f.get('left_out', 0)} flagged values out of the fit and the "
+                            "skill (keep = true in its [observations] table keeps it)"))
         else:
             k = f.get("left_out", 0)
             notes.append(f"the observed series {lab} has {k} implausible "
@@ -274,11 +274,11 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
         floor = m.get("sigma") or 0.0
         if ratio > SKILL_COLLAPSE and m["rmse"] > 2 * floor:
             reasons.append((NOT_USABLE, f"{obs}: evaluation RMSE {m['rmse']:.3g} {m['unit']} is "
-                            f"{ratio:.1f} times the calibration RMSE ({c['rmse']:.3g}): the "
+                            f"{ratio:.3g} times the calibration RMSE ({c['rmse']:.3g}): the "
                             "parameters do not carry over to other periods"))
         elif ratio > SKILL_WORSE and m["rmse"] > floor:
             reasons.append((CAVEATS, f"{obs}: evaluation RMSE {m['rmse']:.3g} {m['unit']} is "
-                            f"{ratio:.1f} times the calibration RMSE ({c['rmse']:.3g})"))
+                            f"{ratio:.3g} times the calibration RMSE ({c['rmse']:.3g})"))
     reasons += [(CAVEATS, r) for r in misfits(metrics)]
     if closure and closure.get("ratio") is not None and np.isfinite(closure["ratio"]):
         r = closure["ratio"]
