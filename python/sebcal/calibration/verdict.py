@@ -237,17 +237,17 @@ def assess(parameters: Mapping[str, Mapping[str, Any]], ident: Mapping[str, Any]
         combos = [f for f in ident.get("findings", [])
                   if ("constrained" in f or "valley" in f) and any(n in f for n in bad)]
         reasons.append((CAVEATS, f"not identifiable from these observations: {', '.join(bad)}"
-                        + (f" ({combos[0]})" if len(combos) == 1 else
-                           " (the report's Identifiability section names the combinations the "
-                           "data do constrain)")))
+                        + (f" ({'; '.join(combos)})" if combos else "")))
     if weak:
         std = {n: s for n, s in (ident.get("relative_std") or {}).items() if n in weak}
         reasons.append((CAVEATS, "weakly determined (standard error above 25 % of the value): "
                         + ", ".join(f"{n}" + (f" ({std[n] * 100:.0f} %)" if n in std else "")
                                     for n in weak)))
     if by_prior:
-        notes.append(f"the prior rather than the data determines {', '.join(by_prior)} (less "
-                     "than half of its precision comes from the data)")
+        notes.append("the prior rather than the data determines "
+                     + ", ".join(f"{n} ({share[n] * 100:.0f} % of its precision from the data)"
+                                 for n in by_prior)
+                     + ": less than half")
     cal, ev = metrics.get("calibration", {}), metrics.get("evaluation", {})
     for lab, f in flags.items():
         why = "; ".join(f.get("problems") or []) or "it fails the plausibility checks"
