@@ -615,3 +615,21 @@ def test_prior_notes_say_what_the_priors_did():
     v = assess(par, ident, mets, {}, conflict={"delta_chi2": 1.3, "data_only": {"lambda": 5.9},
                                                "with_prior": ["lambda"], "map": {"lambda": 5.9}})
     assert "the priors do not move it" in v["notes"][0]
+
+
+def test_a_cold_t_b_fit_is_not_usable(tmp_path):
+    """The two-depth synthetic case with T_b held to 250-268 K: the fit ends far below the
+    forcing's mean air temperature (computed here from the forcing), and the verdict refuses
+    it with the numbers."""
+    cfg = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=4,
+                 edits=[("T_b = [290.0, 303.0]", "T_b = [255.0, 265.0]")],
+                 extra="bounds = {T_b = [250.0, 268.0]}\n")
+    res = calibrate(cfg, tmp_path / "out", progress=False, figures=False)
+    p = res.params
+    ta = float(np.mean(forcing_for(load_config(cfg)).data["Tair"]))
+    tb = p["parameters"]["T_b"]["value"]
+    assert ta - tb > 20.0, (ta, tb)
+    assert p["verdict"]["status"] == "not usable for a host" and res.exit_status == 3
+    hit = [r for r in p["verdict"]["reasons"] if r.startswith("T_b = ")]
+    assert hit and f"{ta - tb:.1f} K colder than the mean air temperature of the forcing, " \
+        f"{ta:.1f} K" in hit[0], (hit, ta, tb)
