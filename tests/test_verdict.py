@@ -235,3 +235,401 @@ def test_every_example_config_is_valid():
             continue
         cfg = load_config(path)
         assert cfg.nt > 0, path
+
+
+# ------------------------------------------------------------------------------ pinned parameters
+
+
+def _pinned_C(tmp_path, extra=""):
+    """The two-depth synthetic case with C capped at 1.6e6 (the truth is 2.2e6): the data push
+    C onto its upper bound."""
+    return _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=4,
+                  edits=[("C = [2.0e6, 2.5e6]", "C = [1.1e6, 1.5e6]")],
+                  extra="bounds = {C = [1.0e6, 1.6e6]}\n" + extra)
+
+
+def test_identifiability_names_a_parameter_pinned_on_a_bound(tmp_path, capsys):
+    """C on its bound: the terminal, report.md and params.json name C as pinned, and no
+    finding explains another parameter by the Hessian's null direction (which is C alone)."""
+    from sebcal.cli import main
+
+    code = main(["calibrate", str(_pinned_C(tmp_path)), "--out", str(tmp_path / "out"),
+                 "--no-progress", "--no-figures"])
+    out = capsys.readouterr().out
+    p = json.loads((tmp_path / "out" / "params.json").read_text())
+    assert p["parameters"]["C"]["at_bound"] == "upper", p["parameters"]["C"]
+    ident = p["identifiability"]
+    assert ident["pinned"] == {"C": "upper"}
+    assert ident["status"]["C"] == "on its bound"
+    assert ident["summary"].startswith("C is on its calibration bound"), ident["summary"]
+    assert "identifiability: C is on its calibration bound" in out, out
+    assert any(f.startswith("C is on its upper calibration bound (1.6e+06 J m-3 K-1)")
+               for f in ident["findings"]), ident["findings"]
+    assert not any("Hessian eigenvalue" in f for f in ident["findings"]), ident["findings"]
+    assert p["parameters"]["C"]["constrained_by"] == "bound"
+    report = (tmp_path / "out" / "report.md").read_text()
+    ident_md = report[report.index("## Identifiability"):report.index("## Skill")]
+    assert "C is on its upper calibration bound" in ident_md
+    assert any("C = 1.6e+06 J m-3 K-1 ended on its upper calibration bound" in r
+               for r in p["verdict"]["reasons"]), p["verdict"]["reasons"]
+    assert code in (0, 3)
+
+
+def test_identifiability_of_pinned_and_free_directions():
+    """A precision with a zero row for a pinned C and a lambda-T_b valley among the others:
+    C is reported on its bound, the valley names lambda and T_b, not C. Without the pin the
+    same analysis reports no bound."""
+    from sebcal.calibration.analysis import identifiability, laplace_gn
+    from sebcal.params import Params
+
+    fixed = Params({"alpha": 0.2, "eps": 0.95, "lambda": 0.8, "C": 2.2e6, "T_b": 293.0,
+                    "h_eff": 25.0})
+    sp = Space.build(["lambda", "C", "T_b"], fixed)
+    for C, pinned in ((5.9e6, True), (2.2e6, False)):     # calibration bounds of C: to 6e6
+        best = {"lambda": 0.8, "C": C, "T_b": 293.0}
+        c = sp.coords[1]
+        side = c.at_bound(C)
+        assert (side == "upper") == pinned
+        v = np.array([1.0, 0.0, 1.0]) / np.sqrt(2)     # lambda and T_b together: a valley
+        w = np.array([1.0, 0.0, -1.0]) / np.sqrt(2)
+        A = 1e4 * np.outer(w, w) + 1e-3 * np.outer(v, v)
+        if not pinned:
+            A += 5e3 * np.outer([0, 1, 0], [0, 1, 0])
+        lap = laplace_gn(sp, best, A, np.zeros((3, 3)), 1.0, 100.0, 100)
+        ident = identifiability(sp, best, lap, [best], [1.0])
+        if pinned:
+            assert ident["status"]["C"] == "on its bound" and ident["pinned"] == {"C": "upper"}
+            assert ident["findings"][0].startswith("C is on its upper calibration bound")
+        else:
+            assert ident["pinned"] == {} and ident["status"]["C"] != "on its bound"
+        valley = [f for f in ident["findings"] if "Hessian eigenvalue" in f]
+        assert len(valley) == 1 and "lambda" in valley[0] and "T_b" in valley[0], valley
+        assert "C" not in valley[0].replace("C^", "").split(":")[0], valley
+        assert ident["status"]["lambda"] == ident["status"]["T_b"] == "not identifiable"
+
+
+def test_multistart_names_the_other_optima():
+    """Finals in two clusters: the finding counts the starts at the best optimum and names the
+    other one, with its loss."""
+    from sebcal.calibration.analysis import identifiability, laplace_gn
+    from sebcal.params import Params
+
+    sp = Space.build(["lambda", "C"], Params({"alpha": 0.2, "eps": 0.95, "lambda": 0.8,
+                                              "C": 2.2e6, "T_b": 293.0, "h_eff": 25.0}))
+    best = {"lambda": 0.8, "C": 2.2e6}
+    lap = laplace_gn(sp, best, np.diag([1e4, 1e4]), np.zeros((2, 2)), 1.0, 100.0, 100)
+    finals = [best] * 5 + [{"lambda": 1.5, "C": 3.0e6}] * 3
+    ident = identifiability(sp, best, lap, finals, [1.0] * 5 + [2.5] * 3)
+    ms = [f for f in ident["findings"] if f.startswith("multi-start")][0]
+    assert "5 of 8 starts reach the best optimum" in ms
+    assert "the other 3 end in 1 other optimum with a loss up to 2.5 times the best" in ms
+    ident = identifiability(sp, best, lap, [best] * 8, [1.0] * 8)
+    ms = [f for f in ident["findings"] if f.startswith("multi-start")][0]
+    assert ms.startswith("multi-start: 8 of 8 starts reach the best optimum") and "other" not in ms
+
+
+# ------------------------------------------------------------------------------ misfit rule
+
+
+def _mets(rmse, bias, sigma=0.3, n=100, n_eff=50.0, fitted=True, window="calibration"):
+    m = {"rmse": rmse, "bias": bias, "n": n, "unit": "K", "fitted": fitted, "sigma": sigma,
+         "n_eff": n_eff, "chi2": (rmse / sigma) ** 2}
+    return {"calibration": {}, "evaluation": {}, window: {"T64 (SoilTemp at 0.64 m)": m}}
+
+
+def test_absolute_misfit_rule_fires_and_holds_back():
+    from sebcal.calibration.verdict import assess
+
+    good = {"lambda": {"value": 0.8, "fitted": True, "plausible": [0.1, 3.0], "unit": "W m-1 K-1",
+                       "at_bound": None}}
+    ident = {"status": {"lambda": "identifiable"}, "findings": []}
+    # 6 sigma with a -1.7 K bias on a fitted sensor: not usable as is
+    v = assess(good, ident, _mets(1.8, -1.7), {})
+    assert v["status"] == "usable with caveats", v
+    assert "is missed by 6.0 sigma in the calibration window (RMSE 1.8 K, bias -1.7 K" in \
+        v["reasons"][0]
+    # an evaluated-only depth bad in both windows is named once, with both numbers
+    both = _mets(1.45, 0.2, sigma=0.3, fitted=False)
+    both["evaluation"] = _mets(2.15, 0.5, fitted=False, window="evaluation")["evaluation"]
+    v = assess(good, ident, both, {})
+    assert len(v["reasons"]) == 1 and "evaluated only" in v["reasons"][0]
+    assert "4.8 sigma in the calibration window" in v["reasons"][0]
+    assert "7.2 sigma in the evaluation window" in v["reasons"][0]
+    # a bias beyond 2 sigma alone fires
+    assert assess(good, ident, _mets(0.75, 0.7), {})["status"] == "usable with caveats"
+    # within the rule: 2 sigma RMSE, 1 sigma bias
+    assert assess(good, ident, _mets(0.6, 0.3), {})["status"] == "usable"
+    # 3.5 sigma over a single effective value: chance (1 + 3 sqrt(2) = 5.2 > 12.25? no) fires
+    assert assess(good, ident, _mets(1.05, 0.0, n_eff=1.0), {})["status"] == \
+        "usable with caveats"
+    # 3.1 sigma over one effective value: chi2 9.6 > 5.24 fires; 2.2 sigma does not
+    assert assess(good, ident, _mets(0.66, 0.0, n_eff=1.0), {})["status"] == "usable"
+    # boundaries are given, not fitted: never judged
+    bnd = _mets(3.0, 2.0)
+    bnd["calibration"]["T64 (SoilTemp at 0.64 m)"]["role"] = "prescribed (bottom boundary)"
+    assert assess(good, ident, bnd, {})["status"] == "usable"
+
+
+def test_a_fit_several_sigma_off_its_own_sensor_is_not_usable(tmp_path):
+    """The two-depth synthetic case with its 5 cm series shifted by +1 K (sigma 0.1 K): no
+    parameters fit both sensors, and the verdict says by how many sigma."""
+    shifted = tmp_path / "T2_shifted.txt"
+    shifted.write_text("\n".join(f"{x + 1.0:.6f}" for x in
+                                 np.loadtxt(EX / "data" / "paper" / "Target_T2.txt")))
+    cfg = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=4,
+                 edits=[(f'"{EX}/data/paper/Target_T2.txt"', f'"{shifted}"')])
+    p = calibrate(cfg, tmp_path / "out", progress=False, figures=False).params
+    assert p["verdict"]["status"] != "usable", p["verdict"]
+    hits = [r for r in p["verdict"]["reasons"] if "is missed by" in r]
+    assert hits, p["verdict"]["reasons"]
+    m = p["metrics"]["calibration"]
+    worst = max(v["rmse"] / v["sigma"] for v in m.values())
+    assert worst > 3.0
+    assert any(f"{worst:.1f} sigma" in r for r in hits), (worst, hits)
+
+
+# ------------------------------------------------------------------------------ site rules
+
+
+def _tb(value, **ctx):
+    from sebcal.calibration.verdict import assess
+
+    parameters = {"T_b": {"value": value, "fitted": True, "plausible": [220.0, 330.0],
+                          "unit": "K", "at_bound": None}}
+    ident = {"status": {"T_b": "identifiable"}, "findings": []}
+    return assess(parameters, ident, {"calibration": {}, "evaluation": {}}, {},
+                  context={"bottom": "dirichlet", **ctx})
+
+
+def test_t_b_against_the_site_climate():
+    # 257 K in a midsummer cropland with a mean air temperature of 297 K: not usable
+    v = _tb(257.0, t_air_mean=297.0, land_cover="CRO")
+    assert v["status"] == "not usable for a host"
+    assert "T_b = 257.0 K is 40.0 K colder than the mean air temperature of the forcing, 297.0 K" \
+        in v["reasons"][0]
+    assert _tb(276.5, t_air_mean=297.0)["status"] == "not usable for a host"    # 20.5 K
+    assert _tb(285.0, t_air_mean=297.0)["status"] == "usable with caveats"      # 12 K
+    assert _tb(290.0, t_air_mean=297.0)["status"] == "usable"                   # 7 K
+    # an observed deep soil temperature is a reference too (and the further one decides)
+    deep = {"label": "T50", "depth": 0.5, "mean": 284.0}
+    v = _tb(296.0, t_air_mean=297.0, t_deep=deep)
+    assert v["status"] == "usable with caveats" and "at 0.5 m (T50)" in v["reasons"][0]
+    # a shallow sensor is no reference for the deep temperature
+    assert _tb(296.0, t_air_mean=297.0, t_deep={**deep, "depth": 0.05})["status"] == "usable"
+    # T_b is not used with a prescribed bottom series
+    assert _tb(257.0, t_air_mean=297.0, bottom="series")["status"] == "usable"
+
+
+def test_z0m_against_the_measurement_height():
+    from sebcal.calibration.verdict import assess
+
+    def v(z0):
+        p = {"z0m": {"value": z0, "fitted": True, "plausible": [1e-4, 5.0], "unit": "m",
+                     "at_bound": None}}
+        return assess(p, {"status": {}, "findings": []}, {"calibration": {}, "evaluation": {}},
+                      {}, context={"z_ref": 2.594, "d0": 0.0})
+
+    assert v(1.64)["status"] == "not usable for a host"      # 2.59 m < 2 z0m
+    assert "less than 2 z0m" in v(1.64)["reasons"][0]
+    assert v(0.5)["status"] == "usable with caveats"         # 5.2 z0m: roughness sublayer
+    assert "5.2 z0m" in v(0.5)["reasons"][0]
+    assert v(0.024)["status"] == "usable"                    # 108 z0m
+
+
+def test_record_length_against_the_sensor_depths():
+    from sebcal.calibration.verdict import assess
+
+    def v(depth, hours):
+        return assess({}, {"status": {}, "findings": []}, {"calibration": {}, "evaluation": {}},
+                      {}, context={"diffusivity": 5e-7, "window_hours": hours,
+                                   "soil_sensors": [("T", depth, True), ("U", 2.0, False)]})
+
+    # 2 sqrt(kappa t) over 24 h: 2 sqrt(5e-7 * 86400) = 0.416 m
+    r = v(0.6, 24.0)
+    assert r["status"] == "usable with caveats" and "0.42 m" in r["reasons"][0]
+    assert "longer record" in r["reasons"][0]
+    assert v(0.3, 24.0)["status"] == "usable"
+    assert v(0.6, 336.0)["status"] == "usable"                 # 1.56 m over two weeks
+
+
+def test_causes_follow_the_land_cover_and_freezing():
+    from sebcal.calibration.verdict import assess, cover_group, hint
+
+    assert cover_group("GRA") == cover_group("cropland") == "vegetated"
+    assert cover_group("URB") == cover_group("suburban") == "urban"
+    assert cover_group("OSH") == "arid" and cover_group(None) is None
+    assert "urban" in hint("C", "high", "urban")
+    assert "urban" not in hint("C", "high", "vegetated")
+    assert "too short" in hint("C", "high", "vegetated")
+    fz = hint("C", "high", "vegetated", [("T5", 0.05, 0.4)])
+    assert fz.startswith("freezing and thawing: 40 % of the soil temperatures at 0.05 m")
+    p = {"C": {"value": 6e6, "fitted": True, "plausible": [0.9e6, 4.2e6], "unit": "J m-3 K-1",
+               "at_bound": None}}
+    v = assess(p, {"status": {}, "findings": []}, {"calibration": {}, "evaluation": {}}, {},
+               context={"land_cover": "GRA", "freezing": [("T5", 0.05, 0.4)]})
+    assert "freezing and thawing" in v["reasons"][0] and "urban" not in v["reasons"][0]
+    assert any("within 2 K of 0 degC" in r for r in v["reasons"])
+
+
+def test_near_freezing_soil():
+    from sebcal.observations import Observation, near_freezing
+
+    cold = Observation("T5", "SoilTemp", 0.05, 273.15 + 1.5 * np.sin(np.arange(48) / 4))
+    warm = Observation("T6", "SoilTemp", 0.05, 290.0 + 3.0 * np.sin(np.arange(48) / 4))
+    got = near_freezing([cold, warm])
+    assert [g[0] for g in got] == ["T5"] and got[0][2] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------ observation checks
+
+
+def test_observation_checks_fire_on_made_faults_and_not_on_clean_series():
+    from sebcal.observations import Observation, check_series
+
+    t = np.arange(97) * 0.5                                   # half-hourly, two days
+    sun = np.clip(np.sin((t % 24 - 6) / 12 * np.pi), 0, None)
+    rn = Observation("Rn", "Rnet", None, 600 * sun - 60)
+    g = Observation("G", "Qg", None, 0.2 * (600 * sun - 60))
+    ts = Observation("T5", "SoilTemp", 0.05, 295 + 5 * np.sin((t % 24 - 9) / 12 * np.pi))
+    assert check_series([rn, g, ts]) == {}
+    # a spike, a value out of range, a flipped sign
+    x = ts.values.copy()
+    x[40] += 8.0
+    spiky = Observation("T5", "SoilTemp", 0.05, x)
+    flipped = Observation("G", "Qg", None, -g.values)
+    y = rn.values.copy()
+    y[30] = 1500.0
+    high = Observation("Rn", "Rnet", None, y)
+    got = check_series([high, flipped, spiky])
+    assert "1 one-level spike larger than" in got["T5"].problems[0] and got["T5"].bad[40]
+    assert not got["T5"].whole                                # one glitch: not the series
+    assert "1 value of 97 outside -250 to 1100 W m-2" in got["Rn"].problems[0]
+    assert got["Rn"].bad[30] and got["Rn"].bad.sum() >= 1
+    gp = got["G"]
+    day = y > 50
+    ratio = np.mean(-g.values[day]) / np.mean(y[day])             # about -0.2
+    assert gp.whole and f"G/Rn = {ratio:.2f}" in gp.problems[-1] and ratio < 0
+    assert "plate depth" in gp.problems[-1]
+
+
+def test_dugout_ranch_plate_flux_is_flagged(tmp_path):
+    """The Dugout Ranch ground heat flux column (G plus storage) runs from about -875 to +566
+    W m-2 with a negative daytime mean: flagged as a whole and kept out of the closure; its
+    net radiation, H and LE pass the checks but for one LE value."""
+    from sebcal.calibration.verdict import closure_of
+    from sebcal.observations import check_series, load_observations
+    from sebcal.observations import windows as make_windows
+
+    cfg = load_config(EX / "dugout_ranch.toml")
+    obs = load_observations(cfg)
+    win = make_windows(cfg)
+    both = win.calibration | win.evaluation
+    checks = check_series(obs, both)
+    g = next(o for o in obs if o.variable == "Qg")
+    rn = next(o for o in obs if o.variable == "Rnet")
+    assert checks[g.label].whole
+    # the numbers, computed here from the data without the checks' code
+    day = both & np.isfinite(g.values) & np.isfinite(rn.values) & (rn.values > 50)
+    assert np.mean(g.values[day]) < 0 < np.mean(rn.values[day])
+    assert f"{np.nanmin(np.where(both, g.values, np.nan)):.4g}" in checks[g.label].problems[0]
+    assert rn.label not in checks
+    assert closure_of(obs, both, exclude=[g.label]) is None
+    assert closure_of(obs, both) is not None
+
+
+def test_closure_reason_carries_its_numbers():
+    from sebcal.calibration.verdict import assess
+
+    clo = {"ratio": 0.3, "n": 388, "turbulent": 90.0, "available": 300.0,
+           "terms": {"Qh": "H", "Qle": "LE", "Rnet": "Rn", "Qg": "G"}}
+    v = assess({}, {"status": {}, "findings": []}, {"calibration": {}, "evaluation": {}}, {},
+               closure=clo)
+    assert "(H + LE)/(Rn - G) over 388 daytime values" in v["reasons"][0]
+    assert "mean H + LE 90 W m-2 against Rn - G 300 W m-2" in v["reasons"][0]
+
+
+# ------------------------------------------------------------------------------ MAP pass
+
+
+def test_map_pass_leaves_a_bound_the_data_pinned(tmp_path):
+    """C capped at 1.6e6 pins the data-only fit on the bound, where the logit transform gives
+    the prior no gradient; a strong prior at 1.3e6 must still bring the MAP estimate inside
+    (the MAP pass also starts from the prior's median)."""
+    cfg = _pinned_C(tmp_path)
+    cfg.write_text(cfg.read_text() + "\n[calibration.prior]\nC = {median = 1.3e6, factor = "
+                   "1.02}\n")
+    p = calibrate(cfg, tmp_path / "out", progress=False, figures=False).params
+    do = p["fit"]["data_only"]["values"]["C"]
+    assert do == pytest.approx(1.6e6, rel=1e-3)                # the data alone: on the bound
+    C = p["parameters"]["C"]
+    assert C["at_bound"] is None and C["value"] < 1.55e6, C
+    assert C["value"] == pytest.approx(1.3e6, rel=0.1)
+
+
+def test_t_b_starts_around_the_site_data(tmp_path):
+    from sebcal.calibration.run import _t_b_start_range
+
+    cfg = load_config(EX / "baltimore.toml")
+    f = forcing_for(cfg)
+    rng = _t_b_start_range(cfg, f, load_observations(cfg), {"free": ["T_b"], "bounds": {}})
+    ta = float(np.nanmean(f.data["Tair"]))               # no soil sensor at 0.3 m or deeper
+    assert rng == pytest.approx([ta - 5.0, ta + 5.0])
+    assert _t_b_start_range(cfg, f, [], {"free": ["lambda"], "bounds": {}}) is None
+
+
+def test_site_context_from_the_site_data():
+    """The site's climate and heights as the verdict sees them, against the data file read
+    here with xarray: mean air temperature over the run, z_ref and d0 from the site file."""
+    import xarray as xr
+
+    from sebcal.calibration.run import site_context
+
+    cfg = load_config(EX / "west_phoenix.toml")
+    f = forcing_for(cfg)
+    obs = load_observations(cfg)
+    ctx = site_context(cfg, f, obs, windows(cfg), cfg.full_params())
+    raw = xr.open_dataset(EX / "data" / "US-WestPhoenix_clean_observations_v1.nc")
+    t0 = np.datetime64("2012-05-01T07:00")
+    run = (raw.time.values >= t0) & (raw.time.values <= t0 + np.timedelta64(200, "h"))
+    on_hour = run & ((raw.time.values - t0) % np.timedelta64(1, "h") == np.timedelta64(0))
+    ta = raw["Tair"].values.squeeze()[on_hour]
+    assert ctx["t_air_mean"] == pytest.approx(float(np.mean(ta)), abs=0.05)
+    assert ctx["z_ref"] == 22.1 and ctx["d0"] == 3.0 and ctx["land_cover"] == "URB"
+    assert ctx["t_deep"]["depth"] == pytest.approx(0.02)
+    assert ctx["window_hours"] == pytest.approx(150.0)
+    assert ctx["diffusivity"] == pytest.approx(0.8 / 2.2e6)
+
+
+def test_prior_notes_say_what_the_priors_did():
+    from sebcal.calibration.verdict import assess
+
+    par = {"lambda": {"value": 2.23, "fitted": True, "plausible": [0.1, 3.0], "unit": "W m-1 K-1",
+                      "at_bound": None, "constrained_by": "data"}}
+    ident = {"status": {"lambda": "identifiable"}, "findings": []}
+    mets = {"calibration": {}, "evaluation": {}}
+    v = assess(par, ident, mets, {}, conflict={"delta_chi2": 1.3, "data_only": {"lambda": 5.9},
+                                               "with_prior": ["lambda"], "map": {"lambda": 2.23}})
+    assert v["status"] == "usable"
+    assert "the priors move it inside" in v["notes"][0]
+    assert "the data, not the priors, determine lambda" in v["notes"][0]
+    v = assess(par, ident, mets, {}, conflict={"delta_chi2": 1.3, "data_only": {"lambda": 5.9},
+                                               "with_prior": ["lambda"], "map": {"lambda": 5.9}})
+    assert "the priors do not move it" in v["notes"][0]
+
+
+def test_a_cold_t_b_fit_is_not_usable(tmp_path):
+    """The two-depth synthetic case with T_b held to 250-268 K: the fit ends far below the
+    forcing's mean air temperature (computed here from the forcing), and the verdict refuses
+    it with the numbers."""
+    cfg = _small(EX / "paper_synthetic_2depth.toml", tmp_path, starts=4,
+                 edits=[("T_b = [290.0, 303.0]", "T_b = [255.0, 265.0]")],
+                 extra="bounds = {T_b = [250.0, 268.0]}\n")
+    res = calibrate(cfg, tmp_path / "out", progress=False, figures=False)
+    p = res.params
+    ta = float(np.mean(forcing_for(load_config(cfg)).data["Tair"]))
+    tb = p["parameters"]["T_b"]["value"]
+    assert ta - tb > 20.0, (ta, tb)
+    assert p["verdict"]["status"] == "not usable for a host" and res.exit_status == 3
+    hit = [r for r in p["verdict"]["reasons"] if r.startswith("T_b = ")]
+    assert hit and f"{ta - tb:.1f} K colder than the mean air temperature of the forcing, " \
+        f"{ta:.1f} K" in hit[0], (hit, ta, tb)

@@ -175,6 +175,10 @@ class SiteTable(_Table):
         None, "m", "depth of each soil sensor position, keyed by the AmeriFlux/FLUXNET position "
         "qualifier of its column name (\"1_2\" for TS_1_2_1, or the full \"1_2_1\"): "
         "observations of soil temperature without a depth take theirs from here")
+    land_cover: str | None = _f(None, "", "land cover the tower sees: an IGBP class (e.g. "
+                                "\"GRA\", \"CRO\", \"URB\", \"OSH\") or a free word "
+                                "(\"urban\", \"desert\"); it selects the causes the verdict "
+                                "names for implausible values")
     file: str | None = _f(None, "", "site data file (Urban-PLUMBER sitedata CSV): fills the "
                           "keys above that the table does not give")
 
@@ -331,6 +335,8 @@ class ObservationTable(_Table):
     units: dict[str, str] | None = _f(None, "", "units of variables that carry none (CSV)")
     utc_offset_hours: float | None = _f(None, "h", "local standard time minus UTC (CSV)",
                                            ge=-14, le=14)
+    keep: bool = _f(False, "", "true: keep a series the plausibility checks flag in the "
+                    "energy-balance closure and the skill rules of the verdict")
 
 
 class PublishedTable(_Table):

@@ -327,3 +327,160 @@ def metrics(model: np.ndarray, observed: np.ndarray, mask: np.ndarray) -> dict[s
     if n > 2 and np.std(model[m]) > 0 and np.std(observed[m]) > 0:
         r = float(np.corrcoef(model[m], observed[m])[0, 1])
     return {"rmse": float(np.sqrt(np.mean(d**2))), "bias": float(np.mean(d)), "r": r, "n": n}
+
+
+# --------------------------------------------------------------------------------- checks
+
+#: observable -> (lowest, highest) plausible value [K or W m-2] of an observation at a land
+#: site, with why; a series with values outside is flagged (not refused: the verdict names
+#: it and leaves it out of the closure and skill rules unless [observations.NAME] keep = true)
+OBS_RANGE: dict[str, tuple[float, float, str]] = {
+    "SoilTemp": (223.15, 343.15, "soil temperatures from -50 to +70 degC"),
+    "AvgSurfT": (213.15, 353.15, "surface temperatures from -60 to +80 degC"),
+    "LWup": (120.0, 750.0, "emitted longwave of -60 to +80 degC surfaces"),
+    "Qg": (-400.0, 600.0, "ground heat flux of bare desert soils at most"),
+    "Qh": (-300.0, 900.0, "sensible heat flux over dry land at most"),
+    "Qle": (-200.0, 900.0, "latent heat flux over wet land at most"),
+    "Qh_plus_Qle": (-400.0, 1100.0, "turbulent fluxes at most"),
+    "Rnet": (-250.0, 1100.0, "net radiation at the surface at most"),
+    "SWnet": (-5.0, 1400.0, "net shortwave below the solar constant"),
+    "LWnet": (-350.0, 100.0, "net longwave of land surfaces"),
+}
+#: observable -> the largest one-level spike [K or W m-2] (a value that departs from both
+#: neighbours in the same direction by more): a logger glitch rather than weather
+OBS_SPIKE: dict[str, float] = {"AvgSurfT": 10.0, "LWup": 60.0, "Qg": 300.0, "Qh": 300.0,
+                               "Qle": 300.0, "Qh_plus_Qle": 400.0, "Rnet": 500.0,
+                               "SWnet": 500.0, "LWnet": 150.0}
+#: daytime (Rn > 50 W m-2) mean ground heat flux over mean net radiation outside this range
+#: is flagged: the ground takes heat while the sun shines, at most about half of Rn over bare
+#: soil (Oke 1987; Liebethal & Foken 2007)
+G_RN_RANGE = (0.0, 0.6)
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}" + ("" if k == 1 else "s")
+
+
+def spike_limit(o: Observation) -> float:
+    """Largest plausible one-level spike [K or W m-2]. A soil temperature's diurnal swing
+    decays with depth over the damping depth of the daily cycle (about 0.1 m): 5 K e^(-z/0.1 m)
+    + 0.5 K."""
+    if o.variable == "SoilTemp":
+        return 5.0 * float(np.exp(-(o.depth or 0.0) / 0.1)) + 0.5
+    return OBS_SPIKE.get(o.variable, np.inf)
+
+
+#: share of a series' valid values that may be flagged (outside the range, or spikes) before
+#: the whole series is suspect rather than a few glitches
+SUSPECT_SHARE = 0.05
+
+
+@dataclass
+class SeriesCheck:
+    """What the plausibility checks found in one observed series.
+
+    Attributes:
+        problems: sentences with the numbers.
+        bad: levels whose values are implausible (outside the range, spikes), bool (nt+1,).
+        whole: the series as a whole is suspect (more than 5 % of its values flagged, or the
+            daytime ground heat flux against net radiation), not only a few values.
+    """
+
+    problems: list[str]
+    bad: np.ndarray
+    whole: bool = False
+
+
+def check_series(observations: Sequence[Observation], mask: np.ndarray | None = None
+                 ) -> dict[str, SeriesCheck]:
+    """Plausibility of the observed series over the levels in ``mask`` (default: all): values
+    outside :data:`OBS_RANGE`, one-level spikes above :func:`spike_limit`, and a ground heat
+    flux at the top whose daytime mean is negative or above 0.6 of the net radiation.
+
+    Returns:
+        label -> :class:`SeriesCheck` (labels without a problem are absent).
+    """
+    out: dict[str, SeriesCheck] = {}
+
+    def entry(o):
+        return out.setdefault(o.label, SeriesCheck([], np.zeros(o.values.size, bool)))
+
+    for o in observations:
+        x = np.where(mask, o.values, np.nan) if mask is not None else o.values
+        n_valid = max(int(np.isfinite(x).sum()), 1)
+        lo, hi, why = OBS_RANGE.get(o.variable, (-np.inf, np.inf, ""))
+        bad = np.isfinite(x) & ((x < lo) | (x > hi))
+        if bad.any():
+            e = entry(o)
+            e.bad |= bad
+            e.problems.append(
+                f"{_n(int(bad.sum()), 'value')} of {n_valid} outside {lo:g} to {hi:g} {o.units} "
+                f"({why}); they run from {np.nanmin(x):.4g} to {np.nanmax(x):.4g} {o.units}")
+        lim = spike_limit(o)
+        if np.isfinite(lim) and x.size >= 3:
+            a, b, c = x[:-2], x[1:-1], x[2:]
+            d1, d2 = b - a, b - c
+            sp = np.isfinite(d1) & np.isfinite(d2) & (np.sign(d1) == np.sign(d2)) & \
+                (np.minimum(np.abs(d1), np.abs(d2)) > lim)
+            if sp.any():
+                k = int(np.argmax(np.where(sp, np.minimum(np.abs(d1), np.abs(d2)), -1))) + 1
+                e = entry(o)
+                e.bad[1:-1] |= sp
+                e.problems.append(
+                    f"{_n(int(sp.sum()), 'one-level spike')} larger than {lim:.3g} {o.units} "
+                    f"(the largest at level {k}: {x[k - 1]:.4g}, {x[k]:.4g}, {x[k + 1]:.4g})")
+        if o.label in out and out[o.label].bad.sum() > SUSPECT_SHARE * n_valid:
+            out[o.label].whole = True
+    g = next((o for o in observations if o.variable == "Qg" and not o.depth), None)
+    rn = next((o for o in observations if o.variable == "Rnet"), None)
+    if g is not None and rn is not None:
+        ok = np.isfinite(g.values) & np.isfinite(rn.values) & (rn.values > 50.0)
+        if mask is not None:
+            ok &= mask
+        if ok.sum() >= 10:
+            mg, mr = float(np.mean(g.values[ok])), float(np.mean(rn.values[ok]))
+            ratio = mg / mr
+            if not G_RN_RANGE[0] <= ratio <= G_RN_RANGE[1]:
+                e = entry(g)
+                e.whole = True
+                e.problems.append(
+                    f"its daytime mean (net radiation {rn.label} above 50 W m-2, "
+                    f"{int(ok.sum())} values) is {mg:.3g} W m-2 against a net radiation of "
+                    f"{mr:.3g} W m-2, G/Rn = {ratio:.2f}, outside {G_RN_RANGE[0]:g} to "
+                    f"{G_RN_RANGE[1]:g}: check the plate depth, the storage term above the "
+                    "plate and the sign")
+    return out
+
+
+def without_flagged(observations: Sequence[Observation], checks: Mapping[str, SeriesCheck],
+                    keep: Any = ()) -> list[Observation]:
+    """The observations with the values the checks flagged set missing (series named in
+    ``keep`` are left as they are)."""
+    import dataclasses
+
+    out = []
+    for o in observations:
+        c = checks.get(o.label)
+        if c is None or o.label in keep or not c.bad.any():
+            out.append(o)
+            continue
+        out.append(dataclasses.replace(o, values=np.where(c.bad, np.nan, o.values)))
+    return out
+
+
+def near_freezing(observations: Sequence[Observation], mask: np.ndarray | None = None,
+                  band: float = 2.0) -> list[tuple[str, float, float]]:
+    """Soil temperature series that spend at least 5 % of their valid levels within ``band``
+    (2 K) of 0 degC or below it: (label, depth [m], that share)."""
+    out = []
+    for o in observations:
+        if o.variable != "SoilTemp":
+            continue
+        x = np.where(mask, o.values, np.nan) if mask is not None else o.values
+        ok = np.isfinite(x)
+        if ok.sum() < 3:
+            continue
+        share = float(np.mean(x[ok] < 273.15 + band))
+        if share >= 0.05:
+            out.append((o.label, float(o.depth or 0.0), share))
+    return out

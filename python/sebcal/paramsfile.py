@@ -50,7 +50,8 @@ class ParameterEntry(_Model):
                                               "land surfaces")
     derived: str | None = Field(None, description="how a derived value was computed")
     constrained_by: str | list[str | None] | None = Field(
-        None, description="'data' or 'prior': what constrains a fitted value")
+        None, description="'data', 'prior' or 'bound' (on a calibration bound: neither): what "
+        "constrains a fitted value")
 
 
 class Verdict(_Model):

@@ -30,7 +30,7 @@ import numpy as np
 
 from .space import Space
 
-__all__ = ["effective_size", "identifiability", "laplace", "laplace_gn", "plausible"]
+__all__ = ["effective_size", "identifiability", "laplace", "laplace_gn", "optima", "plausible"]
 
 
 def laplace(space: Space, phys_best: Mapping[str, float], H: np.ndarray, loss_min: float,
@@ -142,10 +142,12 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
     # change of ln p (positive parameters) or of p (bounded ones) per unit step along v
     d = space.dphys_du({k: np.array([x]) for k, x in phys.items()})[0]
     rel = v * d / np.array([abs(phys[n]) for n in space.free])      # d ln p along v
-    order = np.argsort(-np.abs(rel))
+    # who moves is judged in u, where each parameter's start range has width 1 (as the
+    # status of each coordinate is); d ln p would hide a parameter fitted on a linear scale
+    order = np.argsort(-np.abs(v))
     names = [space.coords[k].name for k in order]
-    top = abs(rel[order[0]])
-    involved = [space.coords[k].name for k in order if abs(rel[k]) > 0.2 * top]
+    top = abs(v[order[0]])
+    involved = [space.coords[k].name for k in order if abs(v[k]) > 0.2 * top]
     if set(involved) == {"h", "beta"} or {"h", "beta"} <= set(involved):
         return ("h and beta: only h(1+1/beta) is constrained (they enter the temperatures only "
                 "through h_eff)")
@@ -153,11 +155,14 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
         return f"{involved[0]} is poorly constrained by these observations"
     a, b = names[0], names[1]
     ra, rb = rel[order[0]], rel[order[1]]
-    if rb == 0 or not np.isfinite(ra / rb):
-        return f"{a} is poorly constrained by these observations"
-    expo = -ra / rb              # invariant along v: ln a - (ra/rb) ln b  ->  a * b^expo
-    same = ra * rb > 0
+    same = v[order[0]] * v[order[1]] > 0
     move = "move together" if same else "trade off (one up, the other down)"
+    extra = f" (also {', '.join(involved[2:])})" if len(involved) > 2 else ""
+    if not (space.coords[order[0]].log and space.coords[order[1]].log) or rb == 0 or \
+            not np.isfinite(ra / rb):
+        return (f"{a} and {b} {move}{extra}: the data constrain a combination of them, not "
+                "each")
+    expo = -ra / rb              # invariant along v: ln a - (ra/rb) ln b  ->  a * b^expo
     if {a, b} == {"lambda", "C"}:
         e = expo if a == "lambda" else 1 / expo
         if abs(e + 1) < 0.25:
@@ -166,9 +171,9 @@ def _describe(space: Space, v: np.ndarray, phys: Mapping[str, float]) -> str:
             combo = "lambda*C, the thermal effusivity squared"
         else:
             combo = f"lambda * C^({e:+.2f})"
-        return f"lambda and C {move}: only {combo} is constrained, not lambda and C separately"
+        return (f"lambda and C {move}{extra}: only {combo} is constrained, not lambda and C "
+                "separately")
     combo = f"{a} * {b}^({expo:+.2f})"
-    extra = f" (also {', '.join(involved[2:])})" if len(involved) > 2 else ""
     return f"{a} and {b} {move}{extra}: only about {combo} is constrained"
 
 
@@ -183,13 +188,17 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
                     starts_final: Sequence[Mapping[str, float]], starts_loss: Sequence[float],
                     *, rel_tol: float = 1e-4, max_rel_std: float = 0.25,
                     note_rel_std: float = 0.05) -> dict:
-    """What the data determine: per coordinate "identifiable", "weakly determined" or "not
-    identifiable", with findings in physical words.
+    """What the data determine: per coordinate "on its bound", "identifiable", "weakly
+    determined" or "not identifiable", with one finding per parameter or combination.
 
-    * not identifiable: the coordinate moves along a Hessian direction whose eigenvalue is
-      below rel_tol of the largest (named as the combination that is constrained), its
-      standard error is undefined, or starts that fit as well as the best (loss within 1 %)
-      disagree by more than 1 % in it (a valley);
+    * on its bound: the coordinate ended on a calibration bound. There dp/du vanishes, so its
+      row of the precision is zero and the null direction is that coordinate alone; it is
+      reported as pinned (the data push it beyond the bound) and left out of the eigen
+      analysis of the others, which would otherwise name a different parameter;
+    * not identifiable: among the other coordinates, it moves along a direction of the
+      precision whose eigenvalue is below rel_tol of the largest (named as the combination
+      that is constrained), its standard error is undefined, or starts that fit as well as the
+      best (loss within 1 %) disagree by more than 1 % in it (a valley);
     * weakly determined: its standard error exceeds max_rel_std (25 %) of its value;
     * identifiable otherwise (a standard error above note_rel_std, 5 %, is mentioned).
 
@@ -197,23 +206,51 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
     """
     evals = np.array(lap["eigenvalues"])
     evecs = np.array(lap["eigenvectors"])
+    P = len(space.free)
     status = {name: "identifiable" for name in space.free}
     findings: list[str] = []
+    pinned = {}
+    for c in space.coords:
+        side = c.at_bound(phys_best[c.label])
+        if side:
+            pinned[c.label] = side
+            status[c.label] = "on its bound"
+            b = c.bounds[0] if side == "lower" else c.bounds[1]
+            u = "" if c.unit in ("1", "") else f" {c.unit}"
+            findings.append(f"{c.label} is on its {side} calibration bound ({b:g}{u}): the "
+                            f"data push it beyond, so they say only that {c.label} lies "
+                            f"{'below' if side == 'lower' else 'above'} {b:g}{u}; its "
+                            "error bar is undefined (the null direction of the Hessian is "
+                            f"{c.label} alone)")
+    # the precision rebuilt from its eigen-decomposition, without the pinned coordinates
+    keep = np.array([k for k, nm in enumerate(space.free) if nm not in pinned], dtype=int)
     directions = []
-    top = evals.max() if evals.size else 0.0
-    for j in range(len(space.free)):
+    top_all = evals.max() if evals.size else 0.0
+    for j in range(evals.size):
         v = evecs[:, j]
-        ratio = float(evals[j] / top) if top > 0 else 0.0
-        weak = ratio < rel_tol
-        directions.append({"eigenvalue": float(evals[j]), "relative_to_largest": ratio,
+        directions.append({"eigenvalue": float(evals[j]),
+                           "relative_to_largest": float(evals[j] / top_all) if top_all > 0
+                           else 0.0,
                            "vector": {nm: float(v[k]) for k, nm in enumerate(space.free)},
-                           "poorly_constrained": bool(weak)})
-        if weak:
+                           "poorly_constrained": bool(top_all <= 0 or evals[j] / top_all
+                                                      < rel_tol),
+                           "pinned": [space.free[k] for k in np.flatnonzero(np.abs(v) > 0.2)
+                                      if space.free[k] in pinned]})
+    if keep.size:
+        A = (evecs * evals) @ evecs.T if evals.size else np.zeros((P, P))
+        sub_e, sub_v = np.linalg.eigh(A[np.ix_(keep, keep)])
+        top = sub_e.max() if sub_e.size else 0.0
+        for j in range(sub_e.size):
+            ratio = float(sub_e[j] / top) if top > 0 else 0.0
+            if ratio >= rel_tol:
+                continue
+            v = np.zeros(P)
+            v[keep] = sub_v[:, j]
             findings.append(_describe(space, v, phys_best)
                             + f" (Hessian eigenvalue {ratio:.1e} of the largest)")
-            for k in np.flatnonzero(np.abs(v) > 0.2):
+            for k in np.flatnonzero(np.abs(v) > 0.2 * np.abs(v).max()):
                 status[space.free[k]] = "not identifiable"
-    if "h" in space.free and "beta" in space.free:
+    if "h" in space.free and "beta" in space.free and not {"h", "beta"} & set(pinned):
         if not any("h(1+1/beta)" in f for f in findings):
             findings.append("h and beta: only h(1+1/beta) is constrained (they enter the "
                             "temperatures only through h_eff)")
@@ -221,16 +258,20 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
     corr = np.array([[np.nan if x is None else x for x in row] for row in lap["correlation"]],
                     dtype=float)
     for k, name in enumerate(space.free):
+        if name in pinned:
+            continue
         std = lap["std"][name]
         if std is None:
-            status[name] = "not identifiable"
+            if status[name] == "identifiable":
+                status[name] = "not identifiable"
+                findings.append(f"{name} has no finite error bar: the data do not constrain it")
             continue
         rel = std / abs(phys_best[name]) if phys_best[name] else float("inf")
         if rel > note_rel_std and status[name] == "identifiable":
             if rel > max_rel_std:
                 status[name] = "weakly determined"
-            others = [(abs(corr[k, j]), j) for j in range(len(space.free))
-                      if j != k and np.isfinite(corr[k, j])]
+            others = [(abs(corr[k, j]), j) for j in range(P)
+                      if j != k and np.isfinite(corr[k, j]) and space.free[j] not in pinned]
             note = ""
             if others:
                 r, j = max(others)
@@ -242,37 +283,102 @@ def identifiability(space: Space, phys_best: Mapping[str, float], lap: dict,
     losses = np.array(starts_loss, dtype=float)
     ok = np.isfinite(losses)
     spread_note = {}
+    clusters = None
     if ok.sum() >= 3:
         best = np.nanmin(losses)
         good = ok & (losses <= best * 1.01 + 1e-300)
         for nm in space.free:
+            if nm in pinned:
+                continue
             vals = np.array([s[nm] for s, g in zip(starts_final, good) if g])
             if vals.size >= 2:
                 spread_note[nm] = float((vals.max() - vals.min()) / abs(np.median(vals)))
+        clusters = optima(space, [s for s, g in zip(starts_final, ok) if g], losses[ok])
+        rest_ok = ok & ~good
+        others = optima(space, [s for s, g in zip(starts_final, rest_ok) if g],
+                        losses[rest_ok])
+        rest = ""
+        if others:
+            worst = max(c["loss"] for c in others) / max(best, 1e-300)
+            n_other = int(rest_ok.sum())
+            rest = (f"; the other {n_other} end in {len(others)} other "
+                    f"optim{'um' if len(others) == 1 else 'a'} with a loss up to "
+                    f"{worst:.3g} times the best")
         wide = [nm for nm, sp in spread_note.items() if sp > 0.01]
         if wide:
             findings.append(
-                f"multi-start: {int(good.sum())} starts fit as well as the best (loss within 1 %) "
-                f"but differ by {', '.join(f'{spread_note[nm]*100:.1f} % in {nm}' for nm in wide)}"
-                ": the loss has a valley along these parameters")
+                f"multi-start: {int(good.sum())} of {int(ok.sum())} starts fit as well as the "
+                "best (loss within 1 %) but differ by "
+                f"{', '.join(f'{spread_note[nm]*100:.1f} % in {nm}' for nm in wide)}"
+                f": the loss has a valley along {_join(wide)}" + rest)
             for nm in wide:
                 status[nm] = "not identifiable"
         else:
-            findings.append(f"multi-start: the {int(good.sum())} of {int(ok.sum())} starts that "
-                            "fit as well as the best agree within 1 % in every parameter (one "
-                            "optimum)")
+            findings.append(f"multi-start: {int(good.sum())} of {int(ok.sum())} starts reach the "
+                            "best optimum (loss within 1 %, every parameter within 1 %)"
+                            + rest)
+    n_pin = len(pinned)
     n_bad = sum(v == "not identifiable" for v in status.values())
     n_weak = sum(v == "weakly determined" for v in status.values())
+    parts = []
+    if n_pin:
+        names = _join(list(pinned))
+        one = n_pin == 1
+        parts.append(f"{names} {'is' if one else 'are'} on {'its' if one else 'their'} "
+                     f"calibration bound{'' if one else 's'} (the data push "
+                     f"{'it' if one else 'them'} beyond)")
     if n_bad:
-        summary = (f"{n_bad} of {len(status)} free parameters are not identifiable from these "
-                   "observations (see the combinations below)")
-    elif n_weak:
-        summary = (f"every free parameter is identifiable; {n_weak} of them only to more than "
-                   f"{max_rel_std * 100:g} % (one standard error)")
+        bad = [n for n, s in status.items() if s == "not identifiable"]
+        parts.append(f"{_count(n_bad, len(status))} not identifiable from these observations "
+                     f"({_join(bad)}; see the combinations below)")
+    if n_weak:
+        weak = [n for n, s in status.items() if s == "weakly determined"]
+        parts.append(f"{_join(weak)} {'is' if n_weak == 1 else 'are'} determined only to more "
+                     f"than {max_rel_std * 100:g} % (one standard error)")
+    if parts:
+        summary = "; ".join(parts)
     else:
         worst = max((lap["std"][n] / abs(phys_best[n]) for n in space.free
                      if lap["std"][n] is not None and phys_best[n]), default=0.0)
         summary = ("every free parameter is identifiable, the least well to "
                    f"{worst * 100:.2g} % (one standard error)")
-    return {"ok": n_bad == 0, "summary": summary, "status": status, "findings": findings,
-            "directions": directions, "multistart_spread": spread_note}
+    rel_std = {n: float(lap["std"][n] / abs(phys_best[n])) for n in space.free
+               if lap["std"][n] is not None and phys_best[n] and n not in pinned}
+    return {"ok": n_bad == 0 and n_pin == 0, "summary": summary, "status": status,
+            "relative_std": rel_std,
+            "findings": findings, "directions": directions, "multistart_spread": spread_note,
+            "pinned": pinned, "optima": clusters}
+
+
+def _join(names: Sequence[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _count(n: int, total: int) -> str:
+    return f"{n} of {total} free parameters {'is' if n == 1 else 'are'}"
+
+
+def optima(space: Space, finals: Sequence[Mapping[str, float]], losses: Sequence[float],
+           rel: float = 0.01) -> list[dict]:
+    """The distinct optima the starts ended in, best first: finals are grouped when their
+    losses agree within ``rel`` (1 %) and every coordinate within ``rel`` of the group's
+    first member in g (log for log-scaled parameters). Each: {"loss", "n", "values"}."""
+    order = np.argsort(np.asarray(losses, dtype=float))
+    groups: list[dict] = []
+    for b in order:
+        f, L = finals[b], float(losses[b])
+        for g in groups:
+            same = abs(L - g["loss"]) <= rel * max(abs(g["loss"]), 1e-300)
+            for c in space.coords:
+                a, x = g["values"][c.label], f[c.label]
+                scale = max(abs(a), abs(x), 1e-300)
+                if abs(a - x) > rel * scale:
+                    same = False
+                    break
+            if same:
+                g["n"] += 1
+                break
+        else:
+            groups.append({"loss": L, "n": 1, "values": {k: float(v) for k, v in f.items()}})
+    return groups

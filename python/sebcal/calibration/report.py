@@ -187,7 +187,8 @@ def build_result(fit: Any, *, elapsed: float = 0.0, verdict: dict | None = None,
         cfg["calibration"].pop("stages", None)
     pub = published_summary(settings)
     ok = ~fit.failed & np.isfinite(fit.loss)
-    best = int(np.nanargmin(np.where(ok, fit.loss, np.nan)))
+    rank = fit.loss if getattr(fit, "rank", None) is None else fit.rank
+    best = int(np.nanargmin(np.where(ok, rank, np.nan)))
     result = {
         "schema_version": SCHEMA_VERSION,
         "sebcal_version": __version__,
@@ -197,7 +198,9 @@ def build_result(fit: Any, *, elapsed: float = 0.0, verdict: dict | None = None,
                         "matrix": [[_num(x) for x in row] for row in lap["correlation"]]},
         "identifiability": {"ok": fit.ident["ok"], "summary": fit.ident["summary"],
                             "status": fit.ident["status"], "findings": fit.ident["findings"],
-                            "directions": fit.ident["directions"]},
+                            "directions": fit.ident["directions"],
+                            "pinned": fit.ident.get("pinned") or {},
+                            "optima": fit.ident.get("optima")},
         "metrics": fit.metrics,
         "fit": {"loss": _num(fit.loss[best]),
                 "n_terms": int(sum((win.calibration & o.valid).sum() for o in obs if o.fit)),
@@ -363,13 +366,17 @@ def _skill_table(mets: dict, base: dict | None) -> list[str]:
                 bm = base["metrics"].get(window, {}).get(name)
                 row += f"{_fmt(bm['rmse']) if bm else '–'} | "
             role = m.get("role") or ("fitted" if m.get("fitted") else "evaluated only")
+            if m.get("suspect"):
+                role += "; flagged implausible, out of the verdict's skill rules"
             lines.append(row + f"{role} |")
     return lines
 
 
 def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
     fit = result["fit"]
-    lines = ["# sebcal calibration report", ""]
+    site = (result.get("config") or {}).get("site") or {}
+    lines = ["# sebcal calibration report" + (f": {site['name']}" if site.get("name") else ""),
+             ""]
     v = result.get("verdict")
     if v:
         lines += [f"## Verdict: **{v['status']}**", ""]
@@ -476,9 +483,15 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
                   "and boundaries):", ""]
         lines += _skill_table(st["metrics"], None)
     if result.get("closure"):
+        from .verdict import closure_text
+
         c = result["closure"]
-        lines += ["", f"Energy-balance closure of the observations, (H + LE)/(Rn - G) over "
-                  f"{c['n']} daytime values: {c['ratio'] * 100:.0f} %."]
+        lines += ["", f"Energy-balance closure of the observations, {closure_text(c)}: "
+                  f"{c['ratio'] * 100:.0f} %."]
+    elif fit.get("closure_left_out"):
+        lines += ["", "Energy-balance closure of the observations: not computed, "
+                  f"{', '.join(fit['closure_left_out'])} failed the plausibility checks "
+                  "(docs/calibration.md, Observation checks)."]
     if figs:
         lines += ["", "## Figures", ""]
         for f, caption in figs:

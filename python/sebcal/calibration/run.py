@@ -25,7 +25,16 @@ import numpy as np
 
 from ..config import RunConfig, load_config, parse_config
 from ..errors import ConfigError, Interrupted, SebcalError
-from ..observations import load_observations, metrics, model_equivalents, node_lambda, prepare
+from ..observations import (
+    check_series,
+    load_observations,
+    metrics,
+    model_equivalents,
+    near_freezing,
+    node_lambda,
+    prepare,
+    without_flagged,
+)
 from ..observations import windows as make_windows
 from ..output import make_folder, output_set, write_text
 from ..runner import forcing_for
@@ -88,6 +97,9 @@ class StageFit:
     metrics: dict = field(default_factory=dict)
     sim: Any = None
     params: Any = None
+    checks: dict = field(default_factory=dict)
+    keep: set = field(default_factory=set)
+    rank: Any = None          # what picks the best start: the MAP cost, else the loss
 
 
 # ============================================================================ entry point
@@ -384,8 +396,17 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: 
     forcing = forcing if forcing is not None else forcing_for(config)
     config = prepare(config, forcing, obs)
     _say_estimate(config, settings, forcing, est, log)
+    # implausible values (outside the physical range, one-level spikes) are left out of the
+    # fit and the skill, unless the series' table says keep = true
+    checks = check_series(obs, win.calibration | win.evaluation)
+    keep = {lab for lab, t in (config.observations or {}).items() if t.get("keep")}
+    obs = without_flagged(obs, checks, keep)
+    start_range = dict(settings["start_range"] or {})
+    tb_range = _t_b_start_range(config, forcing, obs, settings)
+    if tb_range is not None and "T_b" not in start_range:
+        start_range["T_b"] = tb_range
     space = Space.build(settings["free"], config.full_params(), config.spec.nlayers,
-                        settings["start_range"], settings["bounds"])
+                        start_range, settings["bounds"])
     if "T_init" in space.free and config.init != "uniform":
         raise ConfigError(f"{config.path or 'config'}: [calibration] free has T_init, which needs "
                           f"[initial] kind = \"uniform\" (got \"{config.init}\"): a spin-up or a "
@@ -395,6 +416,7 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: 
     prior_table = settings.get("prior") or {}
     prs = priors_mod.build(prior_table, list(settings["free"]), config.site, theta_mean)
     drawn = space.draw(settings["starts"], settings["seed"])
+    _first_guess(space, config, drawn)
     u0 = space.to_u(drawn)
     if settings.get("method", "lm") == "lm":
         res = _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume,
@@ -408,15 +430,59 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: 
         raise SebcalError("every start failed (the scheme's error flag at every trial point): "
                           "check the observations, their sigma and the start ranges; first "
                           f"reason: {reason[0] if reason else '?'}")
-    best = int(np.nanargmin(np.where(ok, loss, np.nan)))
+    objective = counts.pop("_objective", None)
+    rank = loss if objective is None else np.where(np.isfinite(objective), objective, np.nan)
+    best = int(np.nanargmin(np.where(ok, rank, np.nan)))
     phys_all = space.to_phys_np(u)
     phys_best = {k: float(v[best]) for k, v in phys_all.items()}
     params = space.params_at(phys_best)
     fit = StageFit(config, settings, space, obs, win, forcing, u, loss, failed, reason, drawn,
                    phys_best, {}, {}, prs, counts, params=params)
+    fit.checks, fit.keep, fit.rank = checks, keep, rank
     _analyse(fit, A_data[best] if A_data.ndim == 3 else A_data,
              A_prior[best] if A_prior.ndim == 3 else A_prior)
     return fit
+
+
+#: half-width [K] of the T_b start range around the site's deep or mean air temperature
+T_B_START_HALF_WIDTH = 5.0
+
+
+def _t_b_start_range(config: RunConfig, forcing: Any, obs, settings: Mapping
+                     ) -> list[float] | None:
+    """Starts of T_b around what the site's data say, when T_b is fitted and the config gives
+    no start range: the mean of the deepest observed soil temperature (0.3 m or deeper), else
+    the mean air temperature of the forcing, +-5 K, inside the calibration bounds."""
+    from ..vocabulary import PARAMETERS
+
+    if "T_b" not in settings["free"]:
+        return None
+    soil = [o for o in obs if o.variable == "SoilTemp" and o.depth >= 0.3]
+    if soil:
+        centre = float(np.nanmean(max(soil, key=lambda o: o.depth).values))
+    else:
+        ta = forcing.data.get("Tair")
+        if ta is None or not np.isfinite(ta).any():
+            return None
+        centre = float(np.nanmean(ta))
+    lo, hi = (settings.get("bounds") or {}).get("T_b", PARAMETERS["T_b"].calib)
+    a = max(centre - T_B_START_HALF_WIDTH, lo + 0.5)
+    b = min(centre + T_B_START_HALF_WIDTH, hi - 0.5)
+    return [a, b] if a < b else None
+
+
+def _first_guess(space: Space, config: RunConfig, drawn: dict) -> None:
+    """The first start is the configuration's own values of the free parameters (its
+    [parameters] or their defaults), where they lie inside the start range."""
+    p = config.full_params()
+    for c in space.coords:
+        if c.name not in p or c.name == "h":
+            continue
+        v = p[c.name]
+        v = v[c.layer] if isinstance(v, tuple) and c.layer is not None else (
+            v[0] if isinstance(v, tuple) else v)
+        if v is not None and c.start[0] < float(v) < c.start[1]:
+            drawn[c.label][0] = float(v)
 
 
 def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
@@ -440,34 +506,98 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
     ok = ~fit.failed & np.isfinite(fit.loss)
     finals = [{k: float(v[b]) for k, v in space.to_phys_np(fit.u).items()}
               for b in range(len(fit.u)) if ok[b]]
+    rank = fit.loss if fit.rank is None else fit.rank
     fit.ident = identifiability(space, fit.phys_best, fit.lap, finals,
-                                [float(x) for x, g in zip(fit.loss, ok) if g])
+                                [float(x) for x, g in zip(rank, ok) if g])
+    both = win.calibration | win.evaluation
+    checks, keep = fit.checks, fit.keep
+    flags = {lab: c.problems for lab, c in checks.items()}
+    suspect = {lab for lab, c in checks.items() if c.whole} - keep
     mets: dict[str, dict] = {"calibration": {}, "evaluation": {}}
     for o in obs:
         key = f"{o.label} ({o.describe()})"
         for wname, mask in (("calibration", win.calibration), ("evaluation", win.evaluation)):
             if wname == "evaluation" and not mask.any():
                 continue
-            mets[wname][key] = {**metrics(vals[o.label], o.values, mask), "unit": o.units,
-                                "fitted": o.fit, "sigma": o.sigma}
+            m = {**metrics(vals[o.label], o.values, mask), "unit": o.units,
+                 "fitted": o.fit, "sigma": o.sigma, "label": o.label}
+            z = np.where(mask & o.valid, (vals[o.label] - o.values) / o.sigma, np.nan)
+            if m["n"]:
+                ne, _, _ = effective_size([z])
+                m["n_eff"] = float(ne)
+                m["chi2"] = float(np.nanmean(z ** 2))
+            if o.label in suspect:
+                m["suspect"] = True
             role = _boundary_role(config, o)
             if role:
-                mets[wname][key]["role"] = role
+                m["role"] = role
+            mets[wname][key] = m
     fit.metrics = mets
+    cons = _constrained(fit.lap)
+    for c in space.coords:
+        if c.at_bound(fit.phys_best[c.label]):
+            cons[c.label] = "bound"
     entries = parameter_entries(space, fit.params, fit.phys_best, fit.lap["std"],
-                                config.options, _constrained(fit.lap))
-    closure = closure_of(obs, win.calibration | win.evaluation)
+                                config.options, cons)
+    closure = closure_of(obs, both, exclude=suspect)
     fit.counts["closure"] = closure
+    if closure is None and closure_of(obs, both) is not None:
+        fit.counts["closure_left_out"] = sorted(suspect)
+    if flags:
+        fit.counts["observation_checks"] = {
+            lab: {"problems": c.problems, "values_left_out": 0 if lab in keep else int(c.bad.sum()),
+                  "series_suspect": c.whole, "kept": lab in keep} for lab, c in checks.items()}
     conflict = None
     do = fit.counts.get("data_only")
     if do:
         delta = (ss - do["ss"]) / max(do["s2"], 1e-300) * do["n_eff"] / max(do["n"], 1)
         conflict = {"delta_chi2": float(delta), "data_only": do["values"],
                     "with_prior": [c.label for c in space.coords
-                                   if c.label in fit.priors or c.name in fit.priors]}
+                                   if c.label in fit.priors or c.name in fit.priors],
+                    "map": dict(fit.phys_best)}
         fit.counts["prior_data_conflict"] = conflict
-    fit.counts["verdict"] = assess(entries, fit.ident, mets, fit.lap, closure, conflict)
+    ctx = site_context(config, fit.forcing, obs, win, fit.params)
+    ctx["flags"] = {lab: {"problems": c.problems, "whole": c.whole, "kept": lab in keep,
+                          "left_out": int(c.bad.sum())} for lab, c in checks.items()}
+    ctx["freezing"] = near_freezing(obs, both)
+    fit.counts["verdict"] = assess(entries, fit.ident, mets, fit.lap, closure, conflict, ctx)
     fit.counts["entries"] = entries
+
+
+def site_context(config: RunConfig, forcing: Any, obs, win, params) -> dict[str, Any]:
+    """What the site's own data say, for the verdict's site rules: land cover, mean air
+    temperature of the forcing [K], the deepest observed soil temperature, the measurement and
+    displacement heights [m], the soil's diffusivity lambda/C at the fit [m2 s-1] (the top
+    layer's), the calibration window's length [h], the soil sensors and the column depth."""
+    site = config.site or {}
+    ctx: dict[str, Any] = {"land_cover": site.get("land_cover"),
+                           "bottom": config.options.get("bottom")}
+    ta = forcing.data.get("Tair")
+    if ta is not None and np.isfinite(ta).any():
+        ctx["t_air_mean"] = float(np.nanmean(ta))
+    soil = [o for o in obs if o.variable == "SoilTemp" and _boundary_role(config, o) is None]
+    soil_all = [o for o in obs if o.variable == "SoilTemp"]
+    if soil_all:
+        o = max(soil_all, key=lambda o: o.depth)
+        ctx["t_deep"] = {"label": o.label, "depth": float(o.depth),
+                         "mean": float(np.nanmean(o.values))}
+    ctx["soil_sensors"] = [(o.label, float(o.depth), bool(o.fit)) for o in soil]
+    if config.options.get("turbulence") == "bulk":
+        ctx["z_ref"] = params["z_ref"] if "z_ref" in params else site.get(
+            "measurement_height")
+        ctx["d0"] = params["d0"] if "d0" in params else site.get("displacement_height")
+    if "lambda" in params and "C" in params and config.options.get("soil_thermal",
+                                                                    "constant") == "constant":
+        lam = np.atleast_1d(params.layers("lambda", config.spec.nlayers))[0]
+        C = np.atleast_1d(params.layers("C", config.spec.nlayers))[0]
+        if lam > 0 and C > 0:
+            ctx["diffusivity"] = float(lam / C)
+    t = np.arange(config.nt + 1) * config.dt / 3600.0
+    if win.calibration.any():
+        ctx["window_hours"] = float(t[win.calibration][-1] - t[win.calibration][0]
+                                    + config.dt / 3600.0)
+    ctx["column_depth"] = float(config.spec.node_depths[-1])
+    return ctx
 
 
 def _boundary_role(config: RunConfig, o) -> str | None:
@@ -556,7 +686,8 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
             # with priors: pass 0 fits the data alone, pass 1 the MAP estimate
             problem.use_priors = pass_no == passes - 1
             if state is None:
-                u_start = u0 if pass_no == 0 else prev.u[roots]
+                u_start = u0 if pass_no == 0 else np.vstack(
+                    [prev.u[roots], _prior_starts(space, prs, prev)])
                 state, r, J = lm.start(problem, u_start)
                 checkpoint(state, pass_no)
             state, r, J = lm.levenberg_marquardt(problem, state, r, J,
@@ -580,6 +711,8 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
                     f"(N_eff {n_eff:.0f} of {n:.0f}, s^2 {s2:.3g}); fitting with the priors from "
                     f"the {roots.size} distinct data-only optima")
                 state = None
+    if roots is not None and len(state.u) > roots.size:
+        state, r, J = _take_extra(state, r, J, roots.size)
     nd = problem.n_data
     w = problem.data_weight
     loss = np.sum(r[:, :nd] ** 2, axis=1) / w / nd
@@ -589,6 +722,7 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
     A_data = np.einsum("bnp,bnq->bpq", np.nan_to_num(Jd), np.nan_to_num(Jd))
     A_prior = np.einsum("bnp,bnq->bpq", np.nan_to_num(Jp), np.nan_to_num(Jp))
     u, failed, reason = state.u, state.failed, list(state.reason)
+    objective = np.where(state.failed, np.nan, state.cost)     # what the last pass minimised
     if roots is not None:
         # every original start ends where the optimum it reached in pass 1 ended in pass 2
         where = {int(a): k for k, a in enumerate(roots)}
@@ -604,6 +738,7 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
             else:
                 bad[b] = True
         u, loss, A_data, A_prior = u[idx], loss[idx], A_data[idx], A_prior[idx]
+        objective = objective[idx]
         failed = bad | state.failed[idx]
         reason = [(prev.reason[b] if bad[b] else
                    f"pass 1: {prev.reason[b]}; MAP pass: {state.reason[idx[b]]}")
@@ -612,7 +747,56 @@ def _run_lm(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume, p
               "runs": state.runs, "data_weight": w, "passes": passes}
     if data_only is not None:
         counts["data_only"] = data_only
+        # a MAP fit's best start is the one with the lowest posterior cost, not data misfit
+        counts["_objective"] = objective
     return u, loss, failed, list(reason), A_data, A_prior, counts
+
+
+def _prior_starts(space: Space, prs: Mapping, prev) -> np.ndarray:
+    """Extra starts of the MAP pass: the best data-only optimum with every coordinate that has
+    a prior moved to the prior's median (mean), which also takes a coordinate off a bound the
+    data pushed it to (there dp/du vanishes and the prior alone could not move it)."""
+    ok = ~prev.failed & np.isfinite(prev.cost)
+    best = int(np.nanargmin(np.where(ok, prev.cost, np.nan)))
+    u = prev.u[best].copy()
+    for k, c in enumerate(space.coords):
+        pr = prs.get(c.label) or prs.get(c.name)
+        if pr is None:
+            continue
+        centre = float(np.exp(pr.center)) if pr.kind == "lognormal" else float(pr.center)
+        lo, hi = c.bounds
+        centre = min(max(centre, lo + 1e-6 * (hi - lo)), hi - 1e-6 * (hi - lo))
+        u[k] = float(c.to_u(np.float64(centre)))
+    return u[None, :]
+
+
+def _take_extra(state, r, J, n_roots: int):
+    """After the MAP pass: when an extra start (rows from n_roots on) reached a lower MAP cost
+    than every optimum that came from the data-only pass, it replaces the best of those; the
+    extra rows are then dropped (every original start maps to one of the first n_roots)."""
+    from . import lm
+
+    cost = np.where(state.failed, np.inf, state.cost)
+    k_root = int(np.argmin(cost[:n_roots]))
+    k_extra = n_roots + int(np.argmin(cost[n_roots:]))
+    take = cost[k_extra] < cost[k_root] * (1 - 1e-9)
+    d = state.to_dict()
+    for key in ("u", "cost", "mu", "nu", "active", "failed", "merged"):
+        a = np.array(d[key])
+        if take:
+            a[k_root] = a[k_extra]
+        d[key] = a[:n_roots].tolist()
+    merged = np.array(d["merged"])
+    merged[merged >= n_roots] = -1
+    d["merged"] = merged.tolist()
+    reason = list(state.reason)
+    if take and reason:
+        reason[k_root] = f"{reason[k_extra]} (from the prior's median)"
+    d["reason"] = reason[:n_roots]
+    r, J = r.copy(), J.copy()
+    if take:
+        r[k_root], J[k_root] = r[k_extra], J[k_extra]
+    return lm.LMState.from_dict(d), r[:n_roots], J[:n_roots]
 
 
 def _split_rows(problem, rd: np.ndarray) -> list[np.ndarray]:
