@@ -83,6 +83,10 @@ class ParamsFile(_Model):
                                             "the same observations: its skill")
     closure: dict[str, Any] | None = Field(None, description="energy-balance closure of the "
                                            "observations")
+    benchmarks: dict[str, Any] | None = Field(None, description="window -> series -> RMSE, "
+                                              "bias, r, n of the empirical benchmark (a linear "
+                                              "regression on the forcing, trained on the "
+                                              "calibration window) and its predictors")
     posterior: dict[str, Any] | None = Field(None, description="posterior samples' summary "
                                              "([calibration] posterior): per parameter the "
                                              "quantiles, mean, sd, effective sample size")

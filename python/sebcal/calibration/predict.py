@@ -17,7 +17,15 @@ import numpy as np
 
 from ..config import RunConfig, parse_config
 from ..errors import ConfigError, SebcalError
-from ..observations import load_observations, metrics, model_equivalents, node_lambda, prepare
+from ..observations import (
+    check_series,
+    load_observations,
+    metrics,
+    model_equivalents,
+    node_lambda,
+    prepare,
+    without_flagged,
+)
 from ..observations import windows as make_windows
 from ..paramsfile import Calibrated, load_params
 from ..runner import forcing_for
@@ -158,11 +166,14 @@ def predict(config: RunConfig, params: Any, *, forcing: Any = None) -> Predictio
     obs = load_observations(cfg)
     forcing = forcing if forcing is not None else forcing_for(cfg)
     cfg = prepare(cfg, forcing, obs)
+    win = make_windows(cfg)
+    # the calibration's own observation checks: implausible values are not scored
+    keep = {lab for lab, t in (cfg.observations or {}).items() if t.get("keep")}
+    obs = without_flagged(obs, check_series(obs, win.calibration | win.evaluation), keep)
     phys = {"T_init": float(applied["T_init"])} if "T_init" in applied else {}
     sim = best_run(cfg, forcing, cfg.full_params(), phys)
     lam = node_lambda(cfg.spec, cfg.full_params(), forcing)
     vals = model_equivalents(obs, sim.z, sim.T, sim.fluxes, lam)
-    win = make_windows(cfg)
     if config.calibration is not None:
         masks = {"calibration": win.calibration}
         spans = {"calibration": win.calibration_span}

@@ -212,7 +212,7 @@ def build_result(fit: Any, *, elapsed: float = 0.0, verdict: dict | None = None,
                 "calibration_window": list(win.calibration_span),
                 "evaluation_window": list(win.evaluation_span) if win.evaluation_span else None,
                 **{k: v for k, v in fit.counts.items()
-                   if k not in ("verdict", "entries", "closure")}},
+                   if k not in ("verdict", "entries", "closure", "benchmarks")}},
         "starts": starts,
         "published": pub,
         "priors": {k: pr.to_dict() for k, pr in fit.priors.items()} or None,
@@ -224,6 +224,8 @@ def build_result(fit: Any, *, elapsed: float = 0.0, verdict: dict | None = None,
         result["stages"] = stage_rows
     if posterior is not None:
         result["posterior"] = posterior.summary()
+    if fit.counts.get("benchmarks"):
+        result["benchmarks"] = fit.counts["benchmarks"]
     if verdict is None:
         result.pop("verdict")
     return result
@@ -351,11 +353,14 @@ def _fmt(x: Any, unit: str = "") -> str:
     return f"{x:.4g}" if ax == 0 or 1e-3 <= ax < 1e5 else f"{x:.4e}"
 
 
-def _skill_table(mets: dict, base: dict | None) -> list[str]:
+def _skill_table(mets: dict, base: dict | None, bench: dict | None = None) -> list[str]:
     head = "| window | observation | RMSE | bias | r | n | unit |"
     sep = "|---|---|---|---|---|---|---|"
     if base:
         head += " RMSE, published model |"
+        sep += "---|"
+    if bench:
+        head += " RMSE, linear regression |"
         sep += "---|"
     lines = [head + " |", sep + "---|"]
     for window in ("calibration", "evaluation"):
@@ -365,6 +370,9 @@ def _skill_table(mets: dict, base: dict | None) -> list[str]:
             if base:
                 bm = base["metrics"].get(window, {}).get(name)
                 row += f"{_fmt(bm['rmse']) if bm else '–'} | "
+            if bench:
+                b = bench.get(window, {}).get(name)
+                row += f"{_fmt(b['rmse']) if b else '–'} | "
             role = m.get("role") or ("fitted" if m.get("fitted") else "evaluated only")
             if m.get("suspect"):
                 role += "; flagged implausible, out of the verdict's skill rules"
@@ -477,7 +485,13 @@ def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
         vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in base["parameters"].items())
         lines += [f"The published model fitted to the same observations: {vals} (its verdict: "
                   f"{base['verdict']}).", ""]
-    lines += _skill_table(result["metrics"], base)
+    bench = result.get("benchmarks")
+    if bench:
+        lines += ["The linear regression is the empirical benchmark: ordinary least squares on "
+                  "the forcing (H on SWdown; LE on SWdown, Tair, Qair; soil temperatures on "
+                  "the run's boundary series, lagged), trained on the calibration window "
+                  "(docs/calibration.md, \"Empirical benchmarks\").", ""]
+    lines += _skill_table(result["metrics"], base, bench)
     for st in (result.get("stages") or [])[:-1]:
         lines += ["", f"Stage '{st['name']}' ({', '.join(st['free'])} fitted; its own column "
                   "and boundaries):", ""]

@@ -40,6 +40,7 @@ from ..output import make_folder, output_set, write_text
 from ..runner import forcing_for
 from . import priors as priors_mod
 from .analysis import effective_size, identifiability, laplace_gn
+from .benchmarks import benchmarks, not_beaten
 from .space import Space
 from .verdict import CAVEATS, NOT_USABLE, USABLE, assess, closure_of
 
@@ -183,6 +184,7 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
         if settings.get("posterior", "none") != "none":
             posterior = _sample_posterior(last, settings, progress=progress, log=log)
         verdict = _combine_verdicts(fits)
+        verdict["notes"] += _prediction_notes(last, baseline)
         kw = dict(elapsed=time.perf_counter() - t_start, verdict=verdict,
                   stages=fits if len(fits) > 1 else None, baseline=baseline,
                   posterior=posterior)
@@ -533,6 +535,11 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
                 m["role"] = role
             mets[wname][key] = m
     fit.metrics = mets
+    masks = {w: m for w, m in (("calibration", win.calibration),
+                               ("evaluation", win.evaluation)) if m.any()}
+    fit.counts["benchmarks"] = benchmarks(
+        obs, fit.forcing, config.options, masks, win.calibration,
+        [o.label for o in obs if _boundary_role(config, o) or o.label in suspect])
     cons = _constrained(fit.lap)
     for c in space.coords:
         if c.at_bound(fit.phys_best[c.label]):
@@ -860,6 +867,38 @@ def _run_torch(config, settings, space, obs, win, forcing, prs, u0, ckpt, resume
     A_prior = np.zeros_like(A_data)
     counts = {"method": "adam_lbfgs", "iterations": state.iteration}
     return state.u, state.loss, state.failed, list(state.reason), A_data, A_prior, counts
+
+
+# ============================================================================ prediction
+
+
+def _prediction_notes(fit: StageFit, baseline: dict | None) -> list[str]:
+    """What the evaluation window says against simpler predictors: the series a linear
+    regression on the forcing predicts better (calibration/benchmarks.py), and whether the
+    published model fitted beside ([calibration] baseline) predicts better on the series
+    both score (mean evaluation RMSE/sigma, as `sebcal compare` ranks)."""
+    notes = []
+    window = "evaluation" if fit.metrics.get("evaluation") else "calibration"
+    lost = not_beaten(fit.metrics, fit.counts.get("benchmarks") or {}, window)
+    if lost:
+        notes.append(f"a linear regression on the forcing (empirical benchmark) predicts the "
+                     f"{window} window better on {len(lost)} series: "
+                     + "; ".join(f"{k}: RMSE {a:.3g} against {b:.3g}" for k, a, b in lost))
+    if baseline and window == "evaluation":
+        ours, base = fit.metrics["evaluation"], baseline["metrics"].get("evaluation", {})
+        common = [k for k, m in ours.items() if k in base and not m.get("role")
+                  and not m.get("suspect") and np.isfinite(m["rmse"])
+                  and np.isfinite(base[k]["rmse"])]
+        if common:
+            a = float(np.mean([ours[k]["rmse"] / ours[k]["sigma"] for k in common]))
+            b = float(np.mean([base[k]["rmse"] / ours[k]["sigma"] for k in common]))
+            if b < a:
+                nfree = len(baseline.get("free") or [])
+                notes.append(f"the published model fitted beside ({nfree} free parameters) "
+                             f"predicts the evaluation window better: mean RMSE/sigma {b:.3g} "
+                             f"against {a:.3g} over {len(common)} series; `sebcal compare` "
+                             "ranks option sets on held-out data")
+    return notes
 
 
 # ============================================================================ posterior
