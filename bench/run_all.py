@@ -140,6 +140,7 @@ def main() -> int:
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     import bench_peer
+    import estimate_accuracy
     import fortran_batch
     import option_costs
     import profile_calibrate
@@ -168,6 +169,7 @@ def main() -> int:
     ms = multisite()
     print("6. option costs", flush=True)
     costs = option_costs.run(args.quick)
+    estimates = estimate_accuracy.run()
     elapsed = time.perf_counter() - t_start
 
     # the 10,000-column call on every thread (the default), and on one
@@ -270,6 +272,11 @@ def main() -> int:
         "steps, each option alone; medians; ratios to the published model in the same run. "
         "\"Tangents\" is the forward run with the exact tangents of the free parameters.", "",
         *option_costs.markdown(costs), "",
+        "## The time estimate against the measured calibration", "",
+        "`bench/estimate_accuracy.py`: `sebcal validate`'s estimate of each shipped example's "
+        "calibration (one forward run timed on the machine, `sebcal.estimate`), then "
+        "`sebcal calibrate` as a fresh process.", "",
+        *estimate_accuracy.markdown(estimates), "",
     ]
     text = "\n".join(lines)
     print(text)

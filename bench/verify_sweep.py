@@ -31,6 +31,9 @@ def config(example: str, choice: dict):
     d["time"]["hours"] = 48
     d.pop("calibration", None)
     d.pop("observations", None)
+    # a Dirichlet bottom or a uniform start uses T_b, which a config with a series bottom
+    # and a given profile need not give
+    d["parameters"].setdefault("T_b", 290.0)
     d.setdefault("solver", {}).update(method=choice["solver"], time_scheme=choice["time_scheme"])
     d.setdefault("physics", {}).update(bottom=choice["bottom"], longwave=choice["longwave"])
     # a spin-up may need more than the default 365 days on a deep column with a zero-flux

@@ -50,7 +50,7 @@ module sebcal_column
     real(dp) :: dt = 0                     !< time step [s]
   end type column_t
 
-  public :: column_setup, column_step, column_fluxes, column_spinup, heat_content
+  public :: column_setup, column_step, column_fluxes, column_spinup, heat_content, spinup_left
   public :: set_coefficients, step_coefficients, step_elimination, ground_flux, check_forcing
 
 contains
@@ -734,8 +734,7 @@ contains
       end do
       prev = change
       change = maxval(abs(t(0:col%n) - tstart))
-      left = huge(1.0_dp)
-      if (ncycles > 1 .and. change < prev) left = change*(change/(prev - change))
+      left = spinup_left(change, prev, ncycles)
       if (change == 0 .or. left <= col%rset(rs_spinup_tol)) return
     end do
     errflg = err_spinup
@@ -743,6 +742,17 @@ contains
       col%iopt(io_spinup_max), ' repeats of the first day (distance left ', left, ' K, tol ', &
       col%rset(rs_spinup_tol), ' K); raise spinup_max_cycles or spinup_tol'
   end subroutine column_spinup
+
+  !> Distance to the periodic profile left after a spin-up day whose change is `change` [K]
+  !> (`prev` the day before, `cycle` the days done): change*r/(1 - r), r = change/prev; huge
+  !> while it cannot be estimated (the first day, or a change that did not shrink).
+  pure function spinup_left(change, prev, cycle) result(left)
+    real(dp), intent(in) :: change, prev
+    integer, intent(in) :: cycle
+    real(dp) :: left
+    left = huge(1.0_dp)
+    if (cycle > 1 .and. change < prev) left = change*(change/(prev - change))
+  end function spinup_left
 
   !> Heat content of the column sum_i C_i w_i T_i [J m-2] over the prognostic nodes (a
   !> Dirichlet or series bottom node and a prescribed top node are excluded), at moisture theta.

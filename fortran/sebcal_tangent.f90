@@ -16,7 +16,7 @@ module sebcal_tangent
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use sebcal_const
   use sebcal_column, only: column_t, column_step, column_fluxes, step_coefficients, step_elimination, &
-                           ground_flux, cstep
+                           ground_flux, cstep, spinup_left
   use sebcal_surface, only: surface_balance
   use sebcal_soil, only: node_properties_z, coefficients_z
   implicit none
@@ -60,7 +60,7 @@ contains
     character(len=*), intent(out) :: errmsg
     integer :: ios_msg             !< status of a message write (never stops the run)
     real(dp) :: t(0:col%n), dtn(0:col%n, size(dpsurf, 2)), g, dg(size(dpsurf, 2))
-    real(dp) :: tstart(0:col%n), change
+    real(dp) :: tstart(0:col%n), change, prev, left
     integer :: nt, np, n, k, l, nday, kt, step
     type(dcoef_t) :: zc
     character(len=errmsg_len) :: msg
@@ -116,6 +116,7 @@ contains
         return
       end if
       change = huge(1.0_dp)
+      left = huge(1.0_dp)
       do while (ncycles < col%iopt(io_spinup_max))
         ncycles = ncycles + 1
         tstart = t
@@ -128,10 +129,12 @@ contains
             return
           end if
         end do
+        prev = change
         change = maxval(abs(t - tstart))
-        if (change <= col%rset(rs_spinup_tol)) exit
+        left = spinup_left(change, prev, ncycles)       ! the forward run's own stop
+        if (change == 0 .or. left <= col%rset(rs_spinup_tol)) exit
       end do
-      if (change > col%rset(rs_spinup_tol)) then
+      if (.not. (change == 0 .or. left <= col%rset(rs_spinup_tol))) then
         errflg = err_spinup
         errmsg = 'spin-up: the profile was not periodic; raise spinup_max_cycles or spinup_tol'
         return

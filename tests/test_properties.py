@@ -285,6 +285,9 @@ def test_verify_passes_on_option_combinations_of_the_shipped_examples(example, s
     d["time"]["hours"] = 48
     d.pop("calibration", None)
     d.pop("observations", None)
+    # a Dirichlet bottom or a uniform start uses T_b, which a config with a series bottom
+    # and a given profile need not give
+    d["parameters"].setdefault("T_b", 290.0)
     d.setdefault("solver", {}).update(method=solver, time_scheme=time_scheme)
     d.setdefault("physics", {}).update(bottom=bottom, longwave=longwave)
     # a spin-up may need more than the default 365 days on a deep column with a zero-flux

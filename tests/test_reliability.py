@@ -597,6 +597,7 @@ def test_a_full_disk_leaves_no_partial_result_set(tmp_path, capsys, monkeypatch)
     rc, _, err = _cli([*base, "--out", str(fresh)], capsys)
     assert rc == 2 and "space" in err, err
     assert sorted(p.name for p in fresh.iterdir()) == ["checkpoint.json"]
+    assert not [p for p in tmp_path.iterdir() if "sebcal-set" in p.name]
     rc, _, err = _cli([*base, "--out", str(earlier), "--force"], capsys)
     assert rc == 2 and "space" in err, err
     after = {p.name: _digest(p) for p in earlier.iterdir() if p.name != "checkpoint.json"}

@@ -292,9 +292,11 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .estimate import process_age
     from .validation import describe, text
 
-    d = describe(load_config(args.config))
+    # this process's age: what starting Python and sebcal costs a calibration here and now
+    d = describe(load_config(args.config), start_s=process_age())
     print(json.dumps(d, default=str) if args.json else text(d))
     return 0
 

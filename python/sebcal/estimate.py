@@ -125,13 +125,25 @@ def calibration(spec: Any, nt: int, starts: int, free: int, nobs: int,
 
 
 def measured_calibration(run_s: float, load_s: float, starts: int, stages: list[bool],
-                         baseline: bool) -> float:
+                         baseline: bool, start_s: float = START_S) -> float:
     """Time of a Levenberg-Marquardt calibration [s] from the measured time of one forward
-    run ``run_s`` and of loading its data ``load_s``; ``stages`` holds, for each stage, whether
-    it has priors (a MAP pass)."""
+    run ``run_s``, of loading its data ``load_s`` and of starting the process ``start_s``;
+    ``stages`` holds, for each stage, whether it has priors (a MAP pass)."""
     passes = sum(1.0 + (MAP_PASS_SHARE if prior else 0.0) for prior in stages)
-    return START_S + load_s + run_s * starts * RUNS_PER_START * (
+    return start_s + load_s + run_s * starts * RUNS_PER_START * (
         passes + (BASELINE_SHARE if baseline else 0.0))
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux /proc), or None: in a fresh `sebcal`
+    process, what starting Python and importing sebcal cost on this machine now."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start_ticks = float(fields[19])               # field 22: starttime, clock ticks
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def time_run(run: Any, budget_s: float = 5.0, sample_s: float = 0.25) -> float | None:
@@ -171,4 +183,4 @@ def check_memory(est: Estimate) -> None:
 
 
 __all__ = ["Estimate", "available_memory", "calibration", "check_memory", "forward_run",
-           "measured_calibration", "time_run"]
+           "measured_calibration", "process_age", "time_run"]

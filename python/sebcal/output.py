@@ -137,17 +137,23 @@ def make_folder(folder: str | Path) -> Path:
 
 @contextmanager
 def output_set(folder: str | Path, last: Sequence[str] = ()) -> Iterator[Path]:
-    """Write a set of files as one: yield a hidden staging folder inside ``folder``; when the
-    block succeeds, move every file written there into ``folder`` (the names in ``last``
-    after the others, so that their presence means the set is complete); when it fails
-    (disk full, interrupted), remove the staging folder and leave ``folder`` as it was.
+    """Write a set of files as one: yield a hidden staging folder beside ``folder`` (at the
+    same depth, so that paths written relative to it hold for ``folder`` too; inside it when
+    its parent may not be written); when the block succeeds, move every file written there
+    into ``folder`` (the names in ``last`` after the others, so that their presence means the
+    set is complete); when it fails (disk full, interrupted), remove the staging folder and
+    leave ``folder`` as it was.
 
     Moving within one file system needs no space, so a full disk cannot stop the set half
     way: either every file of the set is replaced or none is.
     """
     folder = make_folder(folder)
     try:
-        stage = Path(tempfile.mkdtemp(prefix=".sebcal-set-", dir=folder))
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=f".{folder.resolve().name}.sebcal-set-",
+                                          dir=folder.resolve().parent))
+        except PermissionError:
+            stage = Path(tempfile.mkdtemp(prefix=".sebcal-set-", dir=folder))
     except OSError as exc:
         raise (_write_error(folder / ".", exc) or SebcalError(
             f"cannot write in {folder}: {exc.strerror or exc}")) from None

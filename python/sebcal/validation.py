@@ -15,11 +15,15 @@ from .estimate import (
 from .vocabulary import forcing_needed, soil_moisture_needed
 
 
-def describe(config: Any) -> dict:
+def describe(config: Any, start_s: float | None = None) -> dict:
     """What the configuration would run: the grid, the time window, the forcing and its
     variables, the observations, the calibration (free parameters, starts, stages, windows),
     and estimates of memory and time. Reads the forcing and observation files' headers only
     as far as loading them takes (every file is opened and checked).
+
+    Args:
+        start_s: what starting the process cost [s] (the command line passes its own age, so
+            that a calibration's estimate includes it; default estimate.START_S).
 
     Raises:
         SebcalError: whatever a run or calibration would raise at set-up.
@@ -69,8 +73,9 @@ def describe(config: Any) -> dict:
             run_s = time_run(lambda: simulate(ready.spec, forcing, ready.params))
             if run_s is not None:
                 priors = [bool(st.get("prior")) for st in stages] or [bool(cal.get("prior"))]
-                seconds = measured_calibration(run_s, load_s, starts, priors,
-                                               bool(cal.get("baseline")))
+                seconds = measured_calibration(
+                    run_s, load_s, starts, priors, bool(cal.get("baseline")),
+                    **({} if start_s is None else {"start_s": start_s}))
                 basis = f"one forward run timed here: {run_s * 1e3:.3g} ms"
         out["calibration"] = {
             "free": free, "starts": starts, "method": cal.get("method", "lm"),

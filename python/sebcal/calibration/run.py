@@ -380,8 +380,8 @@ def _say_estimate(config: RunConfig, settings: Mapping, forcing: Any, est: Any, 
         if run_s is not None:
             seconds = measured_calibration(run_s, 0.0, int(settings["starts"]),
                                            [bool(settings.get("prior"))], False)
-    if seconds > 60:
-        log(f"estimate: {est.what}: about {duration(seconds)}")
+    if seconds > 60 or est.seconds > 60:
+        log(f"estimate: {est.what}: about {duration(seconds)} (one forward run timed here)")
 
 
 def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: bool,
@@ -393,6 +393,8 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: 
     est = cost_of(config.spec, config.nt, int(settings["starts"]), nfree,
                   len(config.observations or {}), settings.get("method", "lm"))
     check_memory(est)
+    if est.seconds > 60:
+        log(f"estimate: {est.text()} (from the configuration; refined once the data are read)")
     obs = load_observations(config)
     win = make_windows(config)
     forcing = forcing if forcing is not None else forcing_for(config)
