@@ -280,6 +280,11 @@ def test_compare_ranks_the_model_that_made_the_data_first(calibrated):
     assert best.score == pytest.approx(np.mean([ev[s]["rmse"] / 0.1 for s in cmp.series]),
                                        rel=1e-6)
     assert best.score < other.score
+    # rolling-origin cross-validation over the record's 4 days: 3 folds of one day each
+    assert cmp.ranked_by == "cross-validation"
+    assert cmp.folds == [(0.0, 24.0, 48.0), (0.0, 48.0, 72.0), (0.0, 72.0, 96.0)]
+    assert len(best.folds) == 3 and best.cv_score == pytest.approx(np.mean(best.folds))
+    assert best.cv_score < other.cv_score
     assert best.aic < other.aic and best.bic < other.bic      # same observations and sigmas
     assert "does not predict better" in cmp.why and f"{best.score:.3g}" in cmp.why
     # the regression on the forcing is far from the synthetic truth's model
@@ -297,3 +302,15 @@ def test_compare_needs_two_configurations_with_common_series(calibrated):
     with pytest.raises(ConfigError, match="at least two"):
         compare([simple])
     assert main(["compare", str(EXAMPLE)]) == 2
+
+
+def test_cross_validation_folds_are_whole_days_that_roll_forward():
+    from sebcal.calibration.compare import folds_of
+    from sebcal.config import parse_config
+
+    d = tomllib.loads(EXAMPLE.read_text())
+    d["time"]["steps"] = 100                       # 100 h: four whole days
+    cfg = parse_config(d, path=EXAMPLE)
+    assert folds_of(cfg, 3) == [(0.0, 24.0, 48.0), (0.0, 48.0, 72.0), (0.0, 72.0, 96.0)]
+    assert folds_of(cfg, 1) == [(0.0, 48.0, 96.0)]
+    assert folds_of(cfg, 4) == [] and folds_of(cfg, 0) == []     # too short; none asked

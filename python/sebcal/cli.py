@@ -109,12 +109,14 @@ def _run_with_params(args: argparse.Namespace, config, out: Path) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .calibration.compare import compare, format_comparison
 
-    cmp = compare(args.configs, starts=args.starts, log=LOG.info)
+    cmp = compare(args.configs, starts=args.starts, folds=args.folds, log=LOG.info)
     if args.json:
         print(json.dumps(_finite({
             "window": cmp.window, "series": cmp.series, "why": cmp.why,
             "benchmark_score": cmp.benchmark_score, "benchmark": cmp.benchmark,
+            "ranked_by": cmp.ranked_by, "folds": cmp.folds,
             "ranked": [{"config": c.name, "free": c.free, "score": c.score,
+                        "cv_score": c.cv_score, "fold_scores": c.folds,
                         "calibration_score": c.calibration_score, "aic": c.aic, "bic": c.bic,
                         "verdict": c.verdict} for c in cmp.ranked],
             "per_series": cmp.per_series})))
@@ -357,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(TOML), at least two")
     p.add_argument("--starts", type=int, default=None, help="override every config's number "
                    "of starts")
+    p.add_argument("--folds", type=int, default=3, help="rolling-origin cross-validation "
+                   "folds over whole days, when the record holds folds + 1 days (0: none; "
+                   "default 3)")
     p.add_argument("--json", action="store_true", help="print the ranking as JSON")
     p.set_defaults(func=_cmd_compare)
 

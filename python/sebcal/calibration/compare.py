@@ -44,6 +44,8 @@ class Candidate:
         calibration_score: the same over the calibration window.
         aic, bic: information criteria (None when the fitted observations differ).
         verdict: the calibration's verdict status.
+        cv_score: mean over the cross-validation folds of each fold's evaluation score (NaN:
+            no cross-validation); folds: each fold's score.
     """
 
     name: str
@@ -54,6 +56,8 @@ class Candidate:
     aic: float | None = None
     bic: float | None = None
     verdict: str = ""
+    cv_score: float = math.nan
+    folds: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +72,8 @@ class Comparison:
     benchmark_score: float = math.nan
     per_series: dict[str, dict[str, float]] = field(default_factory=dict)
     why: str = ""
+    folds: list[tuple[float, float, float]] = field(default_factory=list)
+    ranked_by: str = ""
 
 
 def _fitted_signature(params: dict) -> tuple:
@@ -90,15 +96,30 @@ def _score(mets: dict, series: Sequence[str], sigma: dict[str, float]) -> float:
     return float(np.mean(vals)) if len(vals) == len(series) and vals else math.nan
 
 
+def folds_of(config: RunConfig, k: int) -> list[tuple[float, float, float]]:
+    """Rolling-origin cross-validation folds over whole days: the record cut into k + 1 blocks
+    of equal whole days, fold i fitted on blocks 0..i and scored on block i + 1, as
+    (0, end of the fit [h], end of the scored block [h]). Empty when the record holds fewer
+    than k + 1 days or k < 1."""
+    days = int(config.nt * config.dt // 86400.0)
+    if k < 1 or days < k + 1:
+        return []
+    block = 24.0 * (days // (k + 1))
+    return [(0.0, block * (i + 1), block * (i + 2)) for i in range(k)]
+
+
 def compare(configs: Sequence[RunConfig | str], *, starts: int | None = None,
-            log: Callable[[str], Any] = print) -> Comparison:
-    """Fit each configuration on its calibration window and rank them on the evaluation window.
+            folds: int = 3, log: Callable[[str], Any] = print) -> Comparison:
+    """Fit each configuration on its calibration window and rank them on the evaluation window
+    and, when the record holds at least ``folds`` + 1 days, by rolling-origin cross-validation
+    over blocks of whole days (:func:`folds_of`; ``folds`` = 0: none).
 
     Raises:
         ConfigError: fewer than two configurations, one without observations, or no series
             common to all of them.
     """
-    from ..errors import ConfigError
+    from ..config import parse_config
+    from ..errors import ConfigError, SebcalError
     from .run import calibrate
 
     cfgs = [c if isinstance(c, RunConfig) else load_config(c) for c in configs]
@@ -143,9 +164,34 @@ def compare(configs: Sequence[RunConfig | str], *, starts: int | None = None,
             c.aic = ll + 2 * c.free
             c.bic = ll + c.free * math.log(n_eff)
     ic_ok = len(sig) == 1
+    cv = folds_of(cfgs[0], folds)
+    if cv:
+        for n, c, cand in zip(names, cfgs, cands):
+            for i, (a, b, e) in enumerate(cv):
+                log(f"compare: {n}, cross-validation fold {i + 1}/{len(cv)} (fit hours "
+                    f"{a:g}-{b:g}, score {b:g}-{e:g})")
+                d = c.to_dict()
+                cal = dict(d.get("calibration") or {})
+                for key_ in ("calibration_window", "evaluation_window"):
+                    cal.pop(key_, None)
+                cal.update(calibration_hours=[a, b], evaluation_hours=[b, e])
+                d["calibration"] = cal
+                try:
+                    res = calibrate(parse_config(d, path=c.path), None, progress=False,
+                                    figures=False, starts=starts, log=lambda *_: None)
+                    cand.folds.append(_score(res.params["metrics"].get("evaluation", {}),
+                                             series, sigma))
+                except SebcalError as exc:
+                    log(f"compare: {n}, fold {i + 1} failed ({exc})")
+                    cand.folds.append(math.nan)
+            cand.cv_score = (float(np.mean(cand.folds)) if np.all(np.isfinite(cand.folds))
+                             else math.nan)
+    use_cv = bool(cv) and all(np.isfinite(c.cv_score) for c in cands)
 
     def key(c: Candidate) -> tuple[float, int]:
-        if has_eval:
+        if use_cv:
+            v = c.cv_score
+        elif has_eval:
             v = c.score
         elif ic_ok:
             v = c.bic if c.bic is not None else math.inf
@@ -156,7 +202,9 @@ def compare(configs: Sequence[RunConfig | str], *, starts: int | None = None,
     ranked = sorted(cands, key=key)
     per = {s: {c.name: float(c.params["metrics"][window][s]["rmse"]) for c in ranked}
            for s in series}
-    cmp = Comparison(ranked, series, window, per_series=per)
+    cmp = Comparison(ranked, series, window, per_series=per, folds=cv,
+                     ranked_by=("cross-validation" if use_cv else window if has_eval
+                                else "BIC" if ic_ok else "calibration"))
     _benchmark(cmp, cfgs[0], series, sigma)
     cmp.why = _why(cmp, ic_ok)
     return cmp
@@ -197,6 +245,10 @@ def _why(cmp: Comparison, comparable_ic: bool) -> str:
                  f"{'BIC' if comparable_ic else 'calibration-window skill'}, which favours "
                  "richer models less than in-sample skill but is no substitute for a "
                  "held-out window; give [calibration] evaluation_hours"]
+    if cmp.ranked_by == "cross-validation":
+        parts.insert(0, f"ranked by rolling-origin cross-validation over {len(cmp.folds)} "
+                     f"folds of whole days: mean RMSE/sigma {best.cv_score:.3g} against "
+                     + ", ".join(f"{c.cv_score:.3g} ({c.name})" for c in rest))
     simpler = [c for c in rest if c.free > best.free]
     if simpler and cmp.window == "evaluation":
         parts.append(f"with {best.free} free parameters against "
@@ -219,16 +271,21 @@ def format_comparison(cmp: Comparison) -> str:
     """The ranking as text."""
     w = max(len(c.name) for c in cmp.ranked)
     head = (f"  {'rank':>4}  {'configuration':<{w}}  {'free':>4}  "
-            f"{'score (' + cmp.window + ')':>20}  {'calibration':>11}  {'AIC':>9}  {'BIC':>9}  "
-            "verdict")
+            f"{'score (' + cmp.window + ')':>20}  {'cross-val.':>10}  {'calibration':>11}  "
+            f"{'AIC':>9}  {'BIC':>9}  verdict")
     lines = [f"sebcal compare: {len(cmp.ranked)} configurations, {len(cmp.series)} common "
-             f"series, score = mean RMSE/sigma in the {cmp.window} window (lower is better)",
+             f"series, score = mean RMSE/sigma in the {cmp.window} window (lower is better); "
+             f"ranked by {cmp.ranked_by}"
+             + (f" ({len(cmp.folds)} folds: fit hours 0-{cmp.folds[0][1]:g} ... "
+                f"0-{cmp.folds[-1][1]:g}, each scored on the next "
+                f"{cmp.folds[0][2] - cmp.folds[0][1]:g} h)" if cmp.folds else ""),
              head]
     for i, c in enumerate(cmp.ranked, 1):
         aic = "-" if c.aic is None else f"{c.aic:.1f}"
         bic = "-" if c.bic is None else f"{c.bic:.1f}"
         sc = c.score if cmp.window == "evaluation" else c.calibration_score
-        lines.append(f"  {i:>4}  {c.name:<{w}}  {c.free:>4}  {sc:>20.4g}  "
+        cvs = "-" if not np.isfinite(c.cv_score) else f"{c.cv_score:.4g}"
+        lines.append(f"  {i:>4}  {c.name:<{w}}  {c.free:>4}  {sc:>20.4g}  {cvs:>10}  "
                      f"{c.calibration_score:>11.4g}  {aic:>9}  {bic:>9}  {c.verdict}")
     if np.isfinite(cmp.benchmark_score):
         lines.append(f"  {'':>4}  {'linear regression (benchmark)':<{w}}  {'':>4}  "
