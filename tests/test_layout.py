@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("vocabulary", {"errors", "vocabulary", "times", "_version"}),
     ("model", {"params", "spec", "physics"}),
     ("backends", {"fortran", "fortran_wrap", "autodiff"}),
-    ("io", {"forcing", "config", "output", "observations", "paramsfile", "svg", "plots"}),
+    ("io", {"forcing", "config", "output", "observations", "paramsfile", "plots"}),
     ("runs", {"runner", "verification", "calibration", "estimate", "validation"}),
     ("export", {"bridge"}),
     ("interface", {"api", "bmi", "cli", "__init__", "__main__"}),

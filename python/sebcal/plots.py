@@ -83,16 +83,8 @@ class Site:
 
 
 def _mpl():
-    """matplotlib's Figure class and dates module, imported here (lazily) with a backend that
-    needs no display."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline",
-                                                  "pdf", "svg", "cairo"):
-        try:
-            matplotlib.use("Agg")
-        except Exception:  # noqa: BLE001 - an interactive session keeps its own backend
-            pass
+    """matplotlib's Figure class and dates module, imported here (lazily). Figures are made
+    without pyplot, so drawing one neither needs a display nor changes a user's backend."""
     import matplotlib.dates as mdates
     from matplotlib.figure import Figure
 
