@@ -292,6 +292,8 @@ def _figures(out_dir: Path, fit: Any, published: Mapping[str, Any] | None,
              stages: list | None = None) -> list[tuple[str, str]]:
     """Save every figure of the last stage (series.svg, ...) and of each earlier stage
     (<stage>-series.svg, ...) as SVG; return (file, caption) pairs for the report."""
+    import matplotlib
+
     from ..output import atomic_path
 
     figs = []
@@ -303,7 +305,9 @@ def _figures(out_dir: Path, fit: Any, published: Mapping[str, Any] | None,
             if fig is None:
                 continue
             path = out_dir / f"{prefix}{fname}"
-            with atomic_path(path) as tmp:
+            # text stays text (searchable, read by screen readers; half the size of glyphs
+            # drawn as paths)
+            with atomic_path(path) as tmp, matplotlib.rc_context({"svg.fonttype": "none"}):
                 fig.savefig(tmp, format="svg")
             figs.append((path.name, lead + caption))
     return figs
