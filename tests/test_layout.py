@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("io", {"forcing", "config", "output", "observations", "paramsfile", "plots"}),
     ("runs", {"runner", "verification", "calibration", "estimate", "validation"}),
     ("export", {"bridge"}),
-    ("interface", {"api", "bmi", "cli", "__init__", "__main__"}),
+    ("interface", {"api", "bmi", "cli", "displays", "__init__", "__main__"}),
 ]
 #: pairs inside one layer that must not import each other (importer, imported)
 SAME_LAYER_FORBIDDEN = {("fortran", "autodiff"), ("autodiff", "fortran"),

@@ -297,7 +297,7 @@ def test_calibrating_does_not_import_matplotlib():
 def test_tables_print_whole_with_significant_digits(staged):
     import pandas as pd
 
-    from sebcal.api import significant
+    from sebcal.displays import significant
 
     assert significant(183575.597444, 4) == "183600"
     assert significant(0.012345678, 3) == "0.0123"
@@ -318,3 +318,7 @@ def test_tables_print_whole_with_significant_digits(staged):
     assert "<table" in html and significant(float(staged.parameters.loc["lambda", "value"]),
                                             4) in html
     assert type(m.reset_index()) is pd.DataFrame           # operations give plain frames
+    import pickle
+
+    again = pickle.loads(pickle.dumps(m))                    # picklable (multiprocessing)
+    assert again.equals(m) and str(again) == text

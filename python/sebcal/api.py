@@ -111,6 +111,8 @@ class Calibration:
         and shown in notebooks with 4 significant digits (the numbers keep full precision)."""
         import pandas as pd
 
+        from .displays import table
+
         rows = []
         for name, e in self.params["parameters"].items():
             b = e.get("bounds") or [None, None]
@@ -120,7 +122,7 @@ class Calibration:
                          "lower": b[0], "upper": b[1], "plausible_low": pl[0],
                          "plausible_high": pl[1], "constrained_by": e.get("constrained_by"),
                          "at_bound": e.get("at_bound")})
-        return _table(pd.DataFrame(rows).set_index("parameter"), 4)
+        return table(pd.DataFrame(rows).set_index("parameter"), 4)
 
     @property
     def verdict(self) -> dict:
@@ -134,6 +136,8 @@ class Calibration:
         (every column, whatever the terminal's width) with 3 significant digits."""
         import pandas as pd
 
+        from .displays import table
+
         rows = []
         for window, obs in (self.params.get("metrics") or {}).items():
             for label, m in obs.items():
@@ -141,7 +145,7 @@ class Calibration:
         if not rows:
             return pd.DataFrame(columns=["window", "observation", "rmse", "bias", "r", "n",
                                          "unit"]).set_index(["window", "observation"])
-        return _table(pd.DataFrame(rows).set_index(["window", "observation"]), 3)
+        return table(pd.DataFrame(rows).set_index(["window", "observation"]), 3)
 
     @property
     def starts(self) -> Any:
@@ -232,11 +236,15 @@ class Calibration:
 
     def parameters_styled(self, digits: int = 4) -> Any:
         """:attr:`parameters` as a pandas Styler with ``digits`` significant digits."""
-        return _styled(self.parameters, digits, "Parameters")
+        from .displays import styled
+
+        return styled(self.parameters, digits, "Parameters")
 
     def metrics_styled(self, digits: int = 3) -> Any:
         """:attr:`metrics` as a pandas Styler with ``digits`` significant digits."""
-        return _styled(self.metrics, digits, "Skill by window and observation")
+        from .displays import styled
+
+        return styled(self.metrics, digits, "Skill by window and observation")
 
     def __repr__(self) -> str:
         v = self.verdict.get("status", "no verdict")
@@ -285,73 +293,6 @@ def calibrate(config: Any, *, forcing: Any = None, out: str | Path | None = None
     fit = res.fits[-1][1] if res.fits else None
     return Calibration(res.params, res.out_dir, res.exit_status, fit,
                        [name for name, _ in res.fits], list(res.fits))
-
-
-def significant(x: Any, digits: int) -> str:
-    """``x`` rounded to ``digits`` significant digits: plain notation from 1e-3 to 1e6
-    (183575.597 -> "183600" with 4), else scientific ("2.200e+06")."""
-    import math
-
-    if x is None:
-        return ""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return str(x)
-    x = float(x)
-    if not math.isfinite(x):
-        return str(x)
-    if x == 0.0:
-        return "0"
-    if 1e-3 <= abs(x) < 1e6:
-        r = float(f"{x:.{digits}g}")
-        decimals = max(digits - 1 - math.floor(math.log10(abs(r))), 0)
-        return f"{r:.{decimals}f}"
-    return f"{x:.{digits - 1}e}"
-
-
-def _cell(v: Any, digits: int) -> str:
-    import numbers
-
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_cell(x, digits) for x in v)
-    if isinstance(v, numbers.Real) and not isinstance(v, bool):
-        return significant(float(v), digits)
-    return "" if v is None or (isinstance(v, float) and v != v) else str(v)
-
-
-def _styled(df: Any, digits: int, caption: str) -> Any:
-    return df.style.format(lambda v: _cell(v, digits)).set_caption(caption)
-
-
-_TABLE_CLASS: Any = None
-
-
-def _table(df: Any, digits: int) -> Any:
-    """``df`` as a DataFrame whose print shows every column (never cut to the terminal's
-    width) with numbers to ``digits`` significant digits, and whose notebook display is the
-    same table as HTML. Any operation on it returns a plain DataFrame."""
-    global _TABLE_CLASS
-    if _TABLE_CLASS is None:
-        import pandas as pd
-
-        class Table(pd.DataFrame):
-            _metadata = ["digits"]
-
-            @property
-            def _constructor(self):
-                return pd.DataFrame
-
-            def __repr__(self) -> str:
-                d = getattr(self, "digits", 4)
-                return pd.DataFrame(self).to_string(
-                    formatters={c: (lambda v, d=d: _cell(v, d)) for c in self.columns})
-
-            def _repr_html_(self) -> str:
-                return _styled(pd.DataFrame(self), getattr(self, "digits", 4), "").to_html()
-
-        _TABLE_CLASS = Table
-    out = _TABLE_CLASS(df)
-    out.digits = digits
-    return out
 
 
 # ============================================================================ others
