@@ -192,9 +192,10 @@ def main() -> int:
         *profile_calibrate.markdown(prof), "",
         "What was cut to get here: torch is not imported by `calibrate` (the Levenberg-"
         "Marquardt path runs on the Fortran, and the observation operator works on NumPy "
-        "arrays; importing torch alone took 1.3 s); the figures are SVG text written by "
-        "`sebcal.svg` (with matplotlib they took 0.9 s of a 1.3 s run: 0.2 s to import it and "
-        "0.5 s to rasterise three PNGs; the SVG figures take under 0.01 s); the first "
+        "arrays; importing torch alone took 1.3 s); the figures are drawn after the result "
+        "files (params.json, simulation.nc) are written, and `--no-figures` leaves them out "
+        "(with matplotlib, the library of the Python API and of the report's figures, they "
+        "cost about 1.7 s of CPU of a 2.2 s run); the first "
         "Levenberg-Marquardt steps are nearly Gauss-Newton (initial damping 1e-5 of the "
         "largest curvature), and a start stops when "
         "the Gauss-Newton model predicts a relative decrease below ftol (MINPACK's test; "
