@@ -130,6 +130,20 @@ def gpu_section() -> list[str]:
     ]
 
 
+def _kept_test_suite_section() -> list[str]:
+    """The "The test suite" section of the current page, kept as it is: `make test` is timed
+    by hand (pytest alone, its conditions stated), not by this script."""
+    page = ROOT / "docs" / "performance.md"
+    if not page.exists():
+        return []
+    text = page.read_text()
+    start = text.find("## The test suite")
+    if start < 0:
+        return []
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else None].rstrip("\n").split("\n") + [""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats and cases")
@@ -185,6 +199,7 @@ def main() -> int:
         f"| memory | {m['memory_gib']:.0f} GiB |",
         f"| Python / numpy | {m['python']} / {m['numpy']} |",
         f"| load average at start | {m['load_at_start']:.2f} |", "",
+        *_kept_test_suite_section(),
         *bench_peer.markdown(peer),
         "## Where `sebcal calibrate` spends its time", "",
         "`python bench/profile_calibrate.py`: the two-depth problem, one fresh process, "
