@@ -20,11 +20,16 @@ CONFIG = EX / "paper_synthetic_2depth.toml"
 TRUTH = {"alpha": 0.2, "h_eff": 25.0, "lambda": 0.8, "C": 2.2e6, "T_b": 293.0}
 
 
-def test_forward_problem_matches_the_data_at_the_truth_and_sebcal_calibrate():
+def test_forward_problem_matches_the_data_at_the_truth_and_a_forward_run():
     from sebcal.calibration.interop import ForwardProblem
     from sebcal.config import load_config
+    from sebcal.runner import run
 
-    p = ForwardProblem(load_config(CONFIG))
+    config = load_config(CONFIG)              # its [parameters] are the truth
+    p = ForwardProblem(config)
+    # the batched calibration path and a plain `sebcal run` give the same equivalents
+    np.testing.assert_allclose(p.simulate(TRUTH), p.equivalents_of_run(run(config)),
+                               rtol=0, atol=1e-8)
     assert p.names == ["alpha", "h_eff", "lambda", "C", "T_b"]
     assert p.observed.size == 200 and len(p.rows) == 200
     # the targets are the published run at the truth, printed to 0.01 K or so
