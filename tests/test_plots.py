@@ -322,3 +322,24 @@ def test_tables_print_whole_with_significant_digits(staged):
 
     again = pickle.loads(pickle.dumps(m))                    # picklable (multiprocessing)
     assert again.equals(m) and str(again) == text
+
+
+def test_report_series_leaves_unfitted_profile_sensors_to_the_heat_map():
+    """Nine soil depths are not nine stacked panels: with a profile figure the series keeps
+    the fitted sensors and the other observations."""
+    from types import SimpleNamespace
+
+    from sebcal.calibration import report
+
+    soil = [_obs(f"T{k}", "SoilTemp", d, np.full(N, 280.0 + k), fit=(k == 1))
+            for k, d in enumerate([0.05, 0.1, 0.2, 0.5])]
+    lw = _obs()
+    fit = SimpleNamespace(config=SimpleNamespace(site={"name": "S", "utc_offset_hours": -5}),
+                          observations=soil + [lw],
+                          model_values={o.label: o.values for o in soil + [lw]},
+                          windows=_windows(), forcing=SimpleNamespace(time=TIME))
+    fig = report.figure("series", fit)
+    assert [a.get_ylabel() for a in fig.axes[::2]] == ["SoilTemp at 0.1 m [K]", "LWup [W m-2]"]
+    assert report.figure("profile", fit) is not None
+    one = report.figure("series", fit, observation="T3")     # asked for: drawn
+    assert one.axes[0].get_ylabel().startswith("SoilTemp at 0.5 m")

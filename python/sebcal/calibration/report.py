@@ -225,7 +225,8 @@ def _soil_moisture_mean(config: Any, forcing: Any) -> float | None:
 FIGURES: dict[str, tuple[str, str]] = {
     "series": ("series.svg", "Observed (dots) and best-fit model (line), residuals beside; "
                              "shading marks the calibration and evaluation windows; value axes "
-                             "span the scored windows"),
+                             "span the scored windows (with a soil profile, of its sensors only "
+                             "the fitted ones: the others are in the profile figure)"),
     "diurnal": ("diurnal.svg", "Mean diurnal cycle, observed and modelled, over the scored "
                                "windows (local standard time)"),
     "scatter": ("scatter.svg", "Modelled against observed values, calibration and evaluation "
@@ -263,6 +264,12 @@ def figure(kind: str, fit: Any, *, published: Mapping[str, Any] | None = None,
     site = plots.Site.from_config(fit.config.site)
     obs, model, win, time = fit.observations, fit.model_values, fit.windows, fit.forcing.time
     if kind == "series":
+        if kw.get("observation") is None and ax is None:
+            # a profile (three or more soil depths) is drawn as heat maps: of its sensors the
+            # series figure keeps the fitted ones
+            prof = plots.profile_observations(obs)
+            if len(prof) >= 3:
+                obs = [o for o in obs if o.fit or all(o is not p for p in prof)]
         return plots.series(obs, model, time, win, site, ax=ax, **kw)
     if kind == "diurnal":
         return plots.diurnal(obs, model, time, win, site, ax=ax, **kw)
