@@ -298,14 +298,8 @@ def _pair_panel(ax, px, py, units, ok, best, std, bounds, plausible, data_only, 
         is_log = bool(log.get(name)) and vals.min() > 0
         fwd = np.log10 if is_log else (lambda v: v)
         back = (lambda v: 10.0 ** v) if is_log else (lambda v: v)
-        if is_log:           # ticks at 1, 2, 5 times powers of ten, written plainly
-            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
+        if is_log:
             (ax.set_xscale if isx else ax.set_yscale)("log")
-            axis = ax.xaxis if isx else ax.yaxis
-            axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0), numticks=8))
-            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
-            axis.set_minor_formatter(NullFormatter())
         lo, hi = float(fwd(vals.min())), float(fwd(vals.max()))
         pad = 0.08 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.05
         lo, hi = lo - pad, hi + pad
@@ -323,8 +317,30 @@ def _pair_panel(ax, px, py, units, ok, best, std, bounds, plausible, data_only, 
                 lo, hi = min(lo, fv - 0.02 * near), max(hi, fv + 0.02 * near)
                 axline(v, color="0.3", ls="--", lw=0.9, label="calibration bound")
         setlim(back(lo), back(hi))
+        if is_log:
+            _log_ticks(ax.xaxis if isx else ax.yaxis, hi - lo)
     ax.set_xlabel(f"{px} [{units.get(px, '')}]")
     ax.set_ylabel(f"{py} [{units.get(py, '')}]")
+
+
+def _log_ticks(axis, decades: float) -> None:
+    """Readable ticks on a log axis: powers of ten over a decade or more (at most about six
+    labels), else a few plain numbers."""
+    from matplotlib.ticker import (
+        FuncFormatter,
+        LogFormatterSciNotation,
+        LogLocator,
+        MaxNLocator,
+        NullFormatter,
+    )
+
+    if decades >= 1.0:
+        axis.set_major_locator(LogLocator(base=10.0, numticks=6))
+        axis.set_major_formatter(LogFormatterSciNotation())
+    else:
+        axis.set_major_locator(MaxNLocator(4))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _rect(x, y, w, h, colour, label):
