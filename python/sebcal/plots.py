@@ -234,29 +234,27 @@ def pairs(free: Sequence[str], units: Mapping[str, str], starts: Sequence[Mappin
         return ax.figure
     n = len(free)
     fig = _new_figure(2.6 * (n - 1) + 1.6, 2.6 * (n - 1) + 1.0)
-    axes = fig.subplots(n - 1, n - 1, squeeze=False)
-    for i in range(1, n):
-        for j in range(n - 1):
-            a = axes[i - 1][j]
-            if j >= i:
-                a.set_axis_off()
-                continue
+    gs = fig.add_gridspec(n - 1, n - 1)
+    handles, labels = [], []
+    for i in range(1, n):             # the lower triangle only (no empty axes to lay out)
+        for j in range(i):
+            a = fig.add_subplot(gs[i - 1, j])
             _pair_panel(a, free[j], free[i], units, ok, best, std or {}, bounds or {},
                         plausible or {}, data_only, log or {}, published, final_label)
             if i != n - 1:
                 a.set_xlabel("")
             if j != 0:
                 a.set_ylabel("")
-    handles, labels = [], []
-    for row in axes:
-        for a in row:
             h, lab = a.get_legend_handles_labels()
             handles += h
             labels += lab
-    if n > 2:              # in the empty upper triangle
-        _legend(axes[0][n - 2], handles, labels, loc="upper right")
+    seen: dict[str, Any] = {}
+    for h, lab in zip(handles, labels):
+        seen.setdefault(lab, h)
+    if n > 2:                         # in the empty upper triangle
+        fig.legend(list(seen.values()), list(seen), loc="upper right", fontsize="small")
     else:
-        _legend(axes[0][0], handles, labels)
+        _legend(fig.axes[0], handles, labels)
     fig.suptitle(site.title("multi-start: initial and final parameter values"))
     return fig
 
@@ -338,7 +336,7 @@ def _log_ticks(axis, decades: float) -> None:
         axis.set_major_locator(LogLocator(base=10.0, numticks=6))
         axis.set_major_formatter(LogFormatterSciNotation())
     else:
-        axis.set_major_locator(MaxNLocator(4))
+        axis.set_major_locator(MaxNLocator(3))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
     axis.set_minor_formatter(NullFormatter())
 
