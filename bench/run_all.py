@@ -210,7 +210,7 @@ def main() -> int:
         "arrays; importing torch alone took 1.3 s); the figures are drawn after the result "
         "files (params.json, simulation.nc) are written, and `--no-figures` leaves them out "
         "(with matplotlib, the library of the Python API and of the report's figures, they "
-        "cost about 1.7 s of CPU of a 2.2 s run); the first "
+        "cost about 1.8 s of CPU of a 2.4 s run); the first "
         "Levenberg-Marquardt steps are nearly Gauss-Newton (initial damping 1e-5 of the "
         "largest curvature), and a start stops when "
         "the Gauss-Newton model predicts a relative decrease below ftol (MINPACK's test; "
