@@ -9,7 +9,9 @@ STAMPS := $(VENV)/.stamps
 SRC    := $(shell find python/sebcal fortran -type f \( -name '*.py' -o -name '*.f90' -o -name 'meson.build' -o -name 'kind_map' -o -name 'string_lengths' \) -not -path '*/__pycache__/*') meson.build pyproject.toml
 # torch is pinned here (a CPU build is on local disk); pyproject.toml states the range users need
 TORCH_PIN := torch==2.13.0
-BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.0 "pytest>=7" "pyyaml>=6" "ruff>=0.5" "hypothesis>=6" "jsonschema>=4" "resvg-py>=0.5" "pillow>=9"
+BUILD_DEPS := "meson-python>=0.15" "meson>=1.1" ninja "numpy>=2.0" f90wrap==0.3.0 "pytest>=7" "pyyaml>=6" "ruff>=0.5" "hypothesis>=6" "jsonschema>=4" "resvg-py>=0.5" "pillow>=9" "matplotlib>=3.7"
+# the field's calibration frameworks, run on sebcal's forward model in the tests
+INTEROP_DEPS := "spotpy>=1.6" "pyemu>=1.3"
 # the BMI and its tester; gimli.units 0.3.x is the units package bmi-tester 0.5.10 imports
 # (gimli.units.units): with 0.4 its unit checks are skipped
 BMI_DEPS := bmipy==2.0.1 bmi-tester==0.5.10 gimli.units==0.3.4
@@ -46,17 +48,27 @@ $(PY):
 $(STAMPS)/deps: pyproject.toml | $(PY)
 	@mkdir -p $(STAMPS)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS) $(BMI_DEPS) $(DASK_DEPS) $(POSTERIOR_DEPS)
+	$(PIP) install -q $(TORCH_PIN) $(BUILD_DEPS) $(BMI_DEPS) $(DASK_DEPS) $(POSTERIOR_DEPS) $(INTEROP_DEPS)
 	@touch $@
 
 # supy (SUEWS) in its own environment: the SUEWS export is read back with supy's own config
-# model, and supy's pins need not agree with sebcal's
+# model, and supy's pins need not agree with sebcal's. The environment is built once per supy
+# version in a per-user cache (SUPY_CACHE) and linked as .venv-supy, so a second checkout or a
+# `make clean` does not build it again (building it takes minutes)
 SUPY_PIN := supy==2026.6.5
-$(STAMPS)/supy: | $(PY)
+SUPY_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sebcal
+SUPY_VENV := $(SUPY_CACHE)/venv-$(subst ==,-,$(SUPY_PIN))
+$(SUPY_VENV)/.complete:
+	@mkdir -p $(SUPY_CACHE)
+	rm -rf $(SUPY_VENV)
+	$(PYTHON) -m venv $(SUPY_VENV)
+	$(SUPY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SUPY_VENV)/bin/python -m pip install -q $(SUPY_PIN)
+	@touch $@
+$(STAMPS)/supy: $(SUPY_VENV)/.complete | $(PY)
 	@mkdir -p $(STAMPS)
-	$(PYTHON) -m venv .venv-supy
-	.venv-supy/bin/python -m pip install -q --upgrade pip
-	.venv-supy/bin/python -m pip install -q $(SUPY_PIN)
+	rm -rf .venv-supy
+	ln -s $(SUPY_VENV) .venv-supy
 	@touch $@
 
 $(STAMPS)/install: $(STAMPS)/deps $(SRC) | gfortran

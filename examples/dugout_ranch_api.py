@@ -37,10 +37,12 @@ print(cal.verdict["status"], *cal.verdict.get("reasons", []), sep="\n  ")
 sim = cal.simulation
 print(sim[["SoilTemp", "Qh", "Qle"]])
 
-# %% figures from the returned object
+# %% figures from the returned object: matplotlib Figures (restyle them, save as PDF/PNG/SVG)
 OUT.mkdir(exist_ok=True)
-cal.plot("series").save(OUT / "series.svg")
-cal.plot("multistart").save(OUT / "multistart.svg")
+cal.plot("series").savefig(OUT / "series.svg")
+cal.plot("multistart").savefig(OUT / "multistart.svg")
+cal.plot("profile").savefig(OUT / "profile.pdf")          # the nine depths as heat maps
+cal.plot("multistart", stage="soil").savefig(OUT / "soil-multistart.png", dpi=150)
 print(f"figures in {OUT}/")
 
 # %% hand the fitted soil to a host: Noah-MP's MPTABLE-style namelist, say

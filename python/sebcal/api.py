@@ -5,7 +5,7 @@
     ds = sebcal.run("examples/west_phoenix_forward.toml")          # an xarray.Dataset
     cal = sebcal.calibrate("examples/paper_synthetic_2depth.toml")  # in memory, no files
     cal.parameters                                                  # a pandas DataFrame
-    cal.plot()                                                      # an SVG Figure
+    cal.plot()                                                      # a matplotlib Figure
 
 Every function takes a configuration as a path, a :class:`~sebcal.config.RunConfig` or a
 mapping (parsed TOML); ``run`` and ``calibrate`` also take the forcing as an
@@ -101,13 +101,17 @@ class Calibration:
     exit_status: int
     _fit: Any = None
     _stages: list = dataclasses.field(default_factory=list)
+    _stage_fits: list = dataclasses.field(default_factory=list)
 
     # ---------------------------------------------------------------- tables
     @property
     def parameters(self) -> Any:
         """One row per parameter: value, std, unit, fitted, calibration bounds (lower,
-        upper), the plausible range, what constrains it (data or prior), at a bound."""
+        upper), the plausible range, what constrains it (data or prior), at a bound. Printed
+        and shown in notebooks with 4 significant digits (the numbers keep full precision)."""
         import pandas as pd
+
+        from .displays import table
 
         rows = []
         for name, e in self.params["parameters"].items():
@@ -118,7 +122,7 @@ class Calibration:
                          "lower": b[0], "upper": b[1], "plausible_low": pl[0],
                          "plausible_high": pl[1], "constrained_by": e.get("constrained_by"),
                          "at_bound": e.get("at_bound")})
-        return pd.DataFrame(rows).set_index("parameter")
+        return table(pd.DataFrame(rows).set_index("parameter"), 4)
 
     @property
     def verdict(self) -> dict:
@@ -128,8 +132,11 @@ class Calibration:
     @property
     def metrics(self) -> Any:
         """RMSE, bias, r and n of every observation in the calibration and evaluation
-        windows, with units (a DataFrame indexed by window and observation)."""
+        windows, with units (a DataFrame indexed by window and observation). Printed whole
+        (every column, whatever the terminal's width) with 3 significant digits."""
         import pandas as pd
+
+        from .displays import table
 
         rows = []
         for window, obs in (self.params.get("metrics") or {}).items():
@@ -138,7 +145,7 @@ class Calibration:
         if not rows:
             return pd.DataFrame(columns=["window", "observation", "rmse", "bias", "r", "n",
                                          "unit"]).set_index(["window", "observation"])
-        return pd.DataFrame(rows).set_index(["window", "observation"])
+        return table(pd.DataFrame(rows).set_index(["window", "observation"]), 3)
 
     @property
     def starts(self) -> Any:
@@ -175,31 +182,69 @@ class Calibration:
                                   **simulation_extras(fit, self.params["config"]))
 
     # ---------------------------------------------------------------- figures
-    def plot(self, kind: str = "series") -> Any:
-        """An SVG Figure (``.save(path)``, ``.svg()``; notebooks show it): "series"
-        (observed and modelled, with residuals), "multistart" (every start's initial and final
-        values) or "correlation"."""
+    def plot(self, kind: str = "series", *, stage: str | None = None, ax: Any = None,
+             **kw: Any) -> Any:
+        """A matplotlib Figure (``fig.savefig("x.pdf")``, restyle its axes; notebooks show
+        it), the same figure the report saves as SVG.
+
+        Args:
+            kind: "series" (observed and modelled, residuals beside), "diurnal" (mean diurnal
+                cycle), "scatter" (observed against modelled), "profile" (depth-time heat
+                maps, three or more soil depths), "multistart" (every start's initial and
+                final values with the best estimate, bounds and plausible ranges) or
+                "correlation".
+            stage: the stage whose fit to draw (default the last).
+            ax: a matplotlib Axes to draw one panel into (series, diurnal, scatter:
+                ``observation=`` picks which; multistart: ``pair=(x, y)``); the Axes' figure
+                is returned.
+        """
         from .calibration import report
 
         fit = self._fit
         if fit is None:
             raise ConfigError("this Calibration was loaded without its fit")
-        if kind == "series":
-            fig = report.series_figure(fit.observations, fit.model_values, fit.forcing,
-                                       fit.windows)
-        elif kind == "multistart":
-            fig = report.multistart_figure(fit.space, self.params["starts"],
-                                           self.params.get("published"))
-        elif kind == "correlation":
-            fig = report.correlation_figure(fit.space, fit.lap)
-        else:
-            raise ConfigError(f"plot kind {kind!r}: choose series, multistart or correlation")
+        if stage is not None:
+            named = dict(self._stage_fits)
+            if stage not in named:
+                raise ConfigError(f"stage {stage!r}: the stages are "
+                                  f"{', '.join(named) or 'none (a single fit)'}")
+            fit = named[stage]
+        if kind not in report.FIGURES:
+            raise ConfigError(f"plot kind {kind!r}: choose one of {', '.join(report.FIGURES)}")
+        if ax is not None and kind == "profile":
+            raise ConfigError("the profile figure has three panels of its own; draw it "
+                              "without ax=")
+        fig = report.figure(kind, fit, published=self.params.get("published")
+                            if fit is self._fit else None, ax=ax, **kw)
         if fig is None:
-            raise ConfigError(f"no {kind} figure: it needs two or more free parameters")
+            raise ConfigError(f"no {kind} figure: "
+                              + ("it needs three or more soil-temperature depths"
+                                 if kind == "profile" else
+                                 "it needs two or more free parameters"))
         return fig
 
-    def _repr_svg_(self) -> str:              # shown in notebooks
-        return self.plot("series").svg()
+    # ---------------------------------------------------------------- displays
+    def _repr_html_(self) -> str:             # notebooks: verdict, parameters, metrics
+        import html
+
+        v = self.verdict.get("status", "no verdict")
+        where = f" written to <code>{html.escape(str(self.out_dir))}</code>" \
+            if self.out_dir else ""
+        return (f"<p><b>sebcal calibration</b>: {html.escape(v)}{where}</p>"
+                f"{self.parameters_styled().to_html()}"
+                f"{self.metrics_styled().to_html()}")
+
+    def parameters_styled(self, digits: int = 4) -> Any:
+        """:attr:`parameters` as a pandas Styler with ``digits`` significant digits."""
+        from .displays import styled
+
+        return styled(self.parameters, digits, "Parameters")
+
+    def metrics_styled(self, digits: int = 3) -> Any:
+        """:attr:`metrics` as a pandas Styler with ``digits`` significant digits."""
+        from .displays import styled
+
+        return styled(self.metrics, digits, "Skill by window and observation")
 
     def __repr__(self) -> str:
         v = self.verdict.get("status", "no verdict")
@@ -247,7 +292,7 @@ def calibrate(config: Any, *, forcing: Any = None, out: str | Path | None = None
                           force=force, log=log.info, forcing=f)
     fit = res.fits[-1][1] if res.fits else None
     return Calibration(res.params, res.out_dir, res.exit_status, fit,
-                       [name for name, _ in res.fits])
+                       [name for name, _ in res.fits], list(res.fits))
 
 
 # ============================================================================ others

@@ -21,6 +21,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import run, write_run
 
     config = load_config(args.config)
+    if getattr(args, "parameters", None):
+        config = _with_parameters(config, Path(args.parameters))
     out = Path(args.out)
     if out.is_dir():
         raise SebcalError(f"--out {out} is a folder; give the name of the NetCDF file to write")
@@ -32,6 +34,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _run_with_params(args, config, out)
     result = run(config, backend=args.backend)
     write_run(result, config, out)
+    if getattr(args, "equivalents", None):
+        from .calibration.interop import equivalents_text
+        from .output import write_text
+
+        write_text(Path(args.equivalents), equivalents_text(config, result))
     Ts = result.T[:, 0]
     if args.json:
         print(json.dumps({"out": str(out), "steps": config.nt, "dt_s": config.dt,
@@ -122,6 +129,37 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             "per_series": cmp.per_series})))
     else:
         print(format_comparison(cmp))
+    return 0
+
+
+def _with_parameters(config, path: Path):
+    """The configuration with the values of a TOML file's [parameters] table (what PEST++
+    writes from its template) in place of its own."""
+    import tomllib
+
+    from .config import parse_config
+
+    try:
+        table = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise SebcalError(f"--parameters {path}: cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SebcalError(f"--parameters {path}: not valid TOML ({exc})") from None
+    if set(table) != {"parameters"}:
+        raise SebcalError(f"--parameters {path}: give one [parameters] table (found "
+                          f"{', '.join(table) or 'nothing'})")
+    d = config.to_dict()
+    d.setdefault("parameters", {}).update(table["parameters"])
+    return parse_config(d, path=config.path)
+
+
+def _cmd_pest(args: argparse.Namespace) -> int:
+    from .calibration.interop import write_pest
+
+    files = write_pest(args.config, args.out, command=args.command)
+    print(f"sebcal pest: PEST++ files in {args.out}: " + ", ".join(p.name for p in
+                                                                  files.values()))
+    print(f"  run: cd {args.out} && pestpp-glm sebcal.pst")
     return 0
 
 
@@ -347,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "period, site or grid; also writes OUT's stem + _skill.csv")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--parameters", metavar="FILE",
+                   help="a TOML file whose [parameters] table replaces the config's values "
+                        "(PEST++ writes it from its template; `sebcal pest`)")
+    p.add_argument("--equivalents", metavar="FILE",
+                   help="also write the model's equivalents of the fitted observations in the "
+                        "calibration window, one 'name value' line each (`sebcal pest`)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("compare", help="fit several option sets to the same observations and "
@@ -364,6 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "default 3)")
     p.add_argument("--json", action="store_true", help="print the ranking as JSON")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("pest", help="PEST++ control, template and instruction files around "
+                                    "`sebcal run`",
+                       description="Write sebcal.pst, parameters.toml.tpl and "
+                                   "equivalents.txt.ins to DIR: the calibration problem of CONFIG "
+                                   "for PEST++ (pestpp-glm, pestpp-ies) and pyEMU.")
+    p.add_argument("config", help="configuration with [observations.*] and [calibration] free")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the PEST++ files")
+    p.add_argument("--command", default="sebcal",
+                   help="how PEST++ calls sebcal (default 'sebcal'; e.g. 'python -m sebcal')")
+    p.set_defaults(func=_cmd_pest)
 
     p = sub.add_parser("verify", help="cross-check the PyTorch mirror against the Fortran scheme",
                        description="Run Fortran and PyTorch on CONFIG; compare outputs and "

@@ -47,7 +47,8 @@ def describe(config: Any, start_s: float | None = None) -> dict:
                  "steps": int(config.nt), "dt_s": float(config.dt)},
         "options": dict(config.options),
         "forcing": {"source": forcing.source, "variables": forcing_needed(config.options),
-                    "soil_moisture": soil_moisture_needed(config.options)},
+                    "soil_moisture": soil_moisture_needed(config.options),
+                    "time": forcing.time_note or None},
         "observations": [{"label": o.label, "variable": o.variable, "depth_m": o.depth,
                           "fitted": bool(o.fit), "valid_values": int(o.valid.sum()),
                           "qc": (config.observations.get(o.label) or {}).get("qc", "observed"),
@@ -100,6 +101,8 @@ def text(d: dict) -> str:
              "  options: " + ", ".join(f"{k} = {v}" for k, v in d["options"].items()),
              f"  forcing: {d['forcing']['source']} ({', '.join(d['forcing']['variables'])}"
              + (", soil moisture" if d["forcing"]["soil_moisture"] else "") + ")"]
+    if d["forcing"].get("time"):
+        lines.append(f"  forcing times: {d['forcing']['time']}")
     for o in d["observations"]:
         depth = f" at {o['depth_m']:g} m" if o["depth_m"] is not None else ""
         lines.append(f"  observation {o['label']}: {o['variable']}{depth}, "

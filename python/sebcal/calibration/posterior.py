@@ -302,9 +302,9 @@ def report_lines(result: Mapping[str, Any]) -> list[str]:
 
 def pair_figure(post: Posterior, best: Mapping[str, float], units: Mapping[str, str],
                 max_points: int = 1500):
-    """Pair plot of the draws (lower triangle) with the best fit marked; each diagonal panel
-    the density of one parameter. None for a single parameter."""
-    from ..svg import Figure
+    """Pair plot of the draws (lower triangle) with the best fit marked, each diagonal panel
+    the histogram of one parameter: a matplotlib Figure, None for a single parameter."""
+    from ..plots import _new_figure
 
     labels = list(post.samples)
     n = len(labels)
@@ -312,28 +312,29 @@ def pair_figure(post: Posterior, best: Mapping[str, float], units: Mapping[str, 
         return None
     draws = post.u.shape[0]
     pick = np.linspace(0, draws - 1, min(draws, max_points)).astype(int)
-    side = 170 * n + 90
-    fig = Figure(side, side, title=f"Posterior draws ({post.method}), best fit in red")
-    grid = fig.grid(n, n, margins=(85, 45, 20, 55), gap=(40, 35))
-    fig.panels = [grid[i][j] for i in range(n) for j in range(i + 1)]
+    fig = _new_figure(1.9 * n + 1.0, 1.9 * n + 0.6)
+    axes = fig.subplots(n, n, squeeze=False)
+    fig.suptitle(f"Posterior draws ({post.method}), best fit in red")
     for i in range(n):
-        for j in range(i + 1):
-            ax = grid[i][j]
-            xi = post.samples[labels[j]]
+        for j in range(n):
+            ax = axes[i][j]
+            if j > i:
+                ax.set_axis_off()
+                continue
+            x = post.samples[labels[j]]
             if i == j:
-                h, edges = np.histogram(xi, bins=30, density=True)
-                ax.line(0.5 * (edges[1:] + edges[:-1]), h, color="#4477aa",
-                        label="posterior density")
+                ax.hist(x, bins=30, color="#4477aa", histtype="stepfilled", alpha=0.6)
+                ax.axvline(best[labels[j]], color="#cc3311", lw=1.2)
+                ax.set_yticks([])
             else:
-                yi = post.samples[labels[i]]
-                ax.dots(xi[pick], yi[pick], color="#8c8c8c", size=2, label="draw")
-                ax.dots([best[labels[j]]], [best[labels[i]]], color="#cc3311", size=6,
-                        label="best fit")
-            ax.labels(x=f"{labels[j]} [{units.get(labels[j], '')}]" if i == n - 1 else "",
-                      y=(f"{labels[i]} [{units.get(labels[i], '')}]" if i != j else "density")
-                      if j == 0 else "")
+                y = post.samples[labels[i]]
+                ax.plot(x[pick], y[pick], ".", ms=1.5, color="#8c8c8c", rasterized=False)
+                ax.plot([best[labels[j]]], [best[labels[i]]], "o", ms=5, color="#cc3311")
+            if i == n - 1:
+                ax.set_xlabel(f"{labels[j]} [{units.get(labels[j], '')}]")
+            if j == 0 and i > 0:
+                ax.set_ylabel(f"{labels[i]} [{units.get(labels[i], '')}]")
     return fig
-
 
 __all__ = ["AUTO", "Posterior", "QUANTILES", "SAMPLERS", "log_density", "pair_figure",
            "report_lines", "sample_emcee", "sample_nuts"]

@@ -1,4 +1,5 @@
-"""Outputs of a calibration: params.json, simulation.nc, report.md and SVG figures.
+"""Outputs of a calibration: params.json, simulation.nc, report.md and SVG figures (drawn by
+sebcal.plots with matplotlib).
 
 Every file is written to a temporary name and renamed (sebcal.output.atomic_path).
 """
@@ -17,7 +18,6 @@ from ..fortran import simulate
 from ..output import write_simulation, write_text
 from ..params import Params
 from ..paramsfile import SCHEMA_VERSION, write_params
-from ..svg import BLUE, GREEN, ORANGE, PURPLE, RED, Figure
 from ..vocabulary import parameter
 from .space import Space
 
@@ -112,21 +112,19 @@ def write_outputs(out_dir: Path, fit: Any, *, figures: bool = True, elapsed: flo
     result = build_result(fit, elapsed=elapsed, verdict=verdict, stages=stages,
                           baseline=baseline, posterior=posterior)
     space = fit.space
-    obs, win, forcing = fit.observations, fit.windows, fit.forcing
-    sim, model_vals = fit.sim, fit.model_values
+    forcing, sim = fit.forcing, fit.sim
     write_params(out_dir / "params.json", result)
     write_simulation(out_dir / "simulation.nc", forcing.time, sim.z, sim.T, sim.fluxes,
                      **simulation_extras(fit, result["config"]))
     figs = []
-    if figures:
-        figs = _figures(out_dir, obs, model_vals, forcing, win, space, result["starts"],
-                        fit.lap, result["published"])
+    if figures:            # after the result files: a figure's failure cannot lose them
+        figs = _figures(out_dir, fit, result["published"], stages)
         if posterior is not None:
             from .posterior import pair_figure
 
             fig = pair_figure(posterior, fit.phys_best, {c.label: c.unit for c in space.coords})
             if fig is not None:
-                fig.save(out_dir / "posterior.svg")
+                _save_svg(fig, out_dir / "posterior.svg")
                 figs.append(("posterior.svg", "Posterior draws for each pair of free "
                                               "parameters, the best fit marked"))
     write_text(out_dir / "report.md", _report(result, space, figs))
@@ -167,13 +165,7 @@ def build_result(fit: Any, *, elapsed: float = 0.0, verdict: dict | None = None,
             for pname, entry in sf.counts["entries"].items():
                 if entry.get("fitted") and not parameters.get(pname, {}).get("fitted"):
                     parameters[pname] = dict(entry)
-    starts = []
-    phys_u = space.to_phys_np(fit.u)
-    for b in range(fit.u.shape[0]):
-        starts.append({"initial": {k: float(v[b]) for k, v in fit.drawn.items()},
-                       "final": {k: float(v[b]) for k, v in phys_u.items()},
-                       "loss": _num(fit.loss[b]), "failed": bool(fit.failed[b]),
-                       "stopped": fit.reason[b] if fit.reason else ""})
+    starts = stage_starts(fit)
     cfg = config.to_dict()
     cfg["parameters"] = {k: v for k, v in params.to_dict().items() if k not in ("z_ref", "d0")}
     for pname, entry in parameters.items():
@@ -241,105 +233,111 @@ def _soil_moisture_mean(config: Any, forcing: Any) -> float | None:
 
 
 # ------------------------------------------------------------------------------------ figures
+# Every figure is drawn by sebcal.plots (matplotlib, imported when a figure is drawn): the
+# report saves them as SVG after params.json and simulation.nc are written, and
+# Calibration.plot returns the same figures.
 
-def series_figure(obs, model_vals, forcing, win) -> Figure:
-    """Observed (dots) and modelled (line) series with the residuals beside, the calibration
-    and evaluation windows shaded; an SVG Figure."""
-    hours = (forcing.time - forcing.time[0]) / np.timedelta64(1, "h")
-    n = len(obs)
-    fig = Figure(1100, 200 * n + 100,
-                 title="Observed and modelled series (left) and residuals (right)")
-    rows = fig.grid(n, 2, margins=(100, 55, 25, 55), gap=(110, 26), widths=(3, 1.2))
-    span = float(hours[-1] - hours[0]) or 1.0
-    xlim = (float(hours[0]) - 0.02 * span, float(hours[-1]) + 0.02 * span)
-    for k, ((ax, axr), o) in enumerate(zip(rows, obs)):
-        ax.xlim = axr.xlim = xlim
-        ax.xticks_shown = axr.xticks_shown = k == n - 1
-        for mask, colour, name in ((win.calibration, BLUE, "calibration"),
-                                   (win.evaluation, ORANGE, "evaluation")):
-            if mask.any():
-                ax.band(hours[mask][0], hours[mask][-1], color=colour, label=name)
-                axr.band(hours[mask][0], hours[mask][-1], color=colour)
-        ax.dots(hours, o.values, color="black", size=3, label="observed")
-        ax.line(hours, model_vals[o.label], color=RED, label="model (best fit)")
-        axr.hline(0.0)
-        axr.dots(hours, model_vals[o.label] - o.values, color=PURPLE, size=2.5)
-        ax.labels(y=f"{o.describe()}\n[{o.units}]" + ("" if o.fit else " (not fitted)"),
-                  x=f"hours since {str(forcing.time[0])} UTC")
-        axr.labels(y=f"model − obs [{o.units}]", x="hours")
-    rows[0][0].legend = True
-    return fig
+#: figure kind -> (file name, caption)
+FIGURES: dict[str, tuple[str, str]] = {
+    "series": ("series.svg", "Observed (dots) and best-fit model (line), residuals beside; "
+                             "shading marks the calibration and evaluation windows; value axes "
+                             "span the scored windows (with a soil profile, of its sensors only "
+                             "the fitted ones: the others are in the profile figure)"),
+    "diurnal": ("diurnal.svg", "Mean diurnal cycle, observed and modelled, over the scored "
+                               "windows (local standard time)"),
+    "scatter": ("scatter.svg", "Modelled against observed values, calibration and evaluation "
+                               "windows apart, with the 1:1 line"),
+    "profile": ("profile.svg", "Soil temperature by depth and time: observed, modelled and "
+                               "their difference"),
+    "multistart": ("multistart.svg", "Every start's initial and final values for each pair of "
+                                     "free parameters, with the best estimate, the calibration "
+                                     "bounds and the plausible ranges"),
+    "correlation": ("correlation.svg", "Correlation matrix of the fitted parameters from the "
+                                       "Hessian at the optimum"),
+}
 
 
-def multistart_figure(space, starts, pub) -> Figure | None:
-    """Every start's initial and final values for each pair of free parameters (None with
-    fewer than two free parameters)."""
+def stage_starts(fit: Any) -> list[dict]:
+    """Every start of a stage: initial and final values (physical units), loss, failed."""
+    starts = []
+    phys_u = fit.space.to_phys_np(fit.u)
+    for b in range(fit.u.shape[0]):
+        starts.append({"initial": {k: float(v[b]) for k, v in fit.drawn.items()},
+                       "final": {k: float(v[b]) for k, v in phys_u.items()},
+                       "loss": _num(fit.loss[b]), "failed": bool(fit.failed[b]),
+                       "stopped": fit.reason[b] if fit.reason else ""})
+    return starts
+
+
+def figure(kind: str, fit: Any, *, published: Mapping[str, Any] | None = None,
+           ax: Any = None, **kw: Any) -> Any:
+    """A matplotlib Figure of a stage's fit (``kind`` one of :data:`FIGURES`), or None when
+    the fit has nothing to draw (one free parameter: no pairs; fewer than three soil
+    depths: no profile). ``ax`` draws one panel into the caller's axes; other keywords go to
+    the plots function (``observation=`` for the series, diurnal and scatter figures)."""
+    from .. import plots
+
+    site = plots.Site.from_config(fit.config.site)
+    obs, model, win, time = fit.observations, fit.model_values, fit.windows, fit.forcing.time
+    if kind == "series":
+        if kw.get("observation") is None and ax is None:
+            # a profile (three or more soil depths) is drawn as heat maps: of its sensors the
+            # series figure keeps the fitted ones
+            prof = plots.profile_observations(obs)
+            if len(prof) >= 3:
+                obs = [o for o in obs if o.fit or all(o is not p for p in prof)]
+        return plots.series(obs, model, time, win, site, ax=ax, **kw)
+    if kind == "diurnal":
+        return plots.diurnal(obs, model, time, win, site, ax=ax, **kw)
+    if kind == "scatter":
+        return plots.observed_vs_modelled(obs, model, win, site, ax=ax, **kw)
+    if kind == "profile":
+        return plots.profile(obs, model, time, win, site)
+    space = fit.space
     free = list(space.free)
-    units = {c.label: c.unit for c in space.coords}
-    ok = [s for s in starts if not s["failed"]]
-    if len(free) < 2 or not ok:
-        return None
-    # a parameter fitted on a log scale whose values span a decade or more: a log axis
-    log = {}
-    for c in (c for c in space.coords if c.label in free):
-        v = np.array([s[k][c.label] for s in ok for k in ("initial", "final")], float)
-        log[c.label] = bool(c.log and v.min() > 0 and v.max() >= 10 * v.min())
-    n = len(free)
-    side = 220 * (n - 1) + 100
-    fig = Figure(side, side, title="Multi-start: initial (grey) and final (red) parameters")
-    grid = fig.grid(n - 1, n - 1, margins=(85, 45, 20, 55), gap=(75, 45))
-    fig.panels = [grid[i - 1][j] for i in range(1, n) for j in range(i)]   # lower triangle
-    for i in range(1, n):
-        for j in range(i):
-            ax = grid[i - 1][j]
-            ax.xlog, ax.ylog = log[free[j]], log[free[i]]
-            ax.dots([s["initial"][free[j]] for s in ok], [s["initial"][free[i]] for s in ok],
-                    color="#b3b3b3", size=4, label="start")
-            if pub and free[j] in pub["stats"] and free[i] in pub["stats"]:
-                sj, si = pub["stats"][free[j]], pub["stats"][free[i]]
-                ax.errorbar(sj["mean"], si["mean"], sj["std"], si["std"], color=GREEN,
-                            label="published mean ± std")
-            ax.dots([s["final"][free[j]] for s in ok], [s["final"][free[i]] for s in ok],
-                    color=RED, size=5, label="final")
-            ax.labels(x=f"{free[j]} [{units[free[j]]}]" if i == n - 1 else "",
-                      y=f"{free[i]} [{units[free[i]]}]" if j == 0 else "")
-    fig.legend(side - 230.0, 70.0)          # in the empty upper triangle
-    return fig
+    if kind == "multistart":
+        coords = {c.label: c for c in space.coords if c.label in free}
+        data_only = (fit.counts.get("data_only") or {}).get("values")
+        return plots.pairs(
+            free, {k: c.unit for k, c in coords.items()}, stage_starts(fit),
+            {k: float(fit.phys_best[k]) for k in free if k in fit.phys_best},
+            {k: fit.lap["std"].get(k) for k in free},
+            bounds={k: tuple(c.bounds) for k, c in coords.items()},
+            plausible={k: tuple(parameter(c.name).plausible) for k, c in coords.items()},
+            data_only=data_only, log={k: c.log for k, c in coords.items()},
+            published=published, site=site, ax=ax, **kw)
+    if kind == "correlation":
+        return plots.correlation(free, fit.lap["correlation"], site, ax=ax)
+    raise ValueError(f"figure kind {kind!r}: choose one of {', '.join(FIGURES)}")
 
 
-def correlation_figure(space, lap) -> Figure | None:
-    """The correlation matrix of the fitted parameters (Laplace); None for one parameter."""
-    free = list(space.free)
-    n = len(free)
-    if n < 2:
-        return None
-    corr = np.array([[np.nan if x is None else x for x in row] for row in lap["correlation"]],
-                    dtype=float)
-    cell = 60
-    fig = Figure(cell * n + 190, cell * n + 110)
-    ax = fig.panel(90, 45, cell * n, cell * n)
-    ax.heatmap(corr, free)
-    ax.labels(title="Parameter correlation (Laplace)")
-    return fig
-
-
-def _figures(out_dir, obs, model_vals, forcing, win, space, starts, lap, pub
-             ) -> list[tuple[str, str]]:
+def _figures(out_dir: Path, fit: Any, published: Mapping[str, Any] | None,
+             stages: list | None = None) -> list[tuple[str, str]]:
+    """Save every figure of the last stage (series.svg, ...) and of each earlier stage
+    (<stage>-series.svg, ...) as SVG; return (file, caption) pairs for the report."""
     figs = []
-    series_figure(obs, model_vals, forcing, win).save(out_dir / "series.svg")
-    figs.append(("series.svg", "Observed (dots) and best-fit model (line), residuals beside; "
-                               "shading marks the calibration and evaluation windows"))
-    fig = multistart_figure(space, starts, pub)
-    if fig is not None:
-        fig.save(out_dir / "multistart.svg")
-        figs.append(("multistart.svg", "Every start's initial and final values, for each pair "
-                                       "of free parameters"))
-    fig = correlation_figure(space, lap)
-    if fig is not None:
-        fig.save(out_dir / "correlation.svg")
-        figs.append(("correlation.svg", "Correlation matrix of the fitted parameters from the "
-                                        "Hessian at the optimum"))
+    todo = [(f"{name}-", f"stage {name}: ", sf) for name, sf in (stages or [])[:-1]]
+    todo.append(("", "", fit))
+    for prefix, lead, sf in todo:
+        for kind, (fname, caption) in FIGURES.items():
+            fig = figure(kind, sf, published=published if sf is fit else None)
+            if fig is None:
+                continue
+            path = out_dir / f"{prefix}{fname}"
+            _save_svg(fig, path)
+            figs.append((path.name, lead + caption))
     return figs
+
+
+def _save_svg(fig: Any, path: Path) -> None:
+    """A matplotlib figure as SVG, atomically; text stays text (searchable, read by screen
+    readers; half the size of glyphs drawn as paths)."""
+    import matplotlib
+
+    from ..output import atomic_path
+
+    with atomic_path(path) as tmp, matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(tmp, format="svg")
 
 
 # ------------------------------------------------------------------------------------ report
@@ -382,8 +380,8 @@ def _skill_table(mets: dict, base: dict | None, bench: dict | None = None) -> li
 
 def _report(result: dict, space: Space, figs: list[tuple[str, str]]) -> str:
     fit = result["fit"]
-    site = (result.get("config") or {}).get("site") or {}
-    lines = ["# sebcal calibration report" + (f": {site['name']}" if site.get("name") else ""),
+    site = ((result.get("config") or {}).get("site") or {}).get("name")
+    lines = [f"# sebcal calibration report: {site}" if site else "# sebcal calibration report",
              ""]
     v = result.get("verdict")
     if v:

@@ -3,7 +3,24 @@
 Conventions (Lipson et al. 2022, ESSD 14, 5157): a ``time`` coordinate in UTC, each stamp
 marking the END of its averaging period, decoded with cftime; float variables with
 ``_FillValue``; optional int8 ``<var>_qc`` flags (0 observed, 1 gap-filled from observations,
-2 derived from ERA5, 3 missing). netCDF/HDF5 reads are not thread-safe: every access here
+2 derived from ERA5, 3 missing).
+
+Time zone, from the file's own attributes (:func:`time_convention`), first match wins:
+
+1. a time ``units`` reference with an offset (``... since 2002-01-01 00:00:00 +10:00``) or
+   ``Z``: applied by the CF decoding;
+2. a ``time_zone`` attribute of the time variable (PLUMBER2 files written by FluxnetLSM:
+   an IANA zone such as ``"America/Denver"``, or ``"UTC+10"``): the values are the zone's
+   **local standard time** (FLUXNET stamps never follow daylight saving), so the zone's
+   standard offset (its offset minus any daylight saving, at the first stamp) is subtracted;
+3. a global ``time_shown_in`` of ``"local"`` with ``local_utc_offset_hours``: that offset is
+   subtracted (``time_shown_in = "UTC"``, Urban-PLUMBER, means UTC);
+4. otherwise UTC, the CF default for a reference time without an offset.
+
+Stamp position: a time ``info`` attribute that says the stamp "indicates start time"
+(FluxnetLSM) moves every stamp to the END of its period (plus the file's step), the position
+sebcal uses everywhere. :attr:`NetCDFTable.time_note` states what was applied; ``sebcal
+validate`` prints it. netCDF/HDF5 reads are not thread-safe: every access here
 holds :data:`NETCDF_LOCK`, so runs in several threads may read files at once.
 """
 
@@ -102,6 +119,10 @@ class NetCDFTable(Table):
                                  str(getattr(var, "calendar", "standard") or "standard"))
             except TimeError as exc:
                 raise ForcingError(f"{self.where(var.name)}: {exc}") from None
+            attrs = {a: var.getncattr(a) for a in var.ncattrs()}
+            glob = {a: ds.getncattr(a) for a in ds.ncattrs()}
+            secs, self.time_note, self.utc_offset_hours = time_convention(
+                secs, str(units), attrs, glob, self.where(var.name))
             self._vars = {name: (v.dimensions, v.dtype, dict((a, v.getncattr(a))
                                                             for a in v.ncattrs()))
                           for name, v in ds.variables.items()}
@@ -157,6 +178,81 @@ class NetCDFTable(Table):
         if q is not None:
             vals[(q > qc_max) | (q < 0)] = np.nan
         return vals
+
+
+_UNITS_OFFSET = re.compile(r"since\s+\d{1,4}-\d{1,2}-\d{1,2}(?:[ T]\s*\d{1,2}:\d{2}"
+                           r"(?::\d{2}(?:\.\d*)?)?)?\s*(?:Z|UTC|GMT|[+-]\d{1,2}(?::?\d{2})?)\s*$",
+                           re.IGNORECASE)
+
+
+def _standard_offset_hours(zone: str, when: float, where: str) -> float:
+    """Standard (no daylight saving) offset from UTC [h] of an IANA zone or "UTC+h" text."""
+    m = re.fullmatch(r"\s*(?:UTC|GMT)\s*(?:([+-])\s*(\d{1,2})(?::?(\d{2}))?)?\s*", zone,
+                     re.IGNORECASE)
+    if m:
+        if not m.group(1):
+            return 0.0
+        hours = int(m.group(2)) + int(m.group(3) or 0) / 60.0
+        return -hours if m.group(1) == "-" else hours
+    import datetime as dt
+    import zoneinfo
+
+    try:
+        tz = zoneinfo.ZoneInfo(zone.strip())
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ForcingError(f"{where}: time_zone = {zone!r} is not a time zone this system "
+                           f"knows ({type(exc).__name__}); write an IANA name such as "
+                           "'America/Denver' or 'UTC-7' (pip install tzdata where the "
+                           "system has no zone database).") from None
+    local = dt.datetime.fromtimestamp(when, dt.UTC).astimezone(tz)
+    std = local.utcoffset() - (local.dst() or dt.timedelta(0))
+    return std.total_seconds() / 3600.0
+
+
+def time_convention(secs: np.ndarray, units: str, attrs: Mapping[str, Any],
+                    glob: Mapping[str, Any], where: str) -> tuple[np.ndarray, str, float | None]:
+    """Apply the file's own time zone and stamp position (module docstring, "Time zone").
+
+    Args:
+        secs: the time values decoded by CF rules [s since 1970, as written].
+        units: the time variable's units; attrs, glob: its attributes and the global ones.
+
+    Returns:
+        UTC seconds stamping the end of each period, the sentence stating what was applied,
+        and the offset subtracted [h] (None where the file gave no zone).
+    """
+    secs = np.asarray(secs, dtype=np.float64)
+    offset: float | None = None
+    if _UNITS_OFFSET.search(units):
+        note = f"UTC (the offset in the units '{units}')"
+    elif attrs.get("time_zone") is not None:
+        zone = str(attrs["time_zone"])
+        offset = _standard_offset_hours(zone, float(secs[0]) if secs.size else 0.0, where)
+        secs = secs - offset * 3600.0
+        note = (f"local standard time of {zone} (time_zone attribute), UTC{offset:+g} h, "
+                "converted to UTC")
+    elif str(glob.get("time_shown_in", "")).strip().lower().startswith("local"):
+        raw = glob.get("local_utc_offset_hours")
+        try:
+            offset = float(raw)
+        except (TypeError, ValueError):
+            raise ForcingError(f"{where}: time_shown_in = 'local' but local_utc_offset_hours "
+                               f"= {raw!r} is not a number of hours; add it (local minus "
+                               "UTC, e.g. -7).") from None
+        secs = secs - offset * 3600.0
+        note = (f"local time (time_shown_in), UTC{offset:+g} h (local_utc_offset_hours), "
+                "converted to UTC")
+    elif str(glob.get("time_shown_in", "")).strip().upper() in ("UTC", "GMT"):
+        note = "UTC (time_shown_in)"
+    else:
+        note = "UTC (no time zone attribute; the CF default)"
+    info = str(attrs.get("info", "")).lower()
+    if "start" in info and "indicates" in info and secs.size > 1:
+        secs = secs + file_step(secs)
+        note += "; stamps marked the start of each period (info attribute), moved to its end"
+    else:
+        note += "; each stamp marks the end of its period"
+    return secs, note, offset
 
 
 def _time_variable(ds, path) -> Any:
@@ -243,4 +339,4 @@ def read_alma(path, names: Sequence[str], start, nt: int, dt: float, *, gap_poli
 
 
 __all__ = ["NETCDF_LOCK", "NetCDFTable", "file_time_range", "parse_length", "read_alma",
-           "variable_depth"]
+           "time_convention", "variable_depth"]

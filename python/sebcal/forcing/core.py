@@ -76,6 +76,7 @@ class Forcing:
         data: variable name (vocabulary.FORCING) -> values (nt+1,) in SI units.
         soil_moisture: soil moisture by depth, or None.
         source: ``'paper_synthetic'`` or the file(s) read.
+        time_note: how the file's times were read (time zone, stamp position), or "".
 
     Arrays are read-only copies. Equality is identity.
     """
@@ -85,6 +86,7 @@ class Forcing:
     data: Mapping[str, np.ndarray] = field(default_factory=dict)
     soil_moisture: SoilMoisture | None = None
     source: str = ""
+    time_note: str = ""
 
     def __post_init__(self) -> None:
         time = np.array(self.time, dtype="datetime64[s]").reshape(-1)
@@ -168,13 +170,14 @@ class Forcing:
         data = dict(self.data)
         kw = {}
         for k, v in changes.items():
-            if k in ("time", "dt", "soil_moisture", "source"):
+            if k in ("time", "dt", "soil_moisture", "source", "time_note"):
                 kw[k] = v
             else:
                 data[k] = v
         return Forcing(time=kw.get("time", self.time), dt=kw.get("dt", self.dt), data=data,
                        soil_moisture=kw.get("soil_moisture", self.soil_moisture),
-                       source=kw.get("source", self.source))
+                       source=kw.get("source", self.source),
+                       time_note=kw.get("time_note", self.time_note))
 
     def window(self, first: int, last: int) -> Forcing:
         """Levels first..last (inclusive) as a new Forcing."""
@@ -183,7 +186,8 @@ class Forcing:
             sm = SoilMoisture(self.soil_moisture.depths,
                               self.soil_moisture.values[first:last + 1])
         return Forcing(self.time[first:last + 1], self.dt,
-                       {k: v[first:last + 1] for k, v in self.data.items()}, sm, self.source)
+                       {k: v[first:last + 1] for k, v in self.data.items()}, sm, self.source,
+                       self.time_note)
 
     # ------------------------------------------------------------------ model arrays
     def check(self, options: Mapping[str, str]) -> None:

@@ -5,7 +5,16 @@ Conventions (AmeriFlux BASE/"AmeriFlux format" and FLUXNET2015 data products):
 * ``TIMESTAMP_START`` and ``TIMESTAMP_END`` as ``YYYYMMDDhhmm`` in **local standard time**
   (no daylight saving); sebcal stamps each record at its END and converts to UTC with the
   site's ``utc_offset_hours`` (local minus UTC, -7 for Utah). FLUXNET files with a single
-  ``TIMESTAMP`` column are read the same way.
+  ``TIMESTAMP`` column are read the same way. Station files that name the columns
+  ``DATETIME_END`` / ``DATETIME_START`` / ``DATETIME`` are read the same way; every time
+  column may hold ``YYYYMMDDhhmm[ss]`` or ISO text ``YYYY-MM-DD hh:mm[:ss]`` (Campbell
+  loggers' ``TIMESTAMP``).
+* AmeriFlux BASE files as downloaded open with preamble lines ``# Site: US-CRT`` and
+  ``# Version: 2-5`` (padded with commas to the width of the table) before the header; every
+  leading line that starts with ``#`` is such a line: its ``Key: value`` pairs are kept
+  (:attr:`CSVTable.metadata`) and the header is the first line after them. Campbell TOA5
+  files (a ``"TOA5"`` first line, then the header, a units line and a processing line) are
+  read from their header row.
 * Missing values are ``-9999`` (AmeriFlux, FLUXNET) or ``NAN`` (Campbell loggers that write
   AmeriFlux names); both become NaN.
 * No units row: units follow from the variable's name (:data:`~.units.AMERIFLUX_UNITS`,
@@ -63,22 +72,65 @@ def _clean(name: str) -> str:
     return str(name).strip().strip('"').strip()
 
 
+#: time columns tried, in order of preference for each ``timestamp`` setting
+TIME_COLUMNS = {"end": ("TIMESTAMP_END", "DATETIME_END", "TIMESTAMP_START", "DATETIME_START"),
+                "start": ("TIMESTAMP_START", "DATETIME_START", "TIMESTAMP_END", "DATETIME_END")}
+SINGLE_TIME_COLUMNS = ("TIMESTAMP", "DATETIME")
+#: the formats a time column may hold: (pattern of the whole value, strptime format)
+_STAMP_FORMATS = ((r"\d{12}", "%Y%m%d%H%M"), (r"\d{14}", "%Y%m%d%H%M%S"),
+                  (r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}", "ISO8601"),
+                  (r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?", "ISO8601"))
+
+
 def _stamp_seconds(values: np.ndarray, where: str, column: str) -> np.ndarray:
-    """YYYYMMDDhhmm stamps -> seconds since 1970 (as if UTC)."""
+    """Stamps (YYYYMMDDhhmm[ss] or ISO "YYYY-MM-DD hh:mm[:ss]") -> seconds since 1970, read
+    as written (the caller applies the UTC offset)."""
     import pandas as pd
 
     text = pd.Series(values, dtype=str).str.strip().str.strip('"')
-    bad = ~text.str.fullmatch(r"\d{12}")
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ForcingError(f"{where}, column '{column}': row {i + 2} holds {text[i]!r}; "
-                           "AmeriFlux time stamps are YYYYMMDDhhmm (12 digits).")
+    fmt = None
+    for pattern, f in _STAMP_FORMATS:
+        if text.str.fullmatch(pattern).all():
+            fmt = f
+            break
+    if fmt is None:
+        first = text.iloc[0] if len(text) else ""
+        pattern = next((p for p, _ in _STAMP_FORMATS if re.fullmatch(p, first)),
+                       _STAMP_FORMATS[0][0])
+        i = int(np.flatnonzero(~text.str.fullmatch(pattern).to_numpy())[0])
+        raise ForcingError(f"{where}, column '{column}': row {i + 1} of the data holds "
+                           f"{text[i]!r}; time stamps are YYYYMMDDhhmm (AmeriFlux, FLUXNET) or "
+                           "'YYYY-MM-DD hh:mm[:ss]', the same form in every row.")
     try:
-        stamps = pd.to_datetime(text, format="%Y%m%d%H%M")
+        stamps = pd.to_datetime(text, format=fmt)
     except ValueError as exc:
         raise ForcingError(f"{where}, column '{column}': a time stamp is not a valid date "
                            f"({exc}).") from None
     return stamps.to_numpy().astype("datetime64[s]").astype(np.int64).astype(np.float64)
+
+
+def _preamble(path: Path) -> tuple[int, list[int], dict[str, str]]:
+    """Lines to skip before the header, data lines to skip after it, and the ``Key: value``
+    pairs of the preamble (AmeriFlux BASE ``# Site:`` / ``# Version:``)."""
+    meta: dict[str, str] = {}
+    skip = 0
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            first = fh.readline()
+            if first.strip().strip('"').startswith("TOA5"):
+                # Campbell TOA5: environment line, header, units line, processing line
+                return 0, [0, 2, 3], {"format": "TOA5"}
+            line = first
+            while line and line.lstrip().lstrip('"').startswith("#"):
+                body = line.lstrip().lstrip('"')[1:].rstrip("\r\n").rstrip(",").strip()
+                key, sep, value = body.partition(":")
+                if sep and key.strip():
+                    meta[key.strip()] = value.strip().strip('"').strip()
+                skip += 1
+                line = fh.readline()
+    except OSError as exc:
+        raise ForcingError(f"CSV file '{path}': cannot be read ({exc}).") from None
+    return skip, [], meta
 
 
 class CSVTable(Table):
@@ -107,10 +159,14 @@ class CSVTable(Table):
                 "-7 for Utah, Arizona) in the config table that names the file.")
         offset = float(utc_offset_hours)
         frames = []
+        self.metadata: dict[str, str] = {}
         for f in files:
+            skip, skip_after, meta = _preamble(f)
+            self.metadata.update(meta)
             try:
                 df = pd.read_csv(f, na_values=list(MISSING), keep_default_na=False,
-                                 dtype=str, skipinitialspace=True, quotechar='"')
+                                 dtype=str, skipinitialspace=True, quotechar='"',
+                                 skiprows=skip_after or skip)
             except (OSError, ValueError, pd.errors.ParserError) as exc:
                 raise ForcingError(f"CSV file '{f}': cannot be read as CSV ({exc}).") from None
             df.columns = [_clean(c) for c in df.columns]
@@ -119,20 +175,26 @@ class CSVTable(Table):
         for _, df in frames:
             columns += [c for c in df.columns if c not in columns]
         stamp_col = None
-        for cand in (("TIMESTAMP_END", "TIMESTAMP_START") if timestamp == "end" else
-                     ("TIMESTAMP_START", "TIMESTAMP_END")) + ("TIMESTAMP",):
+        if timestamp not in TIME_COLUMNS:
+            raise ForcingError(f"{self.where()}: timestamp = {timestamp!r}; give \"end\" or "
+                               "\"start\" (which stamp of a record marks it).")
+        for cand in TIME_COLUMNS[timestamp] + SINGLE_TIME_COLUMNS:
             if all(cand in df.columns for _, df in frames):
                 stamp_col = cand
                 break
         if stamp_col is None:
+            tried = ", ".join(TIME_COLUMNS["end"] + SINGLE_TIME_COLUMNS)
             raise ForcingError(
-                f"{self.where()}: no TIMESTAMP_END, TIMESTAMP_START or TIMESTAMP column in "
-                f"every file; columns: {', '.join(columns[:12])}... sebcal reads AmeriFlux and "
-                "FLUXNET CSV files (docs/forcing.md).")
+                f"{self.where()}: no time column in every file (looked for {tried}); "
+                f"columns: {', '.join(columns[:12])}{'...' if len(columns) > 12 else ''}. "
+                "sebcal reads AmeriFlux/FLUXNET CSV files and station files with one of these "
+                "time columns (docs/forcing.md).")
+        self.time_column = stamp_col
         secs_parts, data_parts = [], []
         for f, df in frames:
             secs = _stamp_seconds(df[stamp_col].to_numpy(), f"CSV file '{f}'", stamp_col)
-            if stamp_col == "TIMESTAMP_START" and "TIMESTAMP_END" not in df.columns and \
+            end_col = stamp_col.replace("_START", "_END")
+            if stamp_col.endswith("_START") and end_col not in df.columns and \
                     timestamp == "end" and secs.size > 1:
                 secs = secs + np.median(np.diff(secs))
             # within one file, stamps run forward: a repeated or backward stamp is a logger or
@@ -159,10 +221,15 @@ class CSVTable(Table):
                         f"{iso(secs[i], suffix=' UTC')} with different values ({col}: "
                         f"{a[col]!r} and {b[col]!r}); remove one of them.")
         merged = merged.iloc[order[keep]].reset_index(drop=True)
-        check_stamps(secs[keep], self.where("TIMESTAMP"))
+        check_stamps(secs[keep], self.where(stamp_col))
         self.stamps = secs[keep]
         self._frame = merged
-        self._names = {c: c for c in columns if not c.startswith("TIMESTAMP")}
+        time_names = set(TIME_COLUMNS["end"] + SINGLE_TIME_COLUMNS)
+        self._names = {c: c for c in columns if c not in time_names and
+                       not c.startswith("TIMESTAMP")}
+        self.site = self.metadata.get("Site")
+        self.time_note = (f"{stamp_col} in local standard time, UTC{offset:+g} h "
+                          f"(utc_offset_hours); records stamped at their {timestamp}")
         for c in list(self._names):
             fixed = re.sub(r"_{2,}", "_", c)
             if fixed != c and fixed not in self._names:
@@ -216,4 +283,4 @@ class CSVTable(Table):
         return vals
 
 
-__all__ = ["CSVTable", "MISSING"]
+__all__ = ["CSVTable", "MISSING", "TIME_COLUMNS"]

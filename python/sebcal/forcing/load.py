@@ -134,7 +134,8 @@ def _from_table(table, spec, start, nt, dt, options, path: str) -> Forcing:
                            "\"johansen\" or surface_resistance = \"soil_moisture\"): add "
                            "[forcing.soil_moisture] with names = [...] and depths = [...] "
                            "(docs/forcing.md)")
-    return Forcing(time=time, dt=dt, data=data, soil_moisture=sm, source=str(path))
+    return Forcing(time=time, dt=dt, data=data, soil_moisture=sm, source=str(path),
+                   time_note=str(getattr(table, "time_note", "") or ""))
 
 
 def _sub_table(spec: Mapping[str, Any], sub: Mapping[str, Any]) -> tuple[Table, dict]:

@@ -47,6 +47,8 @@ class Table:
     path: str = ""
     stamps: np.ndarray
     kind: str = "file"
+    #: how the times were read (time zone, stamp position), stated to the user
+    time_note: str = ""
 
     def where(self, var: str | None = None) -> str:
         return f"{self.kind} '{self.path}'" + (f", variable '{var}'" if var else "")
