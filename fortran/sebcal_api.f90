@@ -272,7 +272,8 @@ contains
     end do
   end subroutine sebcal_api_step
 
-  !> Column heat content sum_i C_i w_i T_i [J m-2] of profiles t(nz, m) over the prognostic nodes.
+  !> Column heat content sum_i C_i w_i T_i [J m-2] of profiles t(nz, m) over the prognostic nodes
+  !> (plus the latent heat of the liquid water, rho_w L_f wl_i w_i, with freezing).
   subroutine sebcal_api_heat_content(z, dx, psoil, iopt, theta, t, hc, errmsg, errflg)
     real(dp), intent(in) :: z(:)          !< node depths [m], (nz)
     real(dp), intent(in) :: dx            !< uniform spacing [m], or <= 0
@@ -292,7 +293,7 @@ contains
     call check_size('t rows', size(t, 1), size(z), errflg, errmsg)
     call check_size('hc', size(hc), size(t, 2), errflg, errmsg)
     if (errflg /= 0) return
-    if (iopt(io_soil) == soil_johansen) then
+    if (iopt(io_soil) == soil_johansen .or. iopt(io_freezing) /= freeze_none) then
       call check_size('theta rows', size(theta, 1), size(z), errflg, errmsg)
       call check_size('theta columns', size(theta, 2), size(t, 2), errflg, errmsg)
       if (errflg /= 0) return
@@ -316,7 +317,7 @@ contains
     if (errflg /= 0) return
     zero = 0
     do k = 1, size(t, 2)
-      if (iopt(io_soil) == soil_johansen) then
+      if (iopt(io_soil) == soil_johansen .or. iopt(io_freezing) /= freeze_none) then
         hc(k) = heat_content(col, t(:, k), theta(:, k))
       else
         hc(k) = heat_content(col, t(:, k), zero)

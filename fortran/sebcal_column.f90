@@ -888,9 +888,12 @@ contains
       call residual(x, res, jd, jl, ju)
       rnorm = maxval(abs(res(first:last)))
       ! converged: the Newton update, or the residual of every row (K; an energy error of at
-      ! most tol C_i w_i per node), is below tol. The second ends the round-off cycling
-      ! across a kink of the freezing curve.
+      ! most tol C_i w_i per node), is below tol. Across a kink of a steep freezing curve
+      ! Newton can cycle at the scale of round-off times the curve's slope (beta dwl/dT up to
+      ! ~1e4 K/K): an update that no line search could shorten into a descent then ends the
+      ! iteration once it is below 1000 tol.
       if (dmax <= col%rset(rs_tol) .or. rnorm <= col%rset(rs_tol)) exit
+      if (k > 30 .and. dmax <= 1000*col%rset(rs_tol)) exit
       if (niter >= col%iopt(io_max_iter)) then
         errflg = err_converge
         write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)') 'freezing step: Newton did not converge in ', niter, &

@@ -300,7 +300,9 @@ def heat_content(spec: ModelSpec, params: Params, T: Any, theta: Any = None) -> 
     prognostic nodes (a Dirichlet bottom node and a prescribed top node are excluded).
 
     Args:
-        theta: soil moisture at the nodes (m, nz) [m3 m-3] for soil_thermal = "johansen".
+        theta: soil moisture at the nodes (m, nz) [m3 m-3] for soil_thermal = "johansen"
+            and with freezing (whose heat content adds the latent heat of the liquid water,
+            rho_w L_f wl_i w_i, docs/theory.md eq. 15).
     """
     full = spec.check_params(params)
     z = spec.node_depths

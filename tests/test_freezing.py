@@ -1,0 +1,243 @@
+"""Freeze-thaw of the soil water (docs/theory.md sec. 4d, eq. 15-17): the closed forms of the
+one-phase Stefan and two-phase Neumann problems, energy conservation through a freeze-thaw
+cycle, the host's unfrozen-water curve, and the limit without water."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import ALL_PARAMS, synthetic_forcing
+from sebcal import fortran
+from sebcal.params import Params
+from sebcal.spec import ModelSpec, stretched_grid
+from sebcal.vocabulary import CONSTANTS, FORCING, NFORC
+
+pytestmark = pytest.mark.physics
+
+TF = CONSTANTS["t_freeze"][0]
+LF = CONSTANTS["l_fusion"][0]
+RHO_W = CONSTANTS["rho_water"][0]
+G = CONSTANTS["gravity"][0]
+LAM, CAP, WATER = 0.8, 2.2e6, 0.3          # bulk lambda, C and total water of the test soil
+T_SURF = TF - 10.0                         # the step at the surface [K]
+
+
+# --------------------------------------------------------------------------- closed forms
+
+
+def _bisect(f, a: float, b: float) -> float:
+    fa = f(a)
+    for _ in range(200):
+        m = 0.5 * (a + b)
+        fm = f(m)
+        if (fm > 0) == (fa > 0):
+            a, fa = m, fm
+        else:
+            b = m
+    return 0.5 * (a + b)
+
+
+def neumann(z: np.ndarray, t: float, t_init: float) -> tuple[float, np.ndarray]:
+    """Front depth X [m] and temperature [K] of the Neumann solution (Carslaw and Jaeger 1959,
+    sec. 11.2): a half-space of liquid at t_init >= T_f whose surface is held at T_SURF < T_f
+    from t = 0, with the same lambda and C in both phases and latent heat L = rho_w L_f theta
+    per volume. X = 2 k sqrt(alpha t), alpha = lambda/C, with k the root of
+
+        exp(-k^2)/erf(k) - (t_init - T_f)/(T_f - T_s) exp(-k^2)/erfc(k) = k sqrt(pi) L/(C (T_f - T_s));
+
+    frozen: T = T_s + (T_f - T_s) erf(eta)/erf(k), liquid: T = t_init - (t_init - T_f)
+    erfc(eta)/erfc(k), eta = z/(2 sqrt(alpha t)). t_init = T_f is the one-phase Stefan problem."""
+    lat = RHO_W * LF * WATER
+    alpha = LAM / CAP
+    r = (t_init - TF) / (TF - T_SURF)
+
+    def f(k):
+        return (math.exp(-k * k) / math.erf(k) - r * math.exp(-k * k) / math.erfc(k)
+                - k * math.sqrt(math.pi) * lat / (CAP * (TF - T_SURF)))
+    k = _bisect(f, 1e-8, 5.0)
+    eta = z / (2 * math.sqrt(alpha * t))
+    erf = np.vectorize(math.erf)
+    frozen = T_SURF + (TF - T_SURF) * erf(eta) / math.erf(k)
+    liquid = t_init - (t_init - TF) * (1 - erf(eta)) / math.erfc(k)
+    return 2 * k * math.sqrt(alpha * t), np.where(eta < k, frozen, liquid)
+
+
+def step_run(dz: float, dt: float, t_end: float, t_init: float, delta: float = 1e-3,
+             scheme: str = "backward_euler") -> tuple[float, np.ndarray, np.ndarray]:
+    """The scheme on the Neumann problem: 2 m of soil, no flux at the bottom, the top node held
+    at T_SURF; the linear curve of width delta [K] approximates the sharp front. Returns the
+    front depth from the ice content (sum of the nodes' frozen water over theta), the final
+    profile and the node depths."""
+    z = np.arange(0.0, 2.0 + dz / 2, dz)
+    spec = ModelSpec(z, dx=dz, dt=dt, options={
+        "top": "temperature", "bottom": "zero_flux", "init": "profile", "freezing": "linear",
+        "time_scheme": scheme}, init_profile=np.full(z.size, t_init), max_iter=200)
+    n = int(round(t_end / dt))
+    rows = np.zeros((NFORC, n))
+    rows[FORCING["Ttop"].row - 1] = T_SURF
+    col = fortran.Column(spec, Params({"lambda": LAM, "C": CAP, "dT_freeze": delta}),
+                         state=np.r_[T_SURF, np.full(z.size - 1, t_init)])
+    T, _ = col.advance(rows, np.full((z.size, n), WATER))
+    last = T[-1]
+    _, w = spec.geometry()
+    liquid = WATER * np.clip(1 - (TF - last) / delta, 0.0, 1.0)
+    return float(np.sum(w * (WATER - liquid)) / WATER), last, z
+
+
+def errors(dz: float, dt: float, t_init: float, scheme: str = "backward_euler"
+           ) -> tuple[float, float]:
+    """|front error| [m] and the RMS temperature error over the column [K] after two days."""
+    t_end = 2 * 86400.0
+    x, last, z = step_run(dz, dt, t_end, t_init, scheme=scheme)
+    xe, te = neumann(z, t_end, t_init)
+    _, w = ModelSpec(z, dx=dz).geometry()
+    return abs(x - xe), float(np.sqrt(np.sum(w * (last - te) ** 2) / z[-1]))
+
+
+def test_the_closed_form_solves_its_stefan_condition():
+    """The Neumann solution (independent of the scheme) meets its own interface condition:
+    lambda [dT/dz] across the front = L dX/dt, by finite differences of the formula."""
+    t, t_init, d = 86400.0, TF + 2.0, 1e-6
+    x, _ = neumann(np.zeros(1), t, t_init)
+    lo, hi = neumann(np.array([x - 2 * d, x - d]), t, t_init)[1], \
+        neumann(np.array([x + d, x + 2 * d]), t, t_init)[1]
+    jump = LAM * ((lo[1] - lo[0]) / d - (hi[1] - hi[0]) / d)
+    dxdt = (neumann(np.zeros(1), t + 1.0, t_init)[0] - neumann(np.zeros(1), t - 1.0, t_init)[0]) / 2
+    assert jump == pytest.approx(RHO_W * LF * WATER * dxdt, rel=1e-4)
+
+
+@pytest.mark.parametrize("t_init", [TF + 2.0, TF], ids=["neumann", "stefan"])
+def test_front_and_profile_converge_in_space(t_init):
+    """Halving dz twice (with dt ~ dz^2, so that the first-order time error follows the spatial
+    one) the profile converges at first order overall, the order of the fixed-grid enthalpy
+    method with a sharp front inside a cell (docs/theory.md, sec. 4d; irregular from one grid
+    to the next as the front crosses nodes), and the front lies within a small fraction of dz."""
+    rows = [(dz, *errors(dz, 600.0 * (dz / 0.04) ** 2, t_init)) for dz in (0.04, 0.02, 0.01)]
+    rms = [r[2] for r in rows]
+    assert math.log2(rms[0] / rms[2]) / 2 > 0.75, rows
+    assert rms[1] < rms[0] and rms[2] < rms[1], rows
+    for dz, front, _ in rows:
+        assert front < 0.05 * dz, rows
+    assert rms[-1] < 0.02
+
+
+def test_front_and_profile_converge_in_time():
+    """On a fine grid (dz = 2.5 mm), halving dt halves the errors of backward Euler in the
+    front depth and the profile: first order in time."""
+    rows = [errors(0.0025, dt, TF + 2.0) for dt in (28800.0, 14400.0, 7200.0, 3600.0)]
+    for j, least in ((0, 0.7), (1, 0.9)):
+        e = [r[j] for r in rows]
+        orders = [math.log2(e[k] / e[k + 1]) for k in range(3)]
+        assert min(orders) > least and max(orders) < 1.3, rows
+
+
+# --------------------------------------------------------------------------- conservation
+
+
+@pytest.mark.parametrize("curve", ["linear", "niu_yang"])
+@pytest.mark.parametrize("scheme", ["backward_euler", "crank_nicolson"])
+def test_energy_is_conserved_through_a_freeze_thaw_cycle(curve, scheme):
+    """A heat flux draws 3 days of cold into a column at 1 degC and gives it back: the heat
+    content with the latent heat of the liquid water (eq. 15) changes by exactly the heat that
+    entered (theta-weighted fluxes of each step), to the Newton tolerance, although most of the
+    water froze and thawed again."""
+    z = stretched_grid(1.5, 41, 0.01)
+    dt = 1800.0
+    n = 6 * 48
+    t = np.arange(1, n + 1) * dt
+    flux = -120.0 * np.sin(2 * np.pi * t / (6 * 86400.0))
+    spec = ModelSpec(z, dt=dt, options={"top": "flux", "bottom": "zero_flux", "init": "profile",
+                                        "freezing": curve, "time_scheme": scheme},
+                     init_profile=np.full(z.size, TF + 1.0))
+    params = Params({"lambda": LAM, "C": CAP, "porosity": 0.45, "psi_sat": 0.3,
+                     "b_clapp": 6.0, "dT_freeze": 0.5})
+    rows = np.zeros((NFORC, n))
+    rows[FORCING["Gtop"].row - 1] = flux
+    theta = np.full((z.size, n), WATER)
+    col = fortran.Column(spec, params, state=np.full(z.size, TF + 1.0))
+    T, _ = col.advance(rows, theta)
+    prof = np.vstack([np.full(z.size, TF + 1.0), T])
+    H = fortran.heat_content(spec, params, prof, np.full((n + 1, z.size), WATER))
+    th = spec.theta
+    g_old = np.r_[0.0, flux[:-1]]
+    entered = np.cumsum(dt * (th * flux + (1 - th) * g_old))
+    assert T.min() < TF - 3                    # it froze ...
+    assert T[-1].min() > TF - 0.2               # ... and thawed (nearly) again
+    assert np.abs(H[1:] - H[0] - entered).max() < 1e-6 * np.abs(entered).max()
+
+
+# --------------------------------------------------------------------------- curves, limits
+
+
+def test_unfrozen_water_is_the_hosts_curve():
+    """The heat content of a uniform column (C T + rho_w L_f wl(T) per volume) gives back the
+    liquid water of Noah-MP's SoilWaterSupercoolNiu06, written here from the host's source:
+    wl = min(theta, SMCMAX (L_f (T_f - T)/(g T PSISAT))^(-1/BEXP))."""
+    z = np.linspace(0.0, 1.0, 11)
+    spec = ModelSpec(z, options={"freezing": "niu_yang", "bottom": "zero_flux"})
+    phi, psi, b = 0.439, 0.355, 5.25         # Noah-MP SOILPARM.TBL, loam
+    params = Params({**ALL_PARAMS, "lambda": LAM, "C": CAP, "porosity": phi, "psi_sat": psi,
+                     "b_clapp": b})
+    _, w = spec.geometry()
+    for theta in (0.1, 0.3):
+        for temp in (TF + 1.0, TF - 0.01, TF - 0.5, TF - 3.0, TF - 15.0):
+            hc = fortran.heat_content(spec, params, np.full((1, z.size), temp),
+                                      np.full((1, z.size), theta))[0]
+            wl = (hc / w.sum() - CAP * temp) / (RHO_W * LF)
+            if temp >= TF:
+                host = theta
+            else:
+                host = min(theta, phi * (LF * (TF - temp) / (G * temp * psi)) ** (-1 / b))
+            assert wl == pytest.approx(host, rel=1e-8, abs=1e-10), (theta, temp)
+
+
+@pytest.mark.parametrize("soil", ["constant", "johansen"])
+def test_no_water_gives_the_scheme_without_freezing_bit_for_bit(soil):
+    """Without water there is nothing to freeze: the run equals the run without the option
+    bit for bit, for every node and level."""
+    f = synthetic_forcing()
+    z = stretched_grid(2.0, 31, 0.01)
+    runs = []
+    for freezing in ("none", "niu_yang"):
+        spec = ModelSpec(z, dt=1800.0, options={"freezing": freezing, "soil_thermal": soil})
+        p = Params({**ALL_PARAMS, "psi_sat": 0.3, "b_clapp": 5.0})
+        col = fortran.Column(spec, p)
+        rows = f.rows(spec.options)[:, 1:]
+        theta = np.zeros((z.size, rows.shape[1])) if freezing != "none" or soil != "constant" \
+            else None
+        runs.append(col.advance(rows, theta)[0])
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_warm_soil_with_water_is_the_scheme_without_freezing():
+    """Above the freezing point all water is liquid and stays so: the latent terms cancel and
+    the run agrees with the run without the option to the Newton tolerance."""
+    f = synthetic_forcing()
+    z = stretched_grid(2.0, 31, 0.01)
+    runs = []
+    for freezing in ("none", "niu_yang"):
+        spec = ModelSpec(z, dt=1800.0, options={"freezing": freezing})
+        p = Params({**ALL_PARAMS, "psi_sat": 0.3, "b_clapp": 5.0})
+        col = fortran.Column(spec, p)
+        rows = f.rows(spec.options)[:, 1:]
+        runs.append(col.advance(rows, np.full((z.size, rows.shape[1]), 0.3))[0])
+    assert np.abs(runs[0] - runs[1]).max() < 1e-9
+
+
+def test_freezing_slows_the_cooling_near_zero():
+    """With water the soil lingers near 0 degC while it freezes (the zero curtain); without the
+    option the same column cools straight through."""
+    x_no = step_run(0.02, 600.0, 86400.0, TF + 2.0, delta=1.0)[1]
+    assert x_no[5] > TF - 1.0
+    z = np.arange(0.0, 2.01, 0.02)
+    spec = ModelSpec(z, dx=0.02, dt=600.0, options={"top": "temperature", "bottom": "zero_flux",
+                                                     "init": "profile"},
+                     init_profile=np.full(z.size, TF + 2.0))
+    rows = np.zeros((NFORC, 144))
+    rows[FORCING["Ttop"].row - 1] = T_SURF
+    dry = fortran.Column(spec, Params({"lambda": LAM, "C": CAP}),
+                         state=np.r_[T_SURF, np.full(z.size - 1, TF + 2.0)]).advance(rows)[0][-1]
+    assert dry[5] < TF - 2.0
