@@ -18,7 +18,7 @@ module sebcal_soil
   implicit none
   private
   public :: node_properties, coefficients, node_properties_z, coefficients_z
-  public :: liquid_water, frozen_properties
+  public :: liquid_water, frozen_properties, liquid_water_z, frozen_properties_z
 
 contains
 
@@ -206,5 +206,54 @@ contains
       cv(i) = psoil(is_c_dry, i) + wl(i)*c_water + (theta(i) - wl(i))*c_ice
     end do
   end subroutine frozen_properties
+
+  !> liquid_water with complex parameters and temperature (the tangent-linear model's complex
+  !> step); the branches test real parts. No derivative is returned.
+  pure subroutine liquid_water_z(freeze_opt, ps, theta, t, wl)
+    integer, intent(in) :: freeze_opt
+    complex(dp), intent(in) :: ps(:)
+    real(dp), intent(in) :: theta
+    complex(dp), intent(in) :: t
+    complex(dp), intent(out) :: wl
+    complex(dp) :: s, sup, frac
+    wl = theta
+    if (real(t, dp) >= t_freeze .or. theta <= 0 .or. freeze_opt == freeze_none) return
+    select case (freeze_opt)
+    case (freeze_niu_yang)
+      s = l_fusion*(t_freeze - t)/(gravity*t*ps(is_psi_sat))
+      sup = ps(is_porosity)*exp(-log(s)/ps(is_b_clapp))
+      if (real(sup, dp) < theta) wl = sup
+    case (freeze_linear)
+      frac = 1 - (t_freeze - t)/ps(is_dt_freeze)
+      if (real(frac, dp) > 0) then
+        wl = theta*frac
+      else
+        wl = 0
+      end if
+    end select
+  end subroutine liquid_water_z
+
+  !> frozen_properties with complex parameters and liquid water.
+  pure subroutine frozen_properties_z(soil_opt, psoil, theta, wl, lam, cv)
+    integer, intent(in) :: soil_opt
+    complex(dp), intent(in) :: psoil(:, 0:), wl(0:)
+    real(dp), intent(in) :: theta(0:)
+    complex(dp), intent(out) :: lam(0:), cv(0:)
+    integer :: i
+    complex(dp) :: phi, sat, xu, lsat
+    call node_properties_z(soil_opt, psoil, theta, lam, cv)
+    if (soil_opt /= soil_johansen) return
+    do i = 0, ubound(lam, 1)
+      if (.not. (real(wl(i), dp) < theta(i))) cycle
+      phi = psoil(is_porosity, i)
+      sat = theta(i)/phi
+      if (real(sat, dp) > 1) sat = 1
+      if (real(sat, dp) < 0) sat = 0
+      xu = phi*wl(i)/theta(i)
+      lsat = psoil(is_lambda_solids, i)**(1 - phi)*lambda_ice**(phi - xu)*lambda_water**xu
+      lam(i) = psoil(is_lambda_dry, i) + sat*(lsat - psoil(is_lambda_dry, i))
+      cv(i) = psoil(is_c_dry, i) + wl(i)*c_water + (theta(i) - wl(i))*c_ice
+    end do
+  end subroutine frozen_properties_z
 
 end module sebcal_soil

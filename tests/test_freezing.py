@@ -241,3 +241,40 @@ def test_freezing_slows_the_cooling_near_zero():
     dry = fortran.Column(spec, Params({"lambda": LAM, "C": CAP}),
                          state=np.r_[T_SURF, np.full(z.size - 1, TF + 2.0)]).advance(rows)[0][-1]
     assert dry[5] < TF - 2.0
+
+
+# --------------------------------------------------------------------------- tangents
+
+TANGENT_CASES = [
+    ({"freezing": "niu_yang"},
+     ["alpha", "h_eff", "T_b", "lambda", "C", "porosity", "psi_sat", "b_clapp"]),
+    ({"freezing": "linear", "time_scheme": "crank_nicolson"},
+     ["alpha", "T_b", "lambda", "C", "dT_freeze"]),
+    ({"freezing": "niu_yang", "soil_thermal": "johansen"},
+     ["alpha", "T_b", "porosity", "lambda_dry", "lambda_solids", "C_dry", "psi_sat", "b_clapp"]),
+    ({"freezing": "niu_yang", "top": "temperature", "bottom": "zero_flux", "init": "profile"},
+     ["lambda", "C", "psi_sat", "b_clapp"]),
+    ({"freezing": "linear", "top": "flux", "bottom": "series", "init": "profile"},
+     ["lambda", "C", "dT_freeze"]),
+]
+
+
+@pytest.mark.parametrize("options,names", TANGENT_CASES,
+                         ids=["-".join(o.values()) for o, _ in TANGENT_CASES])
+def test_tangents_match_central_differences_through_freezing(options, names):
+    """The tangent-linear model with freeze-thaw (one_step_freezing) against central
+    differences of the Fortran forward model, in a run whose top 10 cm freeze and thaw."""
+    from test_tangent import _check, _forcing
+
+    f = _forcing()
+    f = f.replace(Tair=np.full(f.nt + 1, 265.0), Ttop=f.data["Ttop"] - 22.0,
+                  Tbottom=np.full(f.nt + 1, 275.0), Gtop=f.data["Gtop"] - 40)
+    z = np.linspace(0, 1.0, 21)
+    p = Params({"alpha": 0.2, "eps": 0.95, "h_eff": 20.0, "T_b": 275.0, "porosity": 0.45,
+                "psi_sat": 0.3, "b_clapp": 5.0, "dT_freeze": 1.0, "lambda_dry": 0.25,
+                "lambda_solids": 3.0, "C_dry": 1.2e6, "lambda": 0.8, "C": 2.2e6})
+    prof = np.full(z.size, 275.0) if options.get("init") == "profile" else None
+    spec = ModelSpec(z, dt=3600.0, options=options, tol=1e-13, init_profile=prof)
+    T = fortran.simulate(spec, f, p).T
+    assert (T[:, 1] < TF - 0.5).any()           # the 5 cm node holds ice
+    _check(spec, f, p, names, probes=(0, 1, 2, 5))
