@@ -278,3 +278,52 @@ def test_tangents_match_central_differences_through_freezing(options, names):
     T = fortran.simulate(spec, f, p).T
     assert (T[:, 1] < TF - 0.5).any()           # the 5 cm node holds ice
     _check(spec, f, p, names, probes=(0, 1, 2, 5))
+
+
+# --------------------------------------------------------------------------- verify gate
+
+VERIFY_SETS = {
+    "niu_yang": {"physics": {"freezing": "niu_yang"}},
+    "niu_yang johansen bulk": {"physics": {"freezing": "niu_yang", "soil_thermal": "johansen",
+                                           "turbulence": "bulk", "latent": "resistance"}},
+    "linear crank-nicolson": {"physics": {"freezing": "linear"},
+                              "solver": {"time_scheme": "crank_nicolson"}},
+    "niu_yang top temperature": {"physics": {"freezing": "niu_yang", "top": "temperature",
+                                             "bottom": "zero_flux"},
+                                 "grid": {"depth": 2.0, "nodes": 21, "first_spacing": 0.02,
+                                          "top_depth": 0.02}},
+}
+
+
+@pytest.mark.crosscheck
+@pytest.mark.gradient
+@pytest.mark.parametrize("name", VERIFY_SETS)
+def test_verify_passes_with_freezing_on(name, tmp_path):
+    """``sebcal verify`` with freeze-thaw: the PyTorch mirror equals the Fortran to round-off
+    and its gradients equal central differences of the Fortran, in two days whose top
+    centimetres freeze every night."""
+    from sebcal.config import parse_config
+    from sebcal.verification import verify
+
+    params = {k: v for k, v in ALL_PARAMS.items() if k != "z_ref"}
+    params.update({"T_b": 276.0, "psi_sat": 0.3, "b_clapp": 5.0, "dT_freeze": 1.0})
+    d = {"parameters": params, "site": {"measurement_height": 10.0},
+         "grid": {"depth": 2.0, "nodes": 21, "first_spacing": 0.02},
+         "time": {"dt": 1800, "steps": 96},
+         "forcing": {"wind": 3.0, "psurf": 1e5, "qair": 0.002, "lw_down": 250.0,
+                     "soil_moisture": 0.25,
+                     "top": {"file": str(tmp_path / "unused.nc"), "name": "T"}}}
+    for table, vals in VERIFY_SETS[name].items():
+        d[table] = {**d.get(table, {}), **vals}
+    cfg = parse_config(d)
+    f = synthetic_forcing(96)
+    f = f.replace(Tair=f.data["Tair"] - 25.0, LWdown=f.data["LWdown"] - 80.0,
+                  Ttop=f.data["Ttop"] - 23.0, Qair=np.full(97, 0.002))
+    T = fortran.simulate(cfg.spec, f, cfg.params).T
+    assert (T < TF - 0.5).any()                 # it froze
+    res = verify(cfg, forcing=f)
+    worst_t = res["max_abs_diff"]["SoilTemp"]["value"]
+    print(f"\n{name}: |dT| {worst_t:.1e} K, gradients {len(res['gradients'])}, worst rel "
+          f"{max(g['rel_error'] for g in res['gradients'].values()):.1e}")
+    assert res["passed"], {k: v for k, v in res["gradients"].items() if not v["passed"]}
+    assert len(res["gradients"]) >= 3
