@@ -327,3 +327,29 @@ def test_verify_passes_with_freezing_on(name, tmp_path):
           f"{max(g['rel_error'] for g in res['gradients'].values()):.1e}")
     assert res["passed"], {k: v for k, v in res["gradients"].items() if not v["passed"]}
     assert len(res["gradients"]) >= 3
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def test_the_verdict_flags_frozen_soil_without_the_option():
+    """Observed soil at or below 0 degC and no freeze-thaw in the model: the verdict says so
+    (and a clean fit becomes usable with caveats); with the option on, or with warm soil, no
+    such reason."""
+    from sebcal.calibration.verdict import CAVEATS, USABLE, frozen_soil_of, with_frozen_soil
+    from sebcal.observations import Observation
+
+    t = 273.15 + np.array([3.0, 1.0, -0.5, -2.0, np.nan, 0.5])
+    obs = [Observation("T5", "SoilTemp", 0.05, t), Observation("T50", "SoilTemp", 0.5, t + 5),
+           Observation("H", "Qh", None, np.full(6, -300.0))]
+    mask = np.ones(6, dtype=bool)
+    clean = {"status": USABLE, "reasons": [], "notes": [], "exit_status": 0}
+    frozen = frozen_soil_of(obs, mask, {"freezing": "none"})
+    assert frozen["n"] == 2 and frozen["of"] == 10 and frozen["labels"] == ["T5"]
+    v = with_frozen_soil(clean, frozen)
+    assert v["status"] == CAVEATS
+    assert "freezing point" in v["reasons"][0] and 'freezing = "niu_yang"' in v["reasons"][0]
+    assert "-2.0 degC" in v["reasons"][0]
+    assert frozen_soil_of(obs, mask, {"freezing": "niu_yang"}) is None
+    assert frozen_soil_of(obs, np.array([1, 1, 0, 0, 1, 1], bool), {"freezing": "none"}) is None
+    assert with_frozen_soil(clean, None) == clean

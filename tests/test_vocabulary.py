@@ -55,7 +55,8 @@ def test_fortran_slots_of_parameters():
              "tau_sw": "ip_tau_sw", "tau_lw": "ip_tau_lw", "k_ext": "ip_k_ext",
              "lambda": "is_lambda", "C": "is_c", "porosity": "is_porosity",
              "lambda_dry": "is_lambda_dry", "lambda_solids": "is_lambda_solids",
-             "C_dry": "is_c_dry"}
+             "C_dry": "is_c_dry", "psi_sat": "is_psi_sat", "b_clapp": "is_b_clapp",
+             "dT_freeze": "is_dt_freeze"}
     for name, p in V.PARAMETERS.items():
         if p.group == "state":
             continue

@@ -32,7 +32,15 @@ from ..runner import forcing_for
 from . import priors as priors_mod
 from .analysis import effective_size, identifiability, laplace_gn
 from .space import Space
-from .verdict import CAVEATS, NOT_USABLE, USABLE, assess, closure_of
+from .verdict import (
+    CAVEATS,
+    NOT_USABLE,
+    USABLE,
+    assess,
+    closure_of,
+    frozen_soil_of,
+    with_frozen_soil,
+)
 
 SCHEMA_VERSION = 2
 LOCK_NAME = ".sebcal-calibrate.lock"
@@ -439,7 +447,9 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
                     "with_prior": [c.label for c in space.coords
                                    if c.label in fit.priors or c.name in fit.priors]}
         fit.counts["prior_data_conflict"] = conflict
-    fit.counts["verdict"] = assess(entries, fit.ident, mets, fit.lap, closure, conflict)
+    fit.counts["verdict"] = with_frozen_soil(
+        assess(entries, fit.ident, mets, fit.lap, closure, conflict),
+        frozen_soil_of(obs, win.calibration | win.evaluation, config.options))
     fit.counts["entries"] = entries
 
 
