@@ -383,9 +383,10 @@ contains
   !> consts: sigma, karman, gravity, r_dry, cp_air, lv, c_water, lambda_water (SI).
   !> sizes: nflux, nforc, npsurf, npsoil, nopt, nrset, max_nodes, n_most, max_layers.
   subroutine sebcal_api_constants(consts, sizes)
-    real(dp), intent(inout) :: consts(:)   !< (8)
+    real(dp), intent(inout) :: consts(:)   !< (13)
     integer, intent(inout) :: sizes(:)     !< (9)
     if (size(consts) >= 8) consts(1:8) = [sigma_sb, karman, gravity, r_dry, cp_air, lv, c_water, lambda_water]
+    if (size(consts) >= 13) consts(9:13) = [t_freeze, l_fusion, rho_water, c_ice, lambda_ice]
     if (size(sizes) >= 9) sizes(1:9) = [nflux, nforc, npsurf, npsoil, nopt, nrset, max_nodes, n_most, max_layers]
   end subroutine sebcal_api_constants
 
@@ -404,12 +405,13 @@ contains
     if (.not. (size(theta, 1) == 1 .and. size(theta, 2) == 1)) then
       call check_size('theta rows', size(theta, 1), nz, errflg, errmsg)
       call check_size('theta columns', size(theta, 2), size(forc, 2), errflg, errmsg)
-    else if (iopt(io_soil) == soil_johansen .or. (iopt(io_top) == top_seb .and. &
+    else if (iopt(io_soil) == soil_johansen .or. iopt(io_freezing) /= freeze_none .or. &
+             (iopt(io_top) == top_seb .and. &
              iopt(io_turbulence) == turb_bulk .and. iopt(io_latent) == latent_resistance .and. &
              iopt(io_rsurf) == rsurf_moisture)) then
       errflg = err_option
-      errmsg = 'the options use soil moisture (soil_thermal johansen or surface_resistance '// &
-               'soil_moisture): give theta at every node and level'
+      errmsg = 'the options use soil moisture (soil_thermal johansen, surface_resistance '// &
+               'soil_moisture or freezing): give theta at every node and level'
     end if
   end subroutine check_common
 

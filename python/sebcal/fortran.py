@@ -387,10 +387,11 @@ def read_namelist(path: str | Path) -> tuple[ModelSpec, Params]:
 
 def constants() -> dict[str, float]:
     """Constants and array sizes compiled into the Fortran scheme (for consistency checks)."""
-    c = np.zeros(8)
+    c = np.zeros(13)
     s = np.zeros(9, dtype=np.int32)
     _call(_api.sebcal_api_constants, c, s)
-    names = ("sigma", "karman", "gravity", "r_dry", "cp_air", "lv", "c_water", "lambda_water")
+    names = ("sigma", "karman", "gravity", "r_dry", "cp_air", "lv", "c_water", "lambda_water",
+             "t_freeze", "l_fusion", "rho_water", "c_ice", "lambda_ice")
     sizes = ("nflux", "nforc", "npsurf", "npsoil", "nopt", "nrset", "max_nodes", "n_most",
              "max_layers")
     return {**{n: float(v) for n, v in zip(names, c)}, **{n: int(v) for n, v in zip(sizes, s)}}
