@@ -46,7 +46,8 @@ def neumann(z: np.ndarray, t: float, t_init: float) -> tuple[float, np.ndarray]:
     from t = 0, with the same lambda and C in both phases and latent heat L = rho_w L_f theta
     per volume. X = 2 k sqrt(alpha t), alpha = lambda/C, with k the root of
 
-        exp(-k^2)/erf(k) - (t_init - T_f)/(T_f - T_s) exp(-k^2)/erfc(k) = k sqrt(pi) L/(C (T_f - T_s));
+        exp(-k^2)/erf(k) - (t_init - T_f)/(T_f - T_s) exp(-k^2)/erfc(k)
+            = k sqrt(pi) L/(C (T_f - T_s));
 
     frozen: T = T_s + (T_f - T_s) erf(eta)/erf(k), liquid: T = t_init - (t_init - T_f)
     erfc(eta)/erfc(k), eta = z/(2 sqrt(alpha t)). t_init = T_f is the one-phase Stefan problem."""

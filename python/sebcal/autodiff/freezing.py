@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from ..physics import TORCH
-from ..physics.soil import RHO_WATER, L_FUSION, coefficients, frozen_properties, liquid_water
+from ..physics.soil import L_FUSION, RHO_WATER, coefficients, frozen_properties, liquid_water
 from .layers import ColumnError
 
 #: largest Newton update [K] (as the Fortran)
