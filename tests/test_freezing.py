@@ -354,3 +354,33 @@ def test_the_verdict_flags_frozen_soil_without_the_option():
     assert frozen_soil_of(obs, mask, {"freezing": "niu_yang"}) is None
     assert frozen_soil_of(obs, np.array([1, 1, 0, 0, 1, 1], bool), {"freezing": "none"}) is None
     assert with_frozen_soil(clean, None) == clean
+
+
+def test_a_frozen_winter_record_is_flagged_without_the_option(tmp_path):
+    """The bundled Baltimore winter (examples/baltimore_winter.toml, January 2003): the 10 cm
+    soil of the tower's own file reaches -3.5 degC, so without the option the verdict's rule
+    fires on the record; the example's constant soil moisture reaches every node."""
+    from conftest import ROOT
+    from sebcal.calibration.verdict import frozen_soil_of
+    from sebcal.config import load_config
+    from sebcal.observations import load_observations, windows
+    from sebcal.runner import forcing_for
+
+    ex = ROOT / "examples"
+    text = (ex / "baltimore_winter.toml").read_text().replace('"data/', f'"{ex}/data/')
+    assert 'freezing = "niu_yang"' in text
+    path = tmp_path / "winter.toml"
+    path.write_text(text)
+    cfg = load_config(path)
+    theta = forcing_for(cfg).theta_at(cfg.spec.node_depths, cfg.spec.options)
+    assert np.all(theta == 0.30)
+    obs = load_observations(cfg)
+    w = windows(cfg)
+    assert frozen_soil_of(obs, w.calibration | w.evaluation, cfg.spec.options) is None
+    off = tmp_path / "off.toml"
+    off.write_text(text.replace('freezing = "niu_yang"', 'freezing = "none"'))
+    cfg = load_config(off)
+    frozen = frozen_soil_of(load_observations(cfg), w.calibration | w.evaluation,
+                            cfg.spec.options)
+    assert frozen["labels"] == ["T10"] and frozen["n"] > 300
+    assert frozen["coldest"] - 273.15 == pytest.approx(-3.48, abs=0.01)
