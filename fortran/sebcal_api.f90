@@ -273,7 +273,8 @@ contains
     end do
   end subroutine sebcal_api_step
 
-  !> Column heat content sum_i C_i w_i T_i [J m-2] of profiles t(nz, m) over the prognostic nodes.
+  !> Column heat content sum_i C_i w_i T_i [J m-2] of profiles t(nz, m) over the prognostic nodes
+  !> (plus the latent heat of the liquid water, rho_w L_f wl_i w_i, with freezing).
   subroutine sebcal_api_heat_content(z, dx, psoil, iopt, theta, t, hc, errmsg, errflg)
     real(dp), intent(in) :: z(:)          !< node depths [m], (nz)
     real(dp), intent(in) :: dx            !< uniform spacing [m], or <= 0
@@ -293,7 +294,7 @@ contains
     call check_size('t rows', size(t, 1), size(z), errflg, errmsg)
     call check_size('hc', size(hc), size(t, 2), errflg, errmsg)
     if (errflg /= 0) return
-    if (iopt(io_soil) == soil_johansen) then
+    if (iopt(io_soil) == soil_johansen .or. iopt(io_freezing) /= freeze_none) then
       call check_size('theta rows', size(theta, 1), size(z), errflg, errmsg)
       call check_size('theta columns', size(theta, 2), size(t, 2), errflg, errmsg)
       if (errflg /= 0) return
@@ -317,7 +318,7 @@ contains
     if (errflg /= 0) return
     zero = 0
     do k = 1, size(t, 2)
-      if (iopt(io_soil) == soil_johansen) then
+      if (iopt(io_soil) == soil_johansen .or. iopt(io_freezing) /= freeze_none) then
         hc(k) = heat_content(col, t(:, k), theta(:, k))
       else
         hc(k) = heat_content(col, t(:, k), zero)
@@ -384,9 +385,10 @@ contains
   !> consts: sigma, karman, gravity, r_dry, cp_air, lv, c_water, lambda_water (SI).
   !> sizes: nflux, nforc, npsurf, npsoil, nopt, nrset, max_nodes, n_most, max_layers.
   subroutine sebcal_api_constants(consts, sizes)
-    real(dp), intent(inout) :: consts(:)   !< (8)
+    real(dp), intent(inout) :: consts(:)   !< (13)
     integer, intent(inout) :: sizes(:)     !< (9)
     if (size(consts) >= 8) consts(1:8) = [sigma_sb, karman, gravity, r_dry, cp_air, lv, c_water, lambda_water]
+    if (size(consts) >= 13) consts(9:13) = [t_freeze, l_fusion, rho_water, c_ice, lambda_ice]
     if (size(sizes) >= 9) sizes(1:9) = [nflux, nforc, npsurf, npsoil, nopt, nrset, max_nodes, n_most, max_layers]
   end subroutine sebcal_api_constants
 
@@ -405,12 +407,13 @@ contains
     if (.not. (size(theta, 1) == 1 .and. size(theta, 2) == 1)) then
       call check_size('theta rows', size(theta, 1), nz, errflg, errmsg)
       call check_size('theta columns', size(theta, 2), size(forc, 2), errflg, errmsg)
-    else if (iopt(io_soil) == soil_johansen .or. (iopt(io_top) == top_seb .and. &
+    else if (iopt(io_soil) == soil_johansen .or. iopt(io_freezing) /= freeze_none .or. &
+             (iopt(io_top) == top_seb .and. &
              iopt(io_turbulence) == turb_bulk .and. iopt(io_latent) == latent_resistance .and. &
              iopt(io_rsurf) == rsurf_moisture)) then
       errflg = err_option
-      errmsg = 'the options use soil moisture (soil_thermal johansen or surface_resistance '// &
-               'soil_moisture): give theta at every node and level'
+      errmsg = 'the options use soil moisture (soil_thermal johansen, surface_resistance '// &
+               'soil_moisture or freezing): give theta at every node and level'
     end if
   end subroutine check_common
 

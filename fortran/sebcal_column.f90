@@ -24,7 +24,7 @@ module sebcal_column
   use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan, ieee_is_finite
   use sebcal_const
   use sebcal_surface, only: surface_balance
-  use sebcal_soil, only: node_properties, coefficients
+  use sebcal_soil, only: node_properties, coefficients, liquid_water, frozen_properties
   implicit none
   private
 
@@ -52,6 +52,7 @@ module sebcal_column
 
   public :: column_setup, column_step, column_fluxes, column_spinup, heat_content, spinup_left
   public :: set_coefficients, step_coefficients, step_elimination, ground_flux, check_forcing
+  public :: freezing_active, freezing_coefficients, step_freezing
 
 contains
 
@@ -244,7 +245,13 @@ contains
     call check_code('canopy', iopt(io_canopy), 3)
     call check_code('soil_thermal', iopt(io_soil), 2)
     call check_code('top', iopt(io_top), 3)
+    call check_code('freezing', iopt(io_freezing), 3)
     if (errflg /= 0) return
+    if (iopt(io_freezing) /= freeze_none .and. iopt(io_solver) /= solver_direct) then
+      errflg = err_option
+      errmsg = 'freezing needs solver direct (the phase change is solved inside its Newton iteration)'
+      return
+    end if
     if (.not. (rset(rs_tol) > 0) .or. iopt(io_max_iter) < 1) then
       errflg = err_option
       write (errmsg, '(a,es12.5,a,i0)', iostat=ios_msg) 'solver needs tol > 0 K and max_iter >= 1, got tol = ', rset(rs_tol), &
@@ -342,8 +349,14 @@ contains
         call check_param('lambda', psoil(is_lambda, i), 0.0_dp, 50.0_dp, .false., .false., errflg, errmsg)
         call check_param('C', psoil(is_c, i), 0.0_dp, 1.0e8_dp, .false., .false., errflg, errmsg)
       end if
-      if (iopt(io_soil) == soil_johansen .or. (moist_rs .and. i == 1)) then
+      if (iopt(io_soil) == soil_johansen .or. (moist_rs .and. i == 1) .or. iopt(io_freezing) == freeze_niu_yang) then
         call check_param('porosity', psoil(is_porosity, i), 0.0_dp, 1.0_dp, .false., .false., errflg, errmsg)
+      end if
+      if (iopt(io_freezing) == freeze_niu_yang) then
+        call check_param('psi_sat', psoil(is_psi_sat, i), 0.0_dp, 100.0_dp, .false., .true., errflg, errmsg)
+        call check_param('b_clapp', psoil(is_b_clapp, i), 0.0_dp, 50.0_dp, .false., .true., errflg, errmsg)
+      else if (iopt(io_freezing) == freeze_linear) then
+        call check_param('dT_freeze', psoil(is_dt_freeze, i), 0.0_dp, 50.0_dp, .false., .true., errflg, errmsg)
       end if
       if (errflg /= 0) then
         write (errmsg, '(2a,i0)', iostat=ios_msg) trim(errmsg), ' at node ', i
@@ -464,12 +477,16 @@ contains
     niter = 0
     call check_forcing(col, forc, errflg, errmsg)
     if (errflg /= 0) return
-    if (col%iopt(io_soil) == soil_johansen) then
+    if (col%iopt(io_soil) == soil_johansen .or. col%iopt(io_freezing) /= freeze_none) then
       if (.not. all(ieee_is_finite(theta(0:col%n)) .and. theta(0:col%n) >= 0 .and. theta(0:col%n) <= 1)) then
         errflg = err_forcing
         errmsg = 'forcing: soil moisture must be finite and in [0, 1] m3 m-3 at every node (gap, or percent?)'
         return
       end if
+    end if
+    if (freezing_active(col, theta)) then
+      call step_freezing(col, t, forc, theta, g_old, niter, errflg, errmsg)
+      return
     end if
     call step_coefficients(col, theta, a, c, c0, g1)
     if (col%iopt(io_solver) == solver_jacobi) then
@@ -674,7 +691,7 @@ contains
     logical, intent(in) :: first               !< the initial level (no step before it)
     real(dp), intent(out) :: flux(nflux)
     complex(dp) :: gc, fc(nflux)
-    real(dp) :: a(0:col%n), c(0:col%n), c0, g1, nan
+    real(dp) :: a(0:col%n), c(0:col%n), c0, g1, nan, cv(0:col%n), beta(0:col%n), wl, wl_old, dwl
     nan = ieee_value(1.0_dp, ieee_quiet_nan)
     select case (col%iopt(io_top))
     case (top_seb)
@@ -687,9 +704,17 @@ contains
       if (col%iopt(io_top) == top_flux) then
         flux(ix_qg) = forc(if_top)
       else if (.not. first) then
-        call step_coefficients(col, theta, a, c, c0, g1)
-        ! c_0 g_1 = dt/(C_0 w_0), c_0 = dt lambda/(C_0 w_0 h_1)
-        flux(ix_qg) = ((t(0) - t_old(0)) - c0*(t(1) - t(0)))/(c0*g1)
+        if (freezing_active(col, theta)) then
+          call freezing_coefficients(col, theta, t_old, a, c, c0, g1, cv, beta)
+          call liquid_water(col%iopt(io_freezing), col%psoil(:, 0), theta(0), t(0), wl, dwl)
+          call liquid_water(col%iopt(io_freezing), col%psoil(:, 0), theta(0), t_old(0), wl_old, dwl)
+          ! the latent heat of the top half cell joins its sensible heat
+          flux(ix_qg) = ((t(0) - t_old(0)) + beta(0)*(wl - wl_old) - c0*(t(1) - t(0)))/(c0*g1)
+        else
+          call step_coefficients(col, theta, a, c, c0, g1)
+          ! c_0 g_1 = dt/(C_0 w_0), c_0 = dt lambda/(C_0 w_0 h_1)
+          flux(ix_qg) = ((t(0) - t_old(0)) - c0*(t(1) - t(0)))/(c0*g1)
+        end if
       end if
     end select
   end subroutine column_fluxes
@@ -759,14 +784,220 @@ contains
   function heat_content(col, t, theta) result(hc)
     type(column_t), intent(in) :: col
     real(dp), intent(in) :: t(0:), theta(0:)
-    real(dp) :: hc, lam(0:col%n), cv(0:col%n)
-    integer :: first, last
+    real(dp) :: hc, lam(0:col%n), cv(0:col%n), wl(0:col%n), dwl
+    integer :: first, last, i
     call node_properties(col%iopt(io_soil), col%psoil, theta, lam, cv)
     first = 0
     last = col%n
     if (col%iopt(io_bottom) /= bottom_zero_flux) last = col%n - 1
     if (col%iopt(io_top) == top_temperature) first = 1
+    if (col%iopt(io_freezing) /= freeze_none) then
+      ! sensible heat at the properties of the present ice, plus the latent heat of the
+      ! liquid water (enthalpy relative to ice at 0 K, eq. 15)
+      hc = 0
+      do i = first, last
+        call liquid_water(col%iopt(io_freezing), col%psoil(:, i), theta(i), t(i), wl(i), dwl)
+      end do
+      call frozen_properties(col%iopt(io_soil), col%psoil, theta, wl, lam, cv)
+      do i = first, last
+        hc = hc + col%w(i)*(cv(i)*t(i) + rho_water*l_fusion*wl(i))
+      end do
+      return
+    end if
     hc = sum(cv(first:last)*col%w(first:last)*t(first:last))
   end function heat_content
+
+  !> Whether a step solves the phase change: the option is on and some node holds water.
+  !> Without water the latent terms vanish and the step is the one without the option.
+  pure logical function freezing_active(col, theta)
+    type(column_t), intent(in) :: col
+    real(dp), intent(in) :: theta(0:)
+    freezing_active = col%iopt(io_freezing) /= freeze_none
+    if (freezing_active) freezing_active = any(theta(0:col%n) > 0)
+  end function freezing_active
+
+  !> Coefficients of a step with freezing (eq. 8, 16): the soil properties at the liquid and
+  !> ice of the old level t_old (as CLM and Noah-MP compute them before the phase change),
+  !> the heat capacity cv [J m-3 K-1] and beta_i = rho_w L_f / C_i [K m3 m-3] of every node.
+  pure subroutine freezing_coefficients(col, theta, t_old, a, c, c0, g1, cv, beta)
+    type(column_t), intent(in) :: col
+    real(dp), intent(in) :: theta(0:), t_old(0:)
+    real(dp), intent(out) :: a(0:), c(0:), c0, g1, cv(0:), beta(0:)
+    real(dp) :: lam(0:col%n), wl(0:col%n), dwl
+    integer :: i
+    do i = 0, col%n
+      call liquid_water(col%iopt(io_freezing), col%psoil(:, i), theta(i), t_old(i), wl(i), dwl)
+    end do
+    call frozen_properties(col%iopt(io_soil), col%psoil, theta, wl, lam, cv)
+    call coefficients(col%h, col%w, col%dt, lam, cv, a, c, c0, g1)
+    beta = rho_water*l_fusion/cv
+  end subroutine freezing_coefficients
+
+  !> One step with freeze-thaw (docs/theory.md eq. 17): every prognostic row of (8) gains the
+  !> latent heat beta_i (wl_i(T_i) - wl_i(T_i^n)) on its left-hand side, so the rows are
+  !> nonlinear in every node. Newton's method on the whole column: the Jacobian is the step's
+  !> tridiagonal matrix plus beta_i dwl_i/dT on the diagonal (and dG/dTs in the surface row),
+  !> solved by Thomas elimination; a backtracking line search on the largest residual keeps
+  !> the iteration from cycling across the kinks of the freezing curve. Converged when the
+  !> Newton update or every row's residual is <= tol [K]: the phase change is implicit, not
+  !> lagged.
+  subroutine step_freezing(col, t, forc, theta, g_old, niter, errflg, errmsg)
+    type(column_t), intent(in) :: col
+    real(dp), intent(inout) :: t(0:)
+    real(dp), intent(in) :: forc(nforc), theta(0:), g_old
+    integer, intent(out) :: niter, errflg
+    character(len=*), intent(out) :: errmsg
+    real(dp) :: a(0:col%n), c(0:col%n), c0, g1, cv(0:col%n), beta(0:col%n)
+    real(dp) :: tn(0:col%n), r(0:col%n), wl_old(0:col%n), x(0:col%n), res(0:col%n), d(0:col%n)
+    real(dp) :: jd(0:col%n), jl(0:col%n), ju(0:col%n), xt(0:col%n), rt(0:col%n)
+    real(dp) :: th, dwl, g, dg, rnorm, rnew, step, dmax
+    integer :: i, n, first, last, k
+
+    errflg = 0
+    errmsg = ''
+    n = col%n
+    th = col%rset(rs_theta)
+    tn = t(0:n)
+    call freezing_coefficients(col, theta, tn, a, c, c0, g1, cv, beta)
+    do i = 0, n
+      call liquid_water(col%iopt(io_freezing), col%psoil(:, i), theta(i), tn(i), wl_old(i), dwl)
+    end do
+    ! the known part of every row: old level, its latent heat and the explicit part
+    r = tn + beta*wl_old
+    if (th < 1) then
+      do i = 1, n - 1
+        r(i) = r(i) + (1 - th)*(a(i)*(tn(i - 1) - tn(i)) + c(i)*(tn(i + 1) - tn(i)))
+      end do
+      if (col%iopt(io_bottom) == bottom_zero_flux) r(n) = r(n) + (1 - th)*a(n)*(tn(n - 1) - tn(n))
+      if (col%iopt(io_top) /= top_temperature) r(0) = r(0) + (1 - th)*c0*((tn(1) - tn(0)) + g1*g_old)
+    end if
+    first = 0
+    if (col%iopt(io_top) == top_temperature) first = 1
+    last = n
+    x = tn
+    select case (col%iopt(io_bottom))
+    case (bottom_dirichlet)
+      x(n) = col%psurf(ip_tb)
+      last = n - 1
+    case (bottom_series)
+      x(n) = forc(if_tbot)
+      last = n - 1
+    end select
+    if (first == 1) x(0) = forc(if_top)
+    call residual(x, res, jd, jl, ju)
+    rnorm = maxval(abs(res(first:last)))
+    niter = 0
+    do
+      niter = niter + 1
+      ! Newton update d: J d = -res over the rows first..last (Thomas)
+      call thomas(jl, jd, ju, -res, d)
+      dmax = maxval(abs(d(first:last)))
+      if (dmax > max_newton_step) d = d*(max_newton_step/dmax)
+      step = 1
+      do k = 1, 30
+        xt = x
+        xt(first:last) = x(first:last) + step*d(first:last)
+        call residual(xt, rt)
+        rnew = maxval(abs(rt(first:last)))
+        if (rnew < rnorm .or. rnew == 0) exit
+        step = 0.5_dp*step
+      end do
+      ! no decrease along d (round-off near the solution): take the full update
+      if (k > 30) xt(first:last) = x(first:last) + d(first:last)
+      x = xt
+      if (.not. all(ieee_is_finite(x)) .or. any(x <= 0)) then
+        errflg = err_state
+        write (errmsg, '(a)') 'freezing step: temperatures left the physical range; check the '// &
+          'parameters and forcing'
+        return
+      end if
+      call residual(x, res, jd, jl, ju)
+      rnorm = maxval(abs(res(first:last)))
+      ! converged: the Newton update, or the residual of every row (K; an energy error of at
+      ! most tol C_i w_i per node), is below tol. Across a kink of a steep freezing curve
+      ! Newton can cycle at the scale of round-off times the curve's slope (beta dwl/dT up to
+      ! ~1e4 K/K): an update that no line search could shorten into a descent then ends the
+      ! iteration once it is below 1000 tol.
+      if (dmax <= col%rset(rs_tol) .or. rnorm <= col%rset(rs_tol)) exit
+      if (k > 30 .and. dmax <= 1000*col%rset(rs_tol)) exit
+      if (niter >= col%iopt(io_max_iter)) then
+        errflg = err_converge
+        write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)') 'freezing step: Newton did not converge in ', niter, &
+          ' iterations (last update ', dmax, ' K, tol ', col%rset(rs_tol), ' K); raise max_iter or tol'
+        return
+      end if
+    end do
+    t(0:n) = x
+
+  contains
+
+    !> Residuals of the rows first..last at temperatures y (K), and optionally the Jacobian
+    !> (diagonal, lower, upper).
+    subroutine residual(y, f, dia, low, upp)
+      real(dp), intent(in) :: y(0:)
+      real(dp), intent(out) :: f(0:)
+      real(dp), intent(out), optional :: dia(0:), low(0:), upp(0:)
+      real(dp) :: wl, dw
+      integer :: j
+      f = 0
+      if (present(dia)) then
+        dia = 1
+        low = 0
+        upp = 0
+      end if
+      do j = first, last
+        call liquid_water(col%iopt(io_freezing), col%psoil(:, j), theta(j), y(j), wl, dw)
+        f(j) = y(j) + beta(j)*wl - r(j)
+        if (present(dia)) dia(j) = 1 + beta(j)*dw
+        if (j == 0) then
+          if (col%iopt(io_top) == top_flux) then
+            g = forc(if_top)
+            dg = 0
+          else
+            call ground_flux(col, y(0), forc, theta(0), g, dg)
+          end if
+          f(0) = f(0) - th*c0*((y(1) - y(0)) + g1*g)
+          if (present(dia)) then
+            dia(0) = dia(0) + th*c0*(1 - g1*dg)
+            upp(0) = -th*c0
+          end if
+        else if (j == n) then
+          f(n) = f(n) - th*a(n)*(y(n - 1) - y(n))
+          if (present(dia)) then
+            dia(n) = dia(n) + th*a(n)
+            low(n) = -th*a(n)
+          end if
+        else
+          f(j) = f(j) - th*(a(j)*(y(j - 1) - y(j)) + c(j)*(y(j + 1) - y(j)))
+          if (present(dia)) then
+            dia(j) = dia(j) + th*(a(j) + c(j))
+            if (j > first) low(j) = -th*a(j)
+            if (j < last) upp(j) = -th*c(j)
+          end if
+        end if
+      end do
+    end subroutine residual
+
+    !> Solve the tridiagonal system of rows first..last (the other entries of sol are 0).
+    subroutine thomas(low, dia, upp, rhs, sol)
+      real(dp), intent(in) :: low(0:), dia(0:), upp(0:), rhs(0:)
+      real(dp), intent(out) :: sol(0:)
+      real(dp) :: cp(0:n), dp_(0:n), den
+      integer :: j
+      sol = 0
+      cp(first) = upp(first)/dia(first)
+      dp_(first) = rhs(first)/dia(first)
+      do j = first + 1, last
+        den = dia(j) - low(j)*cp(j - 1)
+        cp(j) = upp(j)/den
+        dp_(j) = (rhs(j) - low(j)*dp_(j - 1))/den
+      end do
+      sol(last) = dp_(last)
+      do j = last - 1, first, -1
+        sol(j) = dp_(j) - cp(j)*sol(j + 1)
+      end do
+    end subroutine thomas
+
+  end subroutine step_freezing
 
 end module sebcal_column

@@ -21,9 +21,14 @@ module sebcal_const
   real(dp), parameter, public :: c_water = 4.188e6_dp        !< volumetric heat capacity of water [J m-3 K-1]
   real(dp), parameter, public :: lambda_water = 0.57_dp      !< thermal conductivity of water [W m-1 K-1]
   integer, parameter, public :: n_most = 5                   !< stability iterations (Noah-MP NumIter)
+  real(dp), parameter, public :: t_freeze = 273.16_dp        !< freezing point of water (Noah-MP ConstFreezePoint) [K]
+  real(dp), parameter, public :: l_fusion = 0.3336e6_dp      !< latent heat of fusion (Noah-MP ConstLatHeatFusion) [J kg-1]
+  real(dp), parameter, public :: rho_water = 1000.0_dp       !< density of liquid water (Noah-MP ConstDensityWater) [kg m-3]
+  real(dp), parameter, public :: c_ice = 2.094e6_dp          !< volumetric heat capacity of ice (Noah-MP ConstHeatCapacIce) [J m-3 K-1]
+  real(dp), parameter, public :: lambda_ice = 2.2_dp         !< thermal conductivity of ice (Noah-MP ConstThermConductIce) [W m-1 K-1]
 
   ! ---- option slots in iopt(nopt) and their codes
-  integer, parameter, public :: nopt = 13
+  integer, parameter, public :: nopt = 14
   integer, parameter, public :: io_solver = 1
   integer, parameter, public :: io_longwave = 2
   integer, parameter, public :: io_bottom = 3
@@ -37,6 +42,7 @@ module sebcal_const
   integer, parameter, public :: io_top = 11
   integer, parameter, public :: io_max_iter = 12     !< Newton iterations / Jacobi sweeps per step
   integer, parameter, public :: io_spinup_max = 13   !< most days of spin-up
+  integer, parameter, public :: io_freezing = 14     !< freeze-thaw of the soil water
 
   integer, parameter, public :: solver_direct = 1    !< Thomas elimination + safeguarded Newton on the surface row
   integer, parameter, public :: solver_jacobi = 2    !< the published Jacobi sweep iteration
@@ -61,6 +67,9 @@ module sebcal_const
   integer, parameter, public :: canopy_lai = 3       !< tau = exp(-k_ext LAI)
   integer, parameter, public :: soil_constant = 1    !< lambda, C per node
   integer, parameter, public :: soil_johansen = 2    !< lambda(theta), C(theta)
+  integer, parameter, public :: freeze_none = 1      !< no phase change (the water stays liquid)
+  integer, parameter, public :: freeze_niu_yang = 2  !< supercooled water from the freezing-point depression (Niu & Yang 2006; Noah-MP)
+  integer, parameter, public :: freeze_linear = 3    !< liquid fraction linear over a freezing interval dT_freeze below t_freeze
   integer, parameter, public :: top_seb = 1          !< surface energy balance
   integer, parameter, public :: top_temperature = 2  !< T(z_0) = prescribed series (forcing row if_top)
   integer, parameter, public :: top_flux = 3         !< heat flux into z_0 prescribed (forcing row if_top)
@@ -92,13 +101,16 @@ module sebcal_const
   integer, parameter, public :: ip_k_ext = 15        !< extinction coefficient [1]
 
   ! ---- soil parameters psoil(npsoil, nodes)
-  integer, parameter, public :: npsoil = 6
+  integer, parameter, public :: npsoil = 9
   integer, parameter, public :: is_lambda = 1        !< conductivity lambda [W m-1 K-1]
   integer, parameter, public :: is_c = 2             !< heat capacity C [J m-3 K-1]
   integer, parameter, public :: is_porosity = 3      !< porosity [m3 m-3]
   integer, parameter, public :: is_lambda_dry = 4    !< dry conductivity [W m-1 K-1]
   integer, parameter, public :: is_lambda_solids = 5 !< solids conductivity [W m-1 K-1]
   integer, parameter, public :: is_c_dry = 6         !< dry heat capacity [J m-3 K-1]
+  integer, parameter, public :: is_psi_sat = 7       !< saturated matric potential, magnitude (Noah-MP PSISAT) [m]
+  integer, parameter, public :: is_b_clapp = 8       !< Clapp-Hornberger exponent b (Noah-MP BEXP, CLM bsw) [1]
+  integer, parameter, public :: is_dt_freeze = 9     !< width of the linear freezing interval [K]
 
   ! ---- forcing rows forc(nforc, levels), all at the level's time
   integer, parameter, public :: nforc = 9

@@ -7,10 +7,11 @@
 !>   &sebcal_params  alpha, emissivity, h_eff, bowen, t_bottom, z0m, z0h_ratio, d0, z_ref,
 !>                   r_s, rs_a, rs_b, tau_sw, tau_lw, k_ext, (lambda, heat_capacity: uniform soil) /
 !>   &sebcal_soil    nlayers, layer_bottoms(:), lambda(:), heat_capacity(:), porosity(:),
-!>                   lambda_dry(:), lambda_solids(:), c_dry(:)  /
+!>                   lambda_dry(:), lambda_solids(:), c_dry(:), psi_sat(:), b_clapp(:),
+!>                   dt_freeze(:)  /
 !>   &sebcal_grid    nodes, depth, top_depth (uniform)  or  nodes, node_depths(1:nodes)  /
 !>   &sebcal_options dt, solver, longwave, bottom, init, top, turbulence, stability, latent,
-!>                   surface_resistance, canopy, soil_thermal, time_scheme, init_profile, tol,
+!>                   surface_resistance, canopy, soil_thermal, freezing, time_scheme, init_profile, tol,
 !>                   max_iter, spinup_tol, spinup_max_cycles, wind_min  /
 !>
 !> Node i takes the parameters of the first soil layer whose bottom is at or below z_i (the
@@ -69,21 +70,22 @@ contains
     integer :: nlayers
     real(dp) :: layer_bottoms(max_layers), lambda(max_layers), heat_capacity(max_layers)
     real(dp) :: porosity(max_layers), lambda_dry(max_layers), lambda_solids(max_layers), c_dry(max_layers)
+    real(dp) :: psi_sat(max_layers), b_clapp(max_layers), dt_freeze(max_layers)
     integer :: nodes
     real(dp) :: depth, top_depth
     real(dp), allocatable :: node_depths(:), init_profile(:)
     real(dp) :: dt, tol, spinup_tol, wind_min
     integer :: max_iter, spinup_max_cycles
     character(len=32) :: solver, longwave, bottom, init, top, turbulence, stability, latent
-    character(len=32) :: surface_resistance, canopy, soil_thermal, time_scheme
+    character(len=32) :: surface_resistance, canopy, soil_thermal, time_scheme, freezing
     namelist /sebcal_params/ alpha, emissivity, h_eff, bowen, t_bottom, z0m, z0h_ratio, d0, z_ref, &
       r_s, rs_a, rs_b, tau_sw, tau_lw, k_ext, lambda, heat_capacity
     namelist /sebcal_soil/ nlayers, layer_bottoms, lambda, heat_capacity, porosity, lambda_dry, &
-      lambda_solids, c_dry
+      lambda_solids, c_dry, psi_sat, b_clapp, dt_freeze
     namelist /sebcal_grid/ nodes, depth, top_depth, node_depths
     namelist /sebcal_options/ dt, solver, longwave, bottom, init, top, turbulence, stability, latent, &
       surface_resistance, canopy, soil_thermal, time_scheme, init_profile, tol, max_iter, spinup_tol, &
-      spinup_max_cycles, wind_min
+      spinup_max_cycles, wind_min, freezing
 
     integer :: unit, ios, i
     logical :: exists, seb, bulk, rs_moist
@@ -98,6 +100,7 @@ contains
     tau_sw = 1; tau_lw = 1; k_ext = 0.5_dp
     nlayers = 1; layer_bottoms = unset; lambda = unset; heat_capacity = unset; porosity = unset
     lambda_dry = unset; lambda_solids = unset; c_dry = unset
+    psi_sat = unset; b_clapp = unset; dt_freeze = unset; freezing = 'none'
     nodes = 0; depth = unset; top_depth = 0; node_depths = unset
     dt = 3600; solver = 'direct'; longwave = 'paper'; bottom = 'dirichlet'; init = 'uniform'
     top = 'seb'; turbulence = 'h_eff'; stability = 'neutral'; latent = 'none'
@@ -155,6 +158,7 @@ contains
     call pick('canopy', canopy, [character(len=16) :: 'none', 'transmission', 'lai'], s%iopt(io_canopy))
     call pick('soil_thermal', soil_thermal, [character(len=16) :: 'constant', 'johansen'], s%iopt(io_soil))
     call pick('top', top, [character(len=16) :: 'seb', 'temperature', 'flux'], s%iopt(io_top))
+    call pick('freezing', freezing, [character(len=16) :: 'none', 'niu_yang', 'linear'], s%iopt(io_freezing))
     if (errflg /= 0) return
     select case (lower(time_scheme))
     case ('backward_euler'); s%rset(rs_theta) = 1
@@ -254,7 +258,14 @@ contains
       call layered('lambda_solids', lambda_solids, is_lambda_solids)
       call layered('c_dry', c_dry, is_c_dry)
     end if
-    if (rs_moist .and. s%iopt(io_soil) == soil_constant) call layered('porosity', porosity, is_porosity)
+    if ((rs_moist .or. s%iopt(io_freezing) == freeze_niu_yang) .and. s%iopt(io_soil) == soil_constant) &
+      call layered('porosity', porosity, is_porosity)
+    if (s%iopt(io_freezing) == freeze_niu_yang) then
+      call layered('psi_sat', psi_sat, is_psi_sat)
+      call layered('b_clapp', b_clapp, is_b_clapp)
+    else if (s%iopt(io_freezing) == freeze_linear) then
+      call layered('dt_freeze', dt_freeze, is_dt_freeze)
+    end if
     if (errflg /= 0) return
 
     if (s%iopt(io_init) == init_given) then

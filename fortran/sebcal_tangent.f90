@@ -16,9 +16,9 @@ module sebcal_tangent
   use, intrinsic :: ieee_arithmetic, only: ieee_is_finite
   use sebcal_const
   use sebcal_column, only: column_t, column_step, column_fluxes, step_coefficients, step_elimination, &
-                           ground_flux, cstep, spinup_left
+                           ground_flux, cstep, spinup_left, freezing_active, freezing_coefficients
   use sebcal_surface, only: surface_balance
-  use sebcal_soil, only: node_properties_z, coefficients_z
+  use sebcal_soil, only: node_properties_z, coefficients_z, liquid_water, liquid_water_z, frozen_properties_z
   implicit none
   private
   public :: tangent_run
@@ -217,6 +217,11 @@ contains
     real(dp) :: gnew, dgdt, ga(1:col%n), gc(1:col%n)
     integer :: n, k, i, niter
 
+    if (freezing_active(col, theta_new)) then
+      call one_step_freezing(col, zc, t, dtn, g, dg, forc_new, theta_new, dpsurf, dpsoil, flux, dflux, &
+                             errflg, errmsg)
+      return
+    end if
     n = col%n
     th = col%rset(rs_theta)
     tn = t(0:n)
@@ -398,5 +403,182 @@ contains
       dflux(:, k) = dcdt*dt(0, k) + dcdp(:, k)
     end do
   end subroutine fluxes_tangent
+
+  !> one_step with freeze-thaw (docs/theory.md eq. 17): the step by column_step, then
+  !> J dT^(n+1) = -dF with J the whole-column Jacobian of the freezing step at the converged
+  !> T^(n+1) (beta_i dwl_i/dT on its diagonal) and dF the complex-step derivative of the step's
+  !> residual along each direction: T^n + i s dT^n, G^n + i s dG^n and the parameters
+  !> + i s dp, at the real T^(n+1) (the latent heat of both levels and the properties at the
+  !> old level's ice included).
+  subroutine one_step_freezing(col, zc, t, dtn, g, dg, forc_new, theta_new, dpsurf, dpsoil, flux, &
+                               dflux, errflg, errmsg)
+    type(column_t), intent(in) :: col
+    type(dcoef_t), intent(inout) :: zc
+    real(dp), intent(inout) :: t(0:), dtn(0:, :), g, dg(:)
+    real(dp), intent(in) :: forc_new(nforc), theta_new(0:)
+    real(dp), intent(in) :: dpsurf(:, :), dpsoil(:, 0:, :)
+    real(dp), intent(out) :: flux(nflux), dflux(:, :)
+    integer, intent(out) :: errflg
+    character(len=*), intent(out) :: errmsg
+    real(dp) :: tn(0:col%n), a(0:col%n), c(0:col%n), c0, g1, cv(0:col%n), beta(0:col%n), th
+    real(dp) :: jd(0:col%n), jl(0:col%n), ju(0:col%n), b(0:col%n, size(dpsurf, 2)), wl, dwl, gg, dgg
+    real(dp) :: dcdt(nflux), dcdp(nflux, size(dpsurf, 2)), gprev, dtold(0:col%n, size(dpsurf, 2))
+    complex(dp) :: fz(0:col%n), qz
+    integer :: n, i, k, niter, first, last
+
+    n = col%n
+    th = col%rset(rs_theta)
+    tn = t(0:n)
+    dtold = dtn
+    gprev = g
+    call column_step(col, t, forc_new, theta_new, g, niter, errflg, errmsg)
+    if (errflg /= 0) return
+    first = 0
+    if (col%iopt(io_top) == top_temperature) first = 1
+    last = n
+    if (col%iopt(io_bottom) /= bottom_zero_flux) last = n - 1
+    ! J at the converged state
+    call freezing_coefficients(col, theta_new, tn, a, c, c0, g1, cv, beta)
+    jd = 1
+    jl = 0
+    ju = 0
+    do i = first, last
+      call liquid_water(col%iopt(io_freezing), col%psoil(:, i), theta_new(i), t(i), wl, dwl)
+      jd(i) = 1 + beta(i)*dwl
+      if (i == 0) then
+        dgg = 0
+        if (col%iopt(io_top) == top_seb) call ground_flux(col, t(0), forc_new, theta_new(0), gg, dgg)
+        jd(0) = jd(0) + th*c0*(1 - g1*dgg)
+        ju(0) = -th*c0
+      else if (i == n) then
+        jd(n) = jd(n) + th*a(n)
+        jl(n) = -th*a(n)
+      else
+        jd(i) = jd(i) + th*(a(i) + c(i))
+        if (i > first) jl(i) = -th*a(i)
+        if (i < last) ju(i) = -th*c(i)
+      end if
+    end do
+    ! -dF along every direction
+    do k = 1, size(dpsurf, 2)
+      call residual_z(k, fz, qz)
+      b(:, k) = -aimag(fz)/cstep
+    end do
+    call solve_rows(b)
+    dtn = b
+
+    ! fluxes of the new level and their tangents
+    select case (col%iopt(io_top))
+    case (top_seb)
+      call surface_derivatives(col, zc, t(0), forc_new, theta_new(0), dpsurf, dpsoil, flux, dcdt, dcdp)
+      do k = 1, size(dpsurf, 2)
+        dflux(:, k) = dcdt*dtn(0, k) + dcdp(:, k)
+      end do
+    case default
+      call column_fluxes(col, t, tn, forc_new, theta_new, .false., flux)
+      dflux = 0
+      if (col%iopt(io_top) == top_temperature) then
+        do k = 1, size(dpsurf, 2)
+          call residual_z(k, fz, qz)
+          dflux(ix_qg, k) = aimag(qz)/cstep
+        end do
+      end if
+    end select
+    g = flux(ix_qg)
+    dg = dflux(ix_qg, :)
+    if (.not. all(ieee_is_finite(dtn))) then
+      errflg = err_state
+      errmsg = 'tangent-linear model: non-finite tangents; check the parameters and forcing'
+    end if
+
+  contains
+
+    !> The step's residual fz (rows first..last; a prescribed node: T - its value) at the real
+    !> T^(n+1) = t with T^n, G^n and the parameters perturbed along direction k (imaginary
+    !> parts), and the top half cell's heat flux qz with T^(n+1) + i s dT^(n+1) (prescribed
+    !> top temperature).
+    subroutine residual_z(k, fz, qz)
+      integer, intent(in) :: k
+      complex(dp), intent(out) :: fz(0:), qz
+      complex(dp) :: pz(npsoil, 0:n), psz(npsurf), tz(0:n), wo(0:n), wlz(0:n), lam(0:n), cvz(0:n)
+      complex(dp) :: az(0:n), cz(0:n), c0z, g1z, bz(0:n), rz(0:n), gz, comp(nflux), gold, ynew(0:n)
+      integer :: j
+      pz = cmplx(col%psoil, cstep*dpsoil(:, :, k), kind=dp)
+      psz = cmplx(col%psurf, cstep*dpsurf(:, k), kind=dp)
+      tz = cmplx(tn, cstep*dtold(:, k), kind=dp)
+      gold = cmplx(gprev, cstep*dg(k), kind=dp)
+      do j = 0, n
+        call liquid_water_z(col%iopt(io_freezing), pz(:, j), theta_new(j), tz(j), wo(j))
+      end do
+      call frozen_properties_z(col%iopt(io_soil), pz, theta_new, wo, lam, cvz)
+      call coefficients_z(col%h, col%w, col%dt, lam, cvz, az, cz, c0z, g1z)
+      bz = rho_water*l_fusion/cvz
+      rz = tz + bz*wo
+      if (th < 1) then
+        do j = 1, n - 1
+          rz(j) = rz(j) + (1 - th)*(az(j)*(tz(j - 1) - tz(j)) + cz(j)*(tz(j + 1) - tz(j)))
+        end do
+        if (col%iopt(io_bottom) == bottom_zero_flux) rz(n) = rz(n) + (1 - th)*az(n)*(tz(n - 1) - tz(n))
+        if (col%iopt(io_top) /= top_temperature) rz(0) = rz(0) + (1 - th)*c0z*((tz(1) - tz(0)) + g1z*gold)
+      end if
+      fz = 0
+      do j = first, last
+        call liquid_water_z(col%iopt(io_freezing), pz(:, j), theta_new(j), cmplx(t(j), 0.0_dp, kind=dp), wlz(j))
+        fz(j) = t(j) + bz(j)*wlz(j) - rz(j)
+        if (j == 0) then
+          if (col%iopt(io_top) == top_flux) then
+            gz = forc_new(if_top)
+          else
+            call surface_balance(cmplx(t(0), 0.0_dp, kind=dp), forc_new, psz, col%iopt, col%rset, theta_new(0), &
+                                 pz(is_porosity, 0), gz, comp)
+          end if
+          fz(0) = fz(0) - th*c0z*((t(1) - t(0)) + g1z*gz)
+        else if (j == n) then
+          fz(n) = fz(n) - th*az(n)*(t(n - 1) - t(n))
+        else
+          fz(j) = fz(j) - th*(az(j)*(t(j - 1) - t(j)) + cz(j)*(t(j + 1) - t(j)))
+        end if
+      end do
+      if (last < n) then
+        if (col%iopt(io_bottom) == bottom_dirichlet) then
+          fz(n) = t(n) - psz(ip_tb)
+        else
+          fz(n) = 0
+        end if
+      end if
+      qz = 0
+      if (first == 1) then
+        ! Qg = ((T_0 - T_0^n) + beta_0 (wl(T_0) - wl(T_0^n)) - c_0 (T_1 - T_0))/(c_0 g_1)
+        ynew = cmplx(t(0:n), cstep*dtn(:, k), kind=dp)
+        call liquid_water_z(col%iopt(io_freezing), pz(:, 0), theta_new(0), ynew(0), wlz(0))
+        qz = ((ynew(0) - tz(0)) + bz(0)*(wlz(0) - wo(0)) - c0z*(ynew(1) - ynew(0)))/(c0z*g1z)
+      end if
+    end subroutine residual_z
+
+    !> Solve J x = b for every column (in place): rows first..last by Thomas, a prescribed
+    !> node's row is x = b.
+    subroutine solve_rows(bb)
+      real(dp), intent(inout) :: bb(0:, :)
+      real(dp) :: cp(0:n), den(0:n)
+      integer :: j
+      cp(first) = ju(first)/jd(first)
+      den(first) = jd(first)
+      do j = first + 1, last
+        den(j) = jd(j) - jl(j)*cp(j - 1)
+        cp(j) = ju(j)/den(j)
+      end do
+      ! the prescribed neighbours enter through their rows' known values
+      if (first == 1) bb(1, :) = bb(1, :) + th*a(1)*bb(0, :)
+      if (last == n - 1) bb(n - 1, :) = bb(n - 1, :) + th*c(n - 1)*bb(n, :)
+      bb(first, :) = bb(first, :)/den(first)
+      do j = first + 1, last
+        bb(j, :) = (bb(j, :) - jl(j)*bb(j - 1, :))/den(j)
+      end do
+      do j = last - 1, first, -1
+        bb(j, :) = bb(j, :) - cp(j)*bb(j + 1, :)
+      end do
+    end subroutine solve_rows
+
+  end subroutine one_step_freezing
 
 end module sebcal_tangent

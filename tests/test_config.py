@@ -73,7 +73,7 @@ def test_defaults_reproduce_the_paper(tmp_path):
                            "init": "uniform", "turbulence": "h_eff", "stability": "neutral",
                            "latent": "none", "surface_resistance": "constant",
                            "canopy": "none", "soil_thermal": "constant", "top": "seb",
-                           "time_scheme": "backward_euler"}
+                           "freezing": "none", "time_scheme": "backward_euler"}
     assert cfg.forcing == {"kind": "paper_synthetic", "k_peak": 800.0, "lw_down": 100.0,
                            "t_air": 296.0, "sunrise_h": 7.0, "sunset_h": 21.0}
     assert set(cfg.tables) == {"grid", "time", "solver", "physics", "initial", "parameters",

@@ -55,7 +55,8 @@ def test_fortran_slots_of_parameters():
              "tau_sw": "ip_tau_sw", "tau_lw": "ip_tau_lw", "k_ext": "ip_k_ext",
              "lambda": "is_lambda", "C": "is_c", "porosity": "is_porosity",
              "lambda_dry": "is_lambda_dry", "lambda_solids": "is_lambda_solids",
-             "C_dry": "is_c_dry"}
+             "C_dry": "is_c_dry", "psi_sat": "is_psi_sat", "b_clapp": "is_b_clapp",
+             "dT_freeze": "is_dt_freeze"}
     for name, p in V.PARAMETERS.items():
         if p.group == "state":
             continue
@@ -70,18 +71,19 @@ def test_options_codes_and_slots():
     prefix = {"solver": "solver_", "longwave": "lw_", "bottom": "bottom_", "init": "init_",
               "turbulence": "turb_", "stability": "stab_", "latent": "latent_",
               "surface_resistance": "rsurf_", "canopy": "canopy_", "soil_thermal": "soil_",
-              "top": "top_"}
+              "top": "top_", "freezing": "freeze_"}
     codes = {"direct": "direct", "jacobi": "jacobi", "paper": "paper", "kirchhoff": "kirchhoff",
              "dirichlet": "dirichlet", "zero_flux": "zero_flux", "series": "series",
              "uniform": "uniform", "profile": "given", "spinup": "spinup", "h_eff": "heff",
              "bulk": "bulk", "neutral": "neutral", "most": "most", "none": "none",
              "resistance": "resistance", "constant": "constant", "soil_moisture": "moisture",
              "transmission": "transmission", "lai": "lai", "johansen": "johansen",
-             "seb": "seb", "temperature": "temperature", "flux": "flux"}
+             "seb": "seb", "temperature": "temperature", "flux": "flux",
+             "niu_yang": "niu_yang", "linear": "linear"}
     slot = {"solver": "io_solver", "longwave": "io_longwave", "bottom": "io_bottom",
             "init": "io_init", "turbulence": "io_turbulence", "stability": "io_stability",
             "latent": "io_latent", "surface_resistance": "io_rsurf", "canopy": "io_canopy",
-            "soil_thermal": "io_soil", "top": "io_top"}
+            "soil_thermal": "io_soil", "top": "io_top", "freezing": "io_freezing"}
     for name, o in V.OPTIONS.items():
         assert o.default in o.choices and set(o.meaning) == set(o.choices), name
         if name == "time_scheme":
@@ -115,7 +117,8 @@ def test_forcing_rows_and_fluxes():
 def test_constants_equal_the_fortran_source():
     names = {"sigma": "sigma_sb", "karman": "karman", "gravity": "gravity", "r_dry": "r_dry",
              "cp_air": "cp_air", "lv": "lv", "c_water": "c_water",
-             "lambda_water": "lambda_water"}
+             "lambda_water": "lambda_water", "t_freeze": "t_freeze", "l_fusion": "l_fusion",
+             "rho_water": "rho_water", "c_ice": "c_ice", "lambda_ice": "lambda_ice"}
     for name, (value, unit, why) in V.CONSTANTS.items():
         assert fortran_real(names[name]) == value, name
         assert unit and why

@@ -1373,7 +1373,8 @@ def _finish_forcing(ctx: _Ctx, t: dict, tables: dict) -> dict:
                         "[forcing.bottom] table (file, name)")
     if soil_moisture_needed(o) and out.get("soil_moisture") is None:
         raise ctx.error("forcing", "soil_moisture", "the options use soil moisture (soil_thermal "
-                        "= \"johansen\" or surface_resistance = \"soil_moisture\"): give "
+                        "= \"johansen\", surface_resistance = \"soil_moisture\" or freezing): "
+                        "give "
                         "[forcing.soil_moisture] (names, depths) or a constant soil_moisture")
     off = tables.get("site", {}).get("utc_offset_hours")
     if off is not None:

@@ -300,7 +300,9 @@ def heat_content(spec: ModelSpec, params: Params, T: Any, theta: Any = None) -> 
     prognostic nodes (a Dirichlet bottom node and a prescribed top node are excluded).
 
     Args:
-        theta: soil moisture at the nodes (m, nz) [m3 m-3] for soil_thermal = "johansen".
+        theta: soil moisture at the nodes (m, nz) [m3 m-3] for soil_thermal = "johansen"
+            and with freezing (whose heat content adds the latent heat of the liquid water,
+            rho_w L_f wl_i w_i, docs/theory.md eq. 15).
     """
     full = spec.check_params(params)
     z = spec.node_depths
@@ -385,10 +387,11 @@ def read_namelist(path: str | Path) -> tuple[ModelSpec, Params]:
 
 def constants() -> dict[str, float]:
     """Constants and array sizes compiled into the Fortran scheme (for consistency checks)."""
-    c = np.zeros(8)
+    c = np.zeros(13)
     s = np.zeros(9, dtype=np.int32)
     _call(_api.sebcal_api_constants, c, s)
-    names = ("sigma", "karman", "gravity", "r_dry", "cp_air", "lv", "c_water", "lambda_water")
+    names = ("sigma", "karman", "gravity", "r_dry", "cp_air", "lv", "c_water", "lambda_water",
+             "t_freeze", "l_fusion", "rho_water", "c_ice", "lambda_ice")
     sizes = ("nflux", "nforc", "npsurf", "npsoil", "nopt", "nrset", "max_nodes", "n_most",
              "max_layers")
     return {**{n: float(v) for n, v in zip(names, c)}, **{n: int(v) for n, v in zip(sizes, s)}}

@@ -42,6 +42,13 @@ CONSTANTS: dict[str, tuple[float, str, str]] = {
                                        "(Noah-MP ConstHeatCapacWater)"),
     "lambda_water": (0.57, "W m-1 K-1", "thermal conductivity of liquid water "
                                         "(Noah-MP, CLM tkwat)"),
+    "t_freeze": (273.16, "K", "freezing point of water (Noah-MP ConstFreezePoint)"),
+    "l_fusion": (0.3336e6, "J kg-1", "latent heat of fusion (Noah-MP ConstLatHeatFusion)"),
+    "rho_water": (1000.0, "kg m-3", "density of liquid water (Noah-MP ConstDensityWater)"),
+    "c_ice": (2.094e6, "J m-3 K-1", "volumetric heat capacity of ice (Noah-MP "
+                                     "ConstHeatCapacIce)"),
+    "lambda_ice": (2.2, "W m-1 K-1", "thermal conductivity of ice (Noah-MP "
+                                     "ConstThermConductIce, CLM tkice)"),
 }
 
 # ------------------------------------------------------------------------------ conditions
@@ -139,6 +146,14 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            {"seb": "the surface energy balance (the published model)",
             "temperature": "the top node follows an observed temperature ([forcing.top])",
             "flux": "an observed heat flux enters the top node ([forcing.top])"}),
+    Option("freezing", "physics", ("none", "niu_yang", "linear"), "none", 14,
+           "freeze-thaw of the soil water with latent heat of fusion (eq. 15-17)",
+           {"none": "the soil water stays liquid (the published model)",
+            "niu_yang": "supercooled liquid water from the freezing-point depression (Niu and "
+                        "Yang 2006; Noah-MP OptSoilSupercoolWater = 1), latent heat solved in "
+                        "the step's Newton iteration",
+            "linear": "liquid fraction linear over dT_freeze below 273.16 K (an idealised "
+                      "curve: the sharp front of the Stefan problem as dT_freeze -> 0)"}),
     Option("time_scheme", "solver", ("backward_euler", "crank_nicolson"), "backward_euler",
            0, "time stepping (eq. 8): theta = 1 or 1/2",
            {"backward_euler": "the published implicit Euler step (theta = 1)",
@@ -151,7 +166,7 @@ SETTINGS = {
     "tol": ("rset", 1), "theta": ("rset", 2), "spinup_tol": ("rset", 3), "wind_min": ("rset", 4),
     "sigma": ("rset", 5),
 }
-NOPT = 13
+NOPT = 14
 NRSET = 5
 
 #: solver defaults: tolerance [K] and iteration limit per step
@@ -352,8 +367,9 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
               "sm_sat, Noah-MP SMCMAX, CLM watsat)", "soil", 3, (0.0, 1.0), (False, False),
               (0.25, 0.6), (0.3, 0.55), (0.05, 0.9), "linear", None,
               ({"soil_thermal": ("johansen",)},
-               {**_BULK, "latent": ("resistance",), "surface_resistance": ("soil_moisture",)}),
-              aliases=("smcmax", "theta_sat"), equation="11",
+               {**_BULK, "latent": ("resistance",), "surface_resistance": ("soil_moisture",)},
+               {"freezing": ("niu_yang",)}),
+              aliases=("smcmax", "theta_sat"), equation="11, 15",
               source="Cosby et al. (1984) texture classes 0.34-0.48"),
     Parameter("lambda_dry", "lambda_dry", "W m-1 K-1", "thermal conductivity of the dry soil "
               "(JULES hcon)", "soil", 4, (0.0, 50.0), (False, False), (0.05, 0.6), (0.15, 0.35),
@@ -368,6 +384,22 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
               "solids (JULES hcap)", "soil", 6, (0.0, 1.0e8), (False, False), (0.8e6, 2.2e6),
               (1.0e6, 1.6e6), (0.3e6, 4.0e6), "log", None, ({"soil_thermal": ("johansen",)},),
               equation="12", source="(1 - porosity) x 2.0-2.4e6 J m-3 K-1 (de Vries 1963)"),
+    Parameter("psi_sat", "psi_sat", "m", "saturated soil matric potential, magnitude (Noah-MP "
+              "PSISAT, CLM sucsat/1000)", "soil", 7, (0.0, 100.0), (False, True), (0.03, 0.8),
+              (0.05, 0.5), (0.005, 5.0), "log", None, ({"freezing": ("niu_yang",)},),
+              equation="15", source="Cosby et al. (1984) texture classes 0.036-0.759 m "
+                                    "(Noah-MP SOILPARM.TBL PSISAT)"),
+    Parameter("b_clapp", "b", "1", "Clapp-Hornberger exponent (Noah-MP BEXP, CLM bsw)", "soil",
+              8, (0.0, 50.0), (False, True), (2.5, 12.0), (4.0, 8.0), (1.0, 20.0), "linear",
+              None, ({"freezing": ("niu_yang",)},), equation="15",
+              source="Cosby et al. (1984) texture classes 2.79-11.55 (Noah-MP SOILPARM.TBL "
+                     "BEXP)"),
+    Parameter("dT_freeze", "dT_f", "K", "width of the freezing interval of the linear "
+              "unfrozen-water curve", "soil", 9, (0.0, 50.0), (False, True), (0.01, 5.0),
+              (0.1, 2.0), (0.001, 10.0), "log", None, ({"freezing": ("linear",)},),
+              equation="15", source="apparent-heat-capacity method (Bonacina et al. 1973); "
+                                    "freezing ranges of soils 0.1-5 K (Williams and Smith "
+                                    "1989)", nml="dt_freeze"),
     # ---- state
     Parameter("T_init", "T_init", "K", "uniform initial soil temperature (when it differs "
               "from T_b)", "state", 0, (150.0, 400.0), (False, False), (220.0, 330.0),
@@ -377,7 +409,7 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in (
 
 #: the number of surface parameters (Fortran npsurf) and soil parameter rows (npsoil)
 NPSURF = 15
-NPSOIL = 6
+NPSOIL = 9
 
 #: The pseudo-parameter h: with beta, config files may give h instead of h_eff
 #: (h_eff = h (1 + 1/beta), eq. 5), and calibrations may fit h and beta (never identifiable
@@ -452,6 +484,7 @@ NFORC = 9
 #: soil moisture at the nodes is passed separately (theta, m3 m-3); needed when:
 SOIL_MOISTURE_USED: tuple[Condition, ...] = (
     {"soil_thermal": ("johansen",)},
+    {"freezing": ("niu_yang", "linear")},
     {**_BULK, "latent": ("resistance",), "surface_resistance": ("soil_moisture",)},
 )
 
@@ -544,6 +577,9 @@ CSDMS_NAMES: dict[str, tuple[str, bool]] = {
     "lambda_dry": ("soil~dry__thermal_conductivity", True),
     "lambda_solids": ("soil_solids__thermal_conductivity", True),
     "C_dry": ("soil~dry_isochoric-process__volume-specific_heat_capacity", True),
+    "psi_sat": ("soil_water__saturated_matric_potential", True),
+    "b_clapp": ("soil_water__brooks-corey-b_parameter", True),
+    "dT_freeze": ("soil_water_freezing__temperature_interval", True),
 }
 
 #: error codes of the Fortran scheme (errflg), as in sebcal_const.f90

@@ -233,6 +233,12 @@ class SoilColumn(nn.Module):
         soil_nodes = self._node_soil(X["soil"])
         lam, a, c, c0, g1 = self._coefficients(soil_nodes, X["theta"])
         S0 = self._initial(X)
+        if self.options["freezing"] != "none" and X["theta"] is not None:
+            from .freezing import forward_freezing
+
+            T, n_iter, cycles, fluxes = forward_freezing(self, X, soil_nodes, S0)
+            return ColumnOutput(T=T, fluxes=fluxes, n_iter=n_iter, spinup_cycles=cycles,
+                                z=self.z, lam=lam)
         if self.solver == "jacobi":
             T, n_iter, cycles = self._forward_jacobi(S0, X, a, c, c0, g1)
         else:

@@ -42,7 +42,15 @@ from . import priors as priors_mod
 from .analysis import effective_size, identifiability, laplace_gn
 from .benchmarks import benchmarks, not_beaten
 from .space import Space
-from .verdict import CAVEATS, NOT_USABLE, USABLE, assess, closure_of
+from .verdict import (
+    CAVEATS,
+    NOT_USABLE,
+    USABLE,
+    assess,
+    closure_of,
+    frozen_soil_of,
+    with_frozen_soil,
+)
 
 SCHEMA_VERSION = 2
 LOCK_NAME = ".sebcal-calibrate.lock"
@@ -568,8 +576,14 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
     ctx = site_context(config, fit.forcing, obs, win, fit.params)
     ctx["flags"] = {lab: {"problems": c.problems, "whole": c.whole, "kept": lab in keep,
                           "left_out": int(c.bad.sum())} for lab, c in checks.items()}
-    ctx["freezing"] = near_freezing(obs, both)
-    fit.counts["verdict"] = assess(entries, fit.ident, mets, fit.lap, closure, conflict, ctx)
+    # near-0 degC soil is a caveat only when the run has no freeze-thaw; the frozen-soil
+    # rule (soil at or below 0 degC) speaks when the near-freezing one has not
+    ctx["freezing"] = (near_freezing(obs, both)
+                       if config.options.get("freezing", "none") == "none" else [])
+    verdict = assess(entries, fit.ident, mets, fit.lap, closure, conflict, ctx)
+    if not ctx["freezing"]:
+        verdict = with_frozen_soil(verdict, frozen_soil_of(obs, both, config.options))
+    fit.counts["verdict"] = verdict
     fit.counts["entries"] = entries
 
 

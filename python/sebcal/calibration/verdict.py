@@ -421,8 +421,9 @@ def _site_rules(parameters: Mapping[str, Mapping[str, Any]], ctx: Mapping[str, A
     for lab, depth, share in ctx.get("freezing") or []:
         reasons.append((CAVEATS, f"{share * 100:.0f} % of the soil temperatures at {depth:g} m "
                         f"({lab}) lie within 2 K of 0 degC or below: freezing and thawing "
-                        "release and take latent heat the scheme does not model, which biases "
-                        "lambda and C; calibrate over a frost-free period"))
+                        "release and take latent heat this run does not model, which biases "
+                        "lambda and C; set [physics] freezing = \"niu_yang\" or calibrate over "
+                        "a frost-free period"))
 
 
 def _conflict(parameters, conflict, reasons, notes) -> None:
@@ -465,6 +466,55 @@ def _conflict(parameters, conflict, reasons, notes) -> None:
                      "and the priors do not move it")
 
 
+#: freezing point of water [K] (Noah-MP ConstFreezePoint, as the scheme's freezing option)
+T_FREEZE = 273.16
+
+
+def frozen_soil_of(observations, mask: np.ndarray, options: Mapping[str, str]) -> dict | None:
+    """The observed soil temperatures at or below the freezing point over the mask, when the
+    model has no freeze-thaw (``[physics] freezing = "none"``): {"n", "of", "coldest" [K],
+    "labels"}; None when the option is on or no soil temperature reaches 0 degC."""
+    if options.get("freezing", "none") != "none":
+        return None
+    n = total = 0
+    coldest = np.inf
+    labels = []
+    for o in observations:
+        if o.variable != "SoilTemp":
+            continue
+        v = np.asarray(o.values)[mask]
+        v = v[np.isfinite(v)]
+        total += v.size
+        cold = v <= T_FREEZE
+        if cold.any():
+            n += int(cold.sum())
+            coldest = min(coldest, float(v.min()))
+            labels.append(o.label)
+    if not n:
+        return None
+    return {"n": n, "of": total, "coldest": coldest, "labels": labels}
+
+
+def with_frozen_soil(verdict: Mapping[str, Any], frozen: Mapping[str, Any] | None) -> dict:
+    """The verdict with the frozen-soil rule: observed soil at or below 0 degC without the
+    freezing option is a caveat (the latent heat of the soil water acts as a large apparent
+    heat capacity the model does not have, so the fitted C and lambda absorb it)."""
+    out = dict(verdict)
+    if not frozen:
+        return out
+    share = frozen["n"] / max(frozen["of"], 1)
+    reason = (f"the observed soil reaches the freezing point ({frozen['n']} of {frozen['of']} "
+              f"soil temperatures at or below 0 degC, coldest {frozen['coldest'] - 273.15:.1f} "
+              f"degC, in {', '.join(frozen['labels'])}; {share * 100:.0f} %) but the model "
+              "has no freeze-thaw: the latent heat of freezing acts as an apparent heat "
+              "capacity the fit puts into C and lambda; set [physics] freezing = \"niu_yang\" "
+              "or leave the frozen period out")
+    out["reasons"] = [*out.get("reasons", []), reason]
+    if out.get("status") == USABLE:
+        out["status"] = CAVEATS
+    return out
+
+
 def closure_of(observations, mask: np.ndarray, forcing: Any = None,
                exclude: Any = ()) -> dict | None:
     """Energy-balance closure (H + LE)/(Rn - G) of the observations over daytime levels of
@@ -491,4 +541,4 @@ def closure_of(observations, mask: np.ndarray, forcing: Any = None,
 
 
 __all__ = ["CAVEATS", "EXIT_NOT_USABLE", "NOT_USABLE", "USABLE", "assess", "closure_of",
-           "cover_group", "hint", "misfits"]
+           "cover_group", "frozen_soil_of", "hint", "misfits", "with_frozen_soil"]

@@ -168,6 +168,8 @@ def _boundaries(forcing: Forcing, spec, start, nt, dt, options) -> Forcing:
             cols.append(got["SoilMoist"])
         changes["soil_moisture"] = SoilMoisture(np.asarray(depths, float)[order],
                                                 np.stack(cols, axis=1))
+    elif sm is not None:                 # a constant at every depth and level [m3 m-3]
+        changes["soil_moisture"] = SoilMoisture([0.0], np.full((nt + 1, 1), float(sm)))
     for which, option, var in (("top", "top", None), ("bottom", "bottom", "Tbottom")):
         sub = spec.get(which)
         if var is None:

@@ -85,3 +85,65 @@ def coefficients(lam: Any, C: Any, h: Any, w: Any, dt: float,
         a = np.concatenate([zero, a_tail], axis=-1)
         c = np.concatenate([np.asarray(c0)[..., None], c_head, zero], axis=-1)
     return a, c, c0, g1
+
+
+T_FREEZE = CONSTANTS["t_freeze"][0]
+L_FUSION = CONSTANTS["l_fusion"][0]
+RHO_WATER = CONSTANTS["rho_water"][0]
+C_ICE = CONSTANTS["c_ice"][0]
+LAMBDA_ICE = CONSTANTS["lambda_ice"][0]
+GRAVITY = CONSTANTS["gravity"][0]
+
+
+def liquid_water(soil: Mapping[str, Any], theta: Any, T: Any, freezing: str,
+                 xp: Namespace | None = None) -> tuple[Any, Any]:
+    """Liquid water wl [m3 m-3] of nodes holding total water theta [m3 m-3] at temperature T
+    [K], and dwl/dT [m3 m-3 K-1] (docs/theory.md eq. 15; fortran/sebcal_soil.f90
+    ``liquid_water``). Above T_f = 273.16 K all water is liquid.
+
+    ``niu_yang`` (Niu and Yang 2006; Noah-MP SoilWaterSupercoolNiu06):
+    wl = min(theta, porosity (L_f (T_f - T)/(g T psi_sat))^(-1/b)); ``linear``:
+    wl = theta max(0, 1 - (T_f - T)/dT_freeze). At a kink the derivative of the branch that
+    holds at T.
+    """
+    xp = xp or namespace(T)
+    cold = (T < T_FREEZE) & (theta > 0)
+    if freezing == "niu_yang":
+        phi, psi, b = soil["porosity"], soil["psi_sat"], soil["b_clapp"]
+        Tc = xp.where(cold, T, T_FREEZE - 1.0)           # a safe point where T >= T_f
+        s = L_FUSION * (T_FREEZE - Tc) / (GRAVITY * Tc * psi)
+        sup = phi * s ** (-1 / b)
+        ice = cold & (sup < theta)
+        wl = xp.where(ice, sup, theta)
+        dwl = xp.where(ice, sup / (b * s) * L_FUSION * T_FREEZE / (GRAVITY * psi * Tc * Tc), 0.0)
+        return wl, dwl
+    if freezing == "linear":
+        d = soil["dT_freeze"]
+        frac = 1 - (T_FREEZE - T) / d
+        part = cold & (frac > 0)
+        wl = xp.where(cold, xp.where(part, theta * frac, 0.0 * theta), theta)
+        dwl = xp.where(part, theta / d, 0.0)
+        return wl, dwl
+    return theta, 0.0 * theta
+
+
+def frozen_properties(soil: Mapping[str, Any], theta: Any, wl: Any, soil_thermal: str,
+                      xp: Namespace | None = None) -> tuple[Any, Any]:
+    """Conductivity [W m-1 K-1] and heat capacity [J m-3 K-1] of partly frozen soil (eq. 16;
+    fortran/sebcal_soil.f90 ``frozen_properties``): for ``johansen`` a node holding ice
+    (wl < theta) has Ke = S, lambda_sat = lambda_s^(1-phi) lambda_ice^(phi - x_u)
+    lambda_water^x_u with x_u = phi wl/theta, and C = C_dry + wl c_water + (theta - wl) c_ice
+    (Noah-MP SoilThermalProperty, CLM SoilThermalProperties); ``constant``: the bulk lambda and
+    C, ice or not."""
+    if soil_thermal != "johansen":
+        return soil["lambda"], soil["C"]
+    xp = xp or namespace(wl)
+    lam, C = node_properties(soil, theta, "johansen", xp)
+    phi = soil["porosity"]
+    frozen = wl < theta
+    sat = xp.clip(theta / phi, 0.0, 1.0) if xp.is_torch else np.clip(theta / phi, 0.0, 1.0)
+    xu = phi * wl / xp.where(frozen, theta, 1.0)
+    lsat = soil["lambda_solids"] ** (1 - phi) * LAMBDA_ICE ** (phi - xu) * LAMBDA_WATER ** xu
+    lam_f = soil["lambda_dry"] + sat * (lsat - soil["lambda_dry"])
+    C_f = soil["C_dry"] + wl * C_WATER + (theta - wl) * C_ICE
+    return xp.where(frozen, lam_f, lam), xp.where(frozen, C_f, C)
