@@ -633,3 +633,29 @@ def test_a_cold_t_b_fit_is_not_usable(tmp_path):
     hit = [r for r in p["verdict"]["reasons"] if r.startswith("T_b = ")]
     assert hit and f"{ta - tb:.1f} K colder than the mean air temperature of the forcing, " \
         f"{ta:.1f} K" in hit[0], (hit, ta, tb)
+
+
+def test_a_suspect_series_stays_out_of_the_figures_unless_kept(tmp_path):
+    """A ground heat flux that runs to 2000 W m-2 (beyond any soil) is flagged as a whole: it
+    is left out of the report's series figure; with keep = true it is drawn."""
+    import tomllib
+
+    from sebcal.calibration import calibrate
+    from sebcal.config import parse_config
+
+    ex = EX / "paper_synthetic_2depth.toml"
+    g = tmp_path / "g.txt"
+    g.write_text("\n".join(f"{2000.0 * np.sin(k / 4.0):.3f}" for k in range(101)) + "\n")
+    for keep in (False, True):
+        d = tomllib.loads(ex.read_text())
+        d["calibration"].update(starts=3)
+        d["calibration"].pop("published")
+        d["observations"]["Gplate"] = {"variable": "Qg", "file": str(g), "sigma": 20.0,
+                                       "fit": False, "keep": keep}
+        out = tmp_path / f"out-{keep}"
+        res = calibrate(parse_config(d, path=ex), out, progress=False, log=lambda *_: None)
+        checks = res.params["fit"]["observation_checks"]["Gplate"]
+        assert checks["series_suspect"] and checks["kept"] == keep
+        svg = (out / "series.svg").read_text()      # text stays text in the SVG
+        assert ("Qg" in svg) == keep                  # the flagged series' panel
+        assert "SoilTemp at 0.05 m" in svg

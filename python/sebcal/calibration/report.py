@@ -279,6 +279,12 @@ def figure(kind: str, fit: Any, *, published: Mapping[str, Any] | None = None,
 
     site = plots.Site.from_config(fit.config.site)
     obs, model, win, time = fit.observations, fit.model_values, fit.windows, fit.forcing.time
+    if kw.get("observation") is None:
+        # a series the plausibility checks flagged as a whole (and the user did not keep)
+        # judges the sensor, not the model: it stays out of the figures as out of the skill
+        suspect = {lab for lab, c in (fit.counts.get("observation_checks") or {}).items()
+                   if c.get("series_suspect") and not c.get("kept")}
+        obs = [o for o in obs if o.label not in suspect]
     if kind == "series":
         if kw.get("observation") is None and ax is None:
             # a profile (three or more soil depths) is drawn as heat maps: of its sensors the
