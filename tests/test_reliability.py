@@ -945,3 +945,35 @@ def test_validate_time_estimate_is_within_a_factor_two_of_the_calibration(tmp_pa
     measured = time.perf_counter() - t0
     assert r.returncode in (0, 3), r.stderr
     assert 0.5 <= est["time_s"] / measured <= 2.0, (est, measured)
+
+
+def test_an_export_of_several_files_is_written_as_a_set(tmp_path, monkeypatch):
+    """JULES edits two template files; when the second cannot be written (the disk fills),
+    neither appears in --out (they used to be written one after the other)."""
+    import errno
+
+    import sebcal.bridge.hosts.jules as jules
+    from sebcal.bridge import export
+    from test_bridge import JULES_TPL, joh_params_dict
+
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps(joh_params_dict()))
+    real = jules.patch_namelist
+    calls = []
+
+    def second_fails(template, patch, out, comments):
+        calls.append(out)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(template, patch, out, comments)
+
+    monkeypatch.setattr(jules, "patch_namelist", second_fails)
+    out = tmp_path / "jules"
+    with pytest.raises(OSError):
+        export(params, "jules", out, template=JULES_TPL)
+    assert len(calls) == 2 and list(out.iterdir()) == []
+    assert not [p for p in tmp_path.iterdir() if "sebcal-set" in p.name]
+    monkeypatch.undo()
+    res = export(params, "jules", out, template=JULES_TPL)
+    assert sorted(p.name for p in res.paths) == ["ancillaries.nml", "nveg_params.nml"]
+    assert all(p.parent == out and p.is_file() for p in res.paths)
