@@ -227,12 +227,21 @@ def export(params: Calibrated | str | os.PathLike | Mapping, host: str, out: str
             check_out(out / t.name, tpls, force)
     else:
         check_out(out, tpls, force)
-    ctx = Context(cal, mod.NAME, opts, roles, out, include_fixed=include_fixed,
-                  out_is_dir=out_is_dir, acknowledged=set(acknowledge),
-                  verdict_text=verdict_text,
-                  excluded={k for k, v in whole_fitted.items() if v and not cal.fitted.get(k)})
-    items, skipped = mod.write(ctx)
-    paths = ctx.cache.get("written") or [out]
+    kw = dict(include_fixed=include_fixed, out_is_dir=out_is_dir,
+              acknowledged=set(acknowledge), verdict_text=verdict_text,
+              excluded={k for k, v in whole_fitted.items() if v and not cal.fitted.get(k)})
+    if not out_is_dir:
+        ctx = Context(cal, mod.NAME, opts, roles, out, **kw)
+        items, skipped = mod.write(ctx)
+        paths = ctx.cache.get("written") or [out]
+    else:
+        # several files are one set: written beside the folder, moved in when all are done
+        from ..output import output_set
+
+        with output_set(out) as stage:
+            ctx = Context(cal, mod.NAME, opts, roles, stage, **kw)
+            items, skipped = mod.write(ctx)
+        paths = [out / Path(p).name for p in ctx.cache.get("written") or []] or [out]
     return ExportResult(mod.NAME, mod.VERSION, list(paths), tpls, items, skipped, ctx.warnings,
                         list(ctx.equivalence))
 
