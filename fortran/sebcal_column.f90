@@ -852,6 +852,7 @@ contains
     real(dp) :: jd(0:col%n), jl(0:col%n), ju(0:col%n), xt(0:col%n), rt(0:col%n)
     real(dp) :: th, dwl, g, dg, rnorm, rnew, step, dmax
     integer :: i, n, first, last, k
+    integer :: ios        ! status of a message write (never stops the run)
 
     errflg = 0
     errmsg = ''
@@ -907,8 +908,8 @@ contains
       x = xt
       if (.not. all(ieee_is_finite(x)) .or. any(x <= 0)) then
         errflg = err_state
-        write (errmsg, '(a)') 'freezing step: temperatures left the physical range; check the '// &
-          'parameters and forcing'
+        write (errmsg, '(a)', iostat=ios) 'freezing step: temperatures left the physical range; '// &
+          'check the parameters and forcing'
         return
       end if
       call residual(x, res, jd, jl, ju)
@@ -922,7 +923,8 @@ contains
       if (k > 30 .and. dmax <= 1000*col%rset(rs_tol)) exit
       if (niter >= col%iopt(io_max_iter)) then
         errflg = err_converge
-        write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)') 'freezing step: Newton did not converge in ', niter, &
+        write (errmsg, '(a,i0,a,es10.3,a,es10.3,a)', iostat=ios) 'freezing step: Newton did not converge in ', &
+          niter, &
           ' iterations (last update ', dmax, ' K, tol ', col%rset(rs_tol), ' K); raise max_iter or tol'
         return
       end if

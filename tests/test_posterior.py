@@ -71,7 +71,7 @@ def test_posterior_of_the_two_depth_case_contains_the_truth_and_matches_laplace(
     # the report shows both intervals, and the pair plot is written
     text = (tmp_path / "out0" / "report.md").read_text()
     assert "## Posterior" in text and "posterior.svg" in text
-    assert (tmp_path / "out0" / "posterior.svg").read_text().startswith("<svg")
+    assert "<svg" in (tmp_path / "out0" / "posterior.svg").read_text()
 
 
 def test_posterior_shows_the_ridge_the_laplace_approximation_misses(tmp_path):

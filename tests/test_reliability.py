@@ -909,6 +909,11 @@ def test_crank_nicolson_beyond_its_limit_warns(tmp_path, capsys):
 # ------------------------------------------------------------------------ verify everywhere
 
 SHIPPED = sorted(p.stem for p in EX.glob("*.toml") if "[multisite]" not in p.read_text())
+#: examples whose verify takes minutes, left to the benchmark (the reason is printed)
+SLOW = {"baltimore_winter": "the mirror's freeze-thaw step is a Python loop, so verify of the "
+        "winter example takes about 4.5 minutes on 2 cores (it passes: `sebcal verify "
+        "examples/baltimore_winter.toml`, bench/verify_sweep.py); tests/test_freezing.py "
+        "verifies four freezing option sets on short runs"}
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -919,7 +924,10 @@ def test_verify_passes_on_every_shipped_example(name):
     from sebcal.config import load_config
     from sebcal.verification import format_table, verify
 
-    r = verify(load_config(EX / f"{name}.toml"))
+    if name in SLOW:
+        pytest.skip(SLOW[name])
+    cfg = load_config(EX / f"{name}.toml")
+    r = verify(cfg)
     assert r["passed"], format_table(r)
 
 
@@ -958,22 +966,24 @@ def test_an_export_of_several_files_is_written_as_a_set(tmp_path, monkeypatch):
 
     params = tmp_path / "params.json"
     params.write_text(json.dumps(joh_params_dict()))
-    real = jules.patch_namelist
+    real = jules.commit_namelist
     calls = []
 
-    def second_fails(template, patch, out, comments):
+    def second_fails(prep, out, comments):
         calls.append(out)
         if len(calls) == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(template, patch, out, comments)
+        return real(prep, out, comments)
 
-    monkeypatch.setattr(jules, "patch_namelist", second_fails)
+    monkeypatch.setattr(jules, "commit_namelist", second_fails)
     out = tmp_path / "jules"
     with pytest.raises(OSError):
-        export(params, "jules", out, template=JULES_TPL)
+        export(params, "jules", out, template=JULES_TPL, acknowledge=["host-equivalence"])
     assert len(calls) == 2 and list(out.iterdir()) == []
     assert not [p for p in tmp_path.iterdir() if "sebcal-set" in p.name]
     monkeypatch.undo()
-    res = export(params, "jules", out, template=JULES_TPL)
+    # (the test's parameters are not what the host computes from the template: acknowledged,
+    # the host-equivalence check is not what this test is about)
+    res = export(params, "jules", out, template=JULES_TPL, acknowledge=["host-equivalence"])
     assert sorted(p.name for p in res.paths) == ["ancillaries.nml", "nveg_params.nml"]
     assert all(p.parent == out and p.is_file() for p in res.paths)

@@ -41,6 +41,12 @@ MAP_PASS_SHARE = 0.25
 BASELINE_SHARE = 1.0
 #: starting Python, numpy and torch and loading sebcal [s]
 START_S = 0.5
+#: the report's figures (matplotlib, drawn after the result files): importing and setting up
+#: [s], and each observed series' panels per stage [s]; measured on the shipped examples
+#: (two-depth 1.7 s, West Phoenix published 1.6 s, Dugout Ranch's two stages of 14 series
+#: 9.2 s on 2 cores)
+FIGURES_S = 1.0
+FIGURES_PER_SERIES_S = 0.28
 #: the share of the available memory a job may plan to use
 MEMORY_SHARE = 0.8
 
@@ -134,6 +140,12 @@ def measured_calibration(run_s: float, load_s: float, starts: int, stages: list[
         passes + (BASELINE_SHARE if baseline else 0.0))
 
 
+def figures_time(series: int, stages: int = 1) -> float:
+    """Seconds the report's figures take for ``series`` observed series in ``stages`` stages
+    (each stage gets its own figures)."""
+    return FIGURES_S + FIGURES_PER_SERIES_S * max(series, 1) * max(stages, 1)
+
+
 def process_age() -> float | None:
     """Seconds since this process started (Linux /proc), or None: in a fresh `sebcal`
     process, what starting Python and importing sebcal cost on this machine now."""
@@ -183,4 +195,4 @@ def check_memory(est: Estimate) -> None:
 
 
 __all__ = ["Estimate", "available_memory", "calibration", "check_memory", "forward_run",
-           "measured_calibration", "process_age", "time_run"]
+           "figures_time", "measured_calibration", "process_age", "time_run"]

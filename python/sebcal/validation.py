@@ -7,6 +7,7 @@ from typing import Any
 from .estimate import (
     available_memory,
     calibration,
+    figures_time,
     forward_run,
     gib,
     measured_calibration,
@@ -77,6 +78,8 @@ def describe(config: Any, start_s: float | None = None) -> dict:
                 seconds = measured_calibration(
                     run_s, load_s, starts, priors, bool(cal.get("baseline")),
                     **({} if start_s is None else {"start_s": start_s}))
+                # the report's figures (`calibrate` draws them unless --no-figures)
+                seconds += figures_time(len(obs), max(1, len(stages)))
                 basis = f"one forward run timed here: {run_s * 1e3:.3g} ms"
         out["calibration"] = {
             "free": free, "starts": starts, "method": cal.get("method", "lm"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..physics import TORCH
@@ -226,14 +227,27 @@ def forward_freezing(model: Any, X: dict, soil_nodes: Mapping[str, torch.Tensor]
     cycles = torch.zeros(B, dtype=torch.int64)
     g = g_of(T, 0)
     if o["init"] == "spinup":
+        from .model import _periodic
+
         nday = model._nday(nt)
+        done = np.zeros(B, dtype=bool)
+        change = np.full(B, np.inf)
         for cyc in range(1, int(model.spec.spinup_max_cycles) + 1):
-            start = T
+            start, g_start = T, g
             for k in range(1, nday + 1):
                 T, _, _ = fs.step(T, g, k)
                 g = g_of(T, k)
-            cycles[:] = cyc
-            if float((T - start).abs().max()) <= model.spec.spinup_tol:
+            if done.any():                  # members already periodic keep their profile
+                hold = torch.as_tensor(done)
+                T = torch.where(hold[:, None], start, T)
+                g = None if g is None else torch.where(hold, g_start, g)
+            prev = change
+            change = (T - start).abs().amax(dim=1).detach().numpy()
+            cycles = torch.where(torch.as_tensor(done), cycles, torch.full_like(cycles, cyc))
+            # the Fortran's stop (column_spinup): the estimated distance to the periodic
+            # profile, not one day's change
+            done = done | _periodic(change, prev, cyc, model.spec.spinup_tol)
+            if done.all():
                 break
         else:
             raise ColumnError(f"spin-up: the profile was not periodic after "

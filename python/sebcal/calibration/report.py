@@ -282,7 +282,8 @@ def figure(kind: str, fit: Any, *, published: Mapping[str, Any] | None = None,
     if kw.get("observation") is None:
         # a series the plausibility checks flagged as a whole (and the user did not keep)
         # judges the sensor, not the model: it stays out of the figures as out of the skill
-        suspect = {lab for lab, c in (fit.counts.get("observation_checks") or {}).items()
+        checks = (getattr(fit, "counts", None) or {}).get("observation_checks") or {}
+        suspect = {lab for lab, c in checks.items()
                    if c.get("series_suspect") and not c.get("kept")}
         obs = [o for o in obs if o.label not in suspect]
     if kind == "series":
