@@ -122,15 +122,26 @@ def boundary_role(config: RunConfig, o: Any) -> str | None:
 
 
 def skill(config: RunConfig, observations: list, masks: Mapping[str, np.ndarray],
-          values: Mapping[str, np.ndarray]) -> dict[str, dict[str, dict]]:
+          values: Mapping[str, np.ndarray], suspect: Any = ()) -> dict[str, dict[str, dict]]:
     """window -> "label (description)" -> RMSE, bias (model - observed), r, n, with the unit,
-    whether the series was fitted, its sigma and, for a prescribed boundary, its role."""
+    whether the series was fitted, its sigma and label, the effective number of independent
+    values of its residuals and their chi-square per value (the misfit rule), "suspect" for a
+    series the plausibility checks flagged (labels in ``suspect``) and, for a prescribed
+    boundary, its role. The skill table of a calibration and of a prediction alike."""
+    from .analysis import effective_size
+
     out: dict[str, dict[str, dict]] = {}
     for wname, mask in masks.items():
         out[wname] = {}
         for o in observations:
             entry = {**metrics(values[o.label], o.values, mask), "unit": o.units,
-                     "fitted": o.fit, "sigma": o.sigma}
+                     "fitted": o.fit, "sigma": o.sigma, "label": o.label}
+            z = np.where(mask & o.valid, (values[o.label] - o.values) / o.sigma, np.nan)
+            if entry["n"]:
+                entry["n_eff"] = float(effective_size([z])[0])
+                entry["chi2"] = float(np.nanmean(z ** 2))
+            if o.label in suspect:
+                entry["suspect"] = True
             role = boundary_role(config, o)
             if role:
                 entry["role"] = role
@@ -169,7 +180,9 @@ def predict(config: RunConfig, params: Any, *, forcing: Any = None) -> Predictio
     win = make_windows(cfg)
     # the calibration's own observation checks: implausible values are not scored
     keep = {lab for lab, t in (cfg.observations or {}).items() if t.get("keep")}
-    obs = without_flagged(obs, check_series(obs, win.calibration | win.evaluation), keep)
+    checks = check_series(obs, win.calibration | win.evaluation)
+    obs = without_flagged(obs, checks, keep)
+    suspect = {lab for lab, c in checks.items() if c.whole} - keep
     phys = {"T_init": float(applied["T_init"])} if "T_init" in applied else {}
     sim = best_run(cfg, forcing, cfg.full_params(), phys)
     lam = node_lambda(cfg.spec, cfg.full_params(), forcing)
@@ -183,14 +196,14 @@ def predict(config: RunConfig, params: Any, *, forcing: Any = None) -> Predictio
     else:
         masks = {"run": win.calibration}
         spans = {"run": win.calibration_span}
-    skip = [o.label for o in obs if boundary_role(cfg, o)]
+    skip = [o.label for o in obs if boundary_role(cfg, o) or o.label in suspect]
     if config.calibration is not None:
         bench = benchmarks(obs, forcing, cfg.options, masks, win.calibration, skip)
         note = "regressions trained on this configuration's calibration window"
     else:
         bench, note = _benchmarks_of_calibration(cal, cfg, obs, forcing, masks, skip)
     return Prediction(cfg, applied, ignored, changes, sim, forcing, obs, vals,
-                      skill(cfg, obs, masks, vals), spans, bench, note)
+                      skill(cfg, obs, masks, vals, suspect), spans, bench, note)
 
 
 def _benchmarks_of_calibration(cal: Calibrated, cfg: RunConfig, obs: list, forcing: Any,

@@ -28,7 +28,6 @@ from ..errors import ConfigError, Interrupted, SebcalError
 from ..observations import (
     check_series,
     load_observations,
-    metrics,
     model_equivalents,
     near_freezing,
     node_lambda,
@@ -41,6 +40,7 @@ from ..runner import forcing_for
 from . import priors as priors_mod
 from .analysis import effective_size, identifiability, laplace_gn
 from .benchmarks import benchmarks, not_beaten
+from .predict import boundary_role, skill
 from .space import Space
 from .verdict import (
     CAVEATS,
@@ -525,31 +525,14 @@ def _analyse(fit: StageFit, A_data: np.ndarray, A_prior: np.ndarray) -> None:
     checks, keep = fit.checks, fit.keep
     flags = {lab: c.problems for lab, c in checks.items()}
     suspect = {lab for lab, c in checks.items() if c.whole} - keep
-    mets: dict[str, dict] = {"calibration": {}, "evaluation": {}}
-    for o in obs:
-        key = f"{o.label} ({o.describe()})"
-        for wname, mask in (("calibration", win.calibration), ("evaluation", win.evaluation)):
-            if wname == "evaluation" and not mask.any():
-                continue
-            m = {**metrics(vals[o.label], o.values, mask), "unit": o.units,
-                 "fitted": o.fit, "sigma": o.sigma, "label": o.label}
-            z = np.where(mask & o.valid, (vals[o.label] - o.values) / o.sigma, np.nan)
-            if m["n"]:
-                ne, _, _ = effective_size([z])
-                m["n_eff"] = float(ne)
-                m["chi2"] = float(np.nanmean(z ** 2))
-            if o.label in suspect:
-                m["suspect"] = True
-            role = _boundary_role(config, o)
-            if role:
-                m["role"] = role
-            mets[wname][key] = m
-    fit.metrics = mets
     masks = {w: m for w, m in (("calibration", win.calibration),
                                ("evaluation", win.evaluation)) if m.any()}
+    mets: dict[str, dict] = {"calibration": {}, "evaluation": {},
+                             **skill(config, obs, masks, vals, suspect)}
+    fit.metrics = mets
     fit.counts["benchmarks"] = benchmarks(
         obs, fit.forcing, config.options, masks, win.calibration,
-        [o.label for o in obs if _boundary_role(config, o) or o.label in suspect])
+        [o.label for o in obs if boundary_role(config, o) or o.label in suspect])
     cons = _constrained(fit.lap)
     for c in space.coords:
         if c.at_bound(fit.phys_best[c.label]):
@@ -598,7 +581,7 @@ def site_context(config: RunConfig, forcing: Any, obs, win, params) -> dict[str,
     ta = forcing.data.get("Tair")
     if ta is not None and np.isfinite(ta).any():
         ctx["t_air_mean"] = float(np.nanmean(ta))
-    soil = [o for o in obs if o.variable == "SoilTemp" and _boundary_role(config, o) is None]
+    soil = [o for o in obs if o.variable == "SoilTemp" and boundary_role(config, o) is None]
     soil_all = [o for o in obs if o.variable == "SoilTemp"]
     if soil_all:
         o = max(soil_all, key=lambda o: o.depth)
@@ -621,18 +604,6 @@ def site_context(config: RunConfig, forcing: Any, obs, win, params) -> dict[str,
                                     + config.dt / 3600.0)
     ctx["column_depth"] = float(config.spec.node_depths[-1])
     return ctx
-
-
-def _boundary_role(config: RunConfig, o) -> str | None:
-    """'prescribed top' / 'prescribed bottom' for a soil temperature the model is given."""
-    if o.variable != "SoilTemp":
-        return None
-    z = config.spec.node_depths
-    if config.options["top"] == "temperature" and abs(o.depth - z[0]) < 1e-9:
-        return "prescribed (top boundary)"
-    if config.options["bottom"] in ("series",) and abs(o.depth - z[-1]) < 1e-9:
-        return "prescribed (bottom boundary)"
-    return None
 
 
 def _constrained(lap: Mapping) -> dict[str, str]:
