@@ -465,6 +465,13 @@ def diurnal(observations: Sequence[Any], model: Mapping[str, np.ndarray], time: 
         a.set_xlabel(f"hour, {site.time_label}")
         a.set_ylabel(f"{o.describe()} [{o.units}]")
 
+    return _panels(obs, panel, ax, (3.6, 2.8),
+                   site.title("mean diurnal cycle over the scored windows"))
+
+
+def _panels(obs: Sequence[Any], panel: Any, ax: Any, size: tuple[float, float], title: str):
+    """One panel per observation, three to a row (or the one panel into the caller's ``ax``),
+    a legend in the first, the title above; ``size`` (width, height) of a panel [in]."""
     if ax is not None:
         panel(ax, obs[0])
         _legend(ax)
@@ -472,14 +479,14 @@ def diurnal(observations: Sequence[Any], model: Mapping[str, np.ndarray], time: 
     n = len(obs)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig = _new_figure(max(3.6 * cols + 0.6, 6.0), 2.8 * rows + 0.8)
+    fig = _new_figure(max(size[0] * cols + 0.6, 6.0), size[1] * rows + 0.8)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).reshape(-1)
     for a, o in zip(axes, obs):
         panel(a, o)
     for a in axes[n:]:
         a.set_axis_off()
     _legend(axes[0])
-    fig.suptitle(site.title("mean diurnal cycle over the scored windows"))
+    fig.suptitle(title)
     return fig
 
 
@@ -511,22 +518,7 @@ def observed_vs_modelled(observations: Sequence[Any], model: Mapping[str, np.nda
         a.set_xlabel(f"observed {o.label} [{o.units}]")
         a.set_ylabel(f"modelled [{o.units}]")
 
-    if ax is not None:
-        panel(ax, obs[0])
-        _legend(ax)
-        return ax.figure
-    n = len(obs)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig = _new_figure(max(3.4 * cols + 0.6, 6.0), 3.3 * rows + 0.8)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).reshape(-1)
-    for a, o in zip(axes, obs):
-        panel(a, o)
-    for a in axes[n:]:
-        a.set_axis_off()
-    _legend(axes[0])
-    fig.suptitle(site.title("observed against modelled"))
-    return fig
+    return _panels(obs, panel, ax, (3.4, 3.3), site.title("observed against modelled"))
 
 
 __all__ = ["Site", "correlation", "diurnal", "diurnal_composite", "observed_vs_modelled",
