@@ -191,8 +191,8 @@ def calibrate(config: RunConfig | str | Path, out_dir: str | Path | None, *,
         posterior = None
         if settings.get("posterior", "none") != "none":
             posterior = _sample_posterior(last, settings, progress=progress, log=log)
-        verdict = _combine_verdicts(fits)
-        verdict["notes"] += _prediction_notes(last, baseline)
+        verdict = dict(_combine_verdicts(fits))
+        verdict["notes"] = [*verdict["notes"], *_prediction_notes(last, baseline)]
         kw = dict(elapsed=time.perf_counter() - t_start, verdict=verdict,
                   stages=fits if len(fits) > 1 else None, baseline=baseline,
                   posterior=posterior)
