@@ -577,6 +577,40 @@ def test_t_b_starts_around_the_site_data(tmp_path):
     assert _t_b_start_range(cfg, f, [], {"free": ["lambda"], "bounds": {}}) is None
 
 
+def test_starts_are_drawn_around_the_first_guess(tmp_path):
+    """A first guess of lambda = 2.5 (outside the default start range): every start is drawn
+    within the default range's width of it (in ln lambda), the first start at it; a start
+    range the config gives wins over the guess."""
+    import math
+    import tomllib
+
+    from sebcal.calibration import calibrate
+    from sebcal.config import parse_config
+    from sebcal.vocabulary import PARAMETERS
+
+    ex = EX / "paper_synthetic_2depth.toml"
+    d = tomllib.loads(ex.read_text())
+    d["calibration"].update(starts=8)
+    d["calibration"].pop("published")
+    del d["calibration"]["start_range"]["lambda"]
+    d["parameters"]["lambda"] = 2.5
+    res = calibrate(parse_config(d, path=ex), None, figures=False, progress=False,
+                    log=lambda *_: None)
+    lo, hi = PARAMETERS["lambda"].prior
+    assert not lo < 2.5 < hi                            # the default range misses the guess
+    half = 0.5 * math.log(hi / lo)
+    first = [s["initial"]["lambda"] for s in res.params["starts"]]
+    assert first[0] == pytest.approx(2.5)
+    assert all(abs(math.log(v / 2.5)) <= half + 1e-12 for v in first)
+    from sebcal.calibration.run import _guess_start_ranges
+
+    cfg = parse_config(d, path=ex)
+    got = _guess_start_ranges(cfg, {"free": ["lambda", "C"], "bounds": {}},
+                              {"C": [2.0e6, 2.5e6]})
+    assert set(got) == {"lambda"}                       # C's range is the config's
+    assert math.log(got["lambda"][1] / got["lambda"][0]) == pytest.approx(2 * half)
+
+
 def test_site_context_from_the_site_data():
     """The site's climate and heights as the verdict sees them, against the data file read
     here with xarray: mean air temperature over the run, z_ref and d0 from the site file."""

@@ -417,6 +417,7 @@ def _fit_stage(config: RunConfig, settings: dict, ckpt: Path | None, *, resume: 
     tb_range = _t_b_start_range(config, forcing, obs, settings)
     if tb_range is not None and "T_b" not in start_range:
         start_range["T_b"] = tb_range
+    start_range.update(_guess_start_ranges(config, settings, start_range))
     space = Space.build(settings["free"], config.full_params(), config.spec.nlayers,
                         start_range, settings["bounds"])
     if "T_init" in space.free and config.init != "uniform":
@@ -481,6 +482,34 @@ def _t_b_start_range(config: RunConfig, forcing: Any, obs, settings: Mapping
     a = max(centre - T_B_START_HALF_WIDTH, lo + 0.5)
     b = min(centre + T_B_START_HALF_WIDTH, hi - 0.5)
     return [a, b] if a < b else None
+
+
+def _guess_start_ranges(config: RunConfig, settings: Mapping, given: Mapping
+                        ) -> dict[str, list[float]]:
+    """Starts around the user's first guesses: for a free parameter whose value the
+    configuration's [parameters] give (a staged fit: also what an earlier stage fitted) and
+    whose start range neither the config nor the site's data set, the default start range
+    moved (in g: p or ln p) to centre on that value, inside the calibration bounds."""
+    from ..vocabulary import PARAMETERS
+
+    guesses = config.tables.get("parameters") or {}
+    out = {}
+    for name in settings["free"]:
+        p, v = PARAMETERS.get(name), guesses.get(name)
+        if p is None or name in given or not isinstance(v, (int, float)):
+            continue
+        lo, hi = (settings.get("bounds") or {}).get(name, p.calib)
+        log = p.scale == "log"
+        if not lo < v < hi or (log and (v <= 0 or lo <= 0)):
+            continue
+        g = np.log if log else (lambda x: x)
+        half = 0.5 * (g(p.prior[1]) - g(p.prior[0]))
+        margin = 1e-3 * (g(hi) - g(lo))
+        a = max(g(v) - half, g(lo) + margin)
+        b = min(g(v) + half, g(hi) - margin)
+        if a < b:
+            out[name] = [float(np.exp(a) if log else a), float(np.exp(b) if log else b)]
+    return out
 
 
 def _first_guess(space: Space, config: RunConfig, drawn: dict) -> None:
