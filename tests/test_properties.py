@@ -274,27 +274,21 @@ def test_verify_passes_on_option_combinations_of_the_shipped_examples(example, s
     """Option combinations x shipped examples (48 hourly steps): the config either refuses
     the combination (only Jacobi with an option it cannot run) or verify passes. The whole
     sweep over every example and combination is bench/verify_sweep.py."""
-    import tomllib
+    import importlib.util
 
-    from sebcal.config import parse_config
     from sebcal.errors import ConfigError
     from sebcal.verification import format_table, verify
 
-    d = tomllib.loads((EX / f"{example}.toml").read_text())
-    d["time"].pop("steps", None)
-    d["time"]["hours"] = 48
-    d.pop("calibration", None)
-    d.pop("observations", None)
-    # a Dirichlet bottom or a uniform start uses T_b, which a config with a series bottom
-    # and a given profile need not give
-    d["parameters"].setdefault("T_b", 290.0)
-    d.setdefault("solver", {}).update(method=solver, time_scheme=time_scheme)
-    d.setdefault("physics", {}).update(bottom=bottom, longwave=longwave)
-    # a spin-up may need more than the default 365 days on a deep column with a zero-flux
-    # bottom (its slowest mode decays over months): give it the days it needs
-    d["initial"] = {"kind": init, "spinup_max_cycles": 5000}
+    # the sweep's own configuration of a case (bench/verify_sweep.py), so that the test and
+    # the benchmark run the same cases
+    spec = importlib.util.spec_from_file_location("verify_sweep",
+                                                  EX.parent / "bench" / "verify_sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    choice = dict(solver=solver, time_scheme=time_scheme, init=init, bottom=bottom,
+                  longwave=longwave)
     try:
-        cfg = parse_config(d, path=EX / f"{example}.toml")
+        cfg = sweep.config(example, choice)
     except ConfigError as exc:
         assert solver == "jacobi" and time_scheme == "crank_nicolson", exc
         assert "jacobi" in str(exc)
